@@ -1,0 +1,188 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { DestinationStream } from "pino";
+import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
+import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
+import type { Config } from "./infra/config.js";
+import { createEventRouter, type EventRouter } from "./infra/event-router.js";
+import type { Feature } from "./infra/feature.js";
+import { createHttpApp } from "./infra/http.js";
+import { createLogger, type Logger } from "./infra/logger.js";
+import { createOriginPolicy } from "./infra/origin.js";
+import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
+import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
+import { type AppServer, createSocketServer } from "./infra/socket-server.js";
+
+export interface AppDeps {
+  /** Where log lines go (tests read them); stdout by default. */
+  logDestination?: DestinationStream;
+}
+
+export interface App {
+  config: Config;
+  instanceId: string;
+  logger: Logger;
+  io: AppServer;
+  httpServer: HttpServer;
+  redis: RedisConnections | undefined;
+  /** Listen on config.port/host. Resolves with the bound address. */
+  start(options?: { waitForRedisMs?: number }): Promise<AddressInfo>;
+  /** Graceful shutdown (SIGTERM): drain, tell clients, close sockets within the grace period, close Redis. */
+  shutdown(reason?: string): Promise<void>;
+  url(): string;
+}
+
+/** Everything a feature module may be built from. */
+export interface FeatureDeps {
+  config: Config;
+  instanceId: string;
+  logger: Logger;
+  io: AppServer;
+  redis: RedisConnections | undefined;
+  rateLimiter: RateLimiterFactory;
+  verifier: TokenVerifier;
+}
+
+export type FeatureFactory = (deps: FeatureDeps) => Feature;
+
+/**
+ * Builds the whole service from a validated config: the one place where modules are
+ * wired. `main.ts` calls it with the environment's config; tests call it with their own.
+ */
+export function createApp(config: Config, deps: AppDeps = {}, features: FeatureFactory[] = []): App {
+  const instanceId = config.instanceId ?? `${process.pid}-${randomBytes(4).toString("hex")}`;
+  const logger = createLogger({ level: config.logLevel, instanceId, destination: deps.logDestination });
+  for (const warning of config.warnings) logger.warn(warning);
+  const log = logger.child({ module: "app" });
+  const startedAt = Date.now();
+
+  const redis = config.redis.url ? createRedisConnections({ url: config.redis.url, logger }) : undefined;
+  const isOriginAllowed = createOriginPolicy(config.cors);
+  const verifier = createTokenVerifier(config.jwt);
+  const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
+
+  let draining = false;
+  const readiness = (): string | undefined => {
+    if (draining) return "draining";
+    if (redis && !redis.isReady()) return "redis unavailable";
+    return undefined;
+  };
+
+  // The HTTP app needs the feature routers, and the features need `io`, which needs
+  // the HTTP server: the server is created first and the app attached afterwards.
+  const httpServer = createServer();
+  const io = createSocketServer(httpServer, {
+    maxHttpBufferSize: config.socket.maxHttpBufferSize,
+    isOriginAllowed,
+    refuseReason: () => (draining ? "server is shutting down" : undefined),
+    redis,
+    keyPrefix: config.redis.keyPrefix,
+  });
+
+  const featureDeps: FeatureDeps = { config, instanceId, logger, io, redis, rateLimiter, verifier };
+  const built = features.map((make) => make(featureDeps));
+  const router: EventRouter = createEventRouter({ logger });
+  const tokens = createTokenLifecycle({ verifier, logger });
+  tokens.register(router);
+  for (const feature of built) feature.register?.(router);
+
+  const httpApp = createHttpApp({
+    instanceId,
+    version: config.version,
+    startedAt,
+    bodyLimit: config.http.bodyLimit,
+    isOriginAllowed,
+    readiness,
+    logger,
+    routers: built.flatMap((f) => (f.httpRouter ? [f.httpRouter] : [])),
+  });
+  httpServer.on("request", httpApp);
+
+  io.use(createAuthMiddleware({ verifier, logger }));
+  const connLog = logger.child({ module: "connection" });
+  io.on("connection", (socket) => {
+    // Listeners first, synchronously: events sent right after connect must not be lost.
+    router.attach(socket);
+    tokens.onConnection(socket);
+    for (const feature of built) feature.onConnection?.(socket);
+    const userId = socket.data.user.id;
+    connLog.info(
+      {
+        socketId: socket.id,
+        userId,
+        transport: socket.conn.transport.name,
+        address: socket.handshake.address,
+      },
+      "connected",
+    );
+    socket.once("disconnect", (reason) => {
+      connLog.info({ socketId: socket.id, userId, reason }, "disconnected");
+    });
+  });
+
+  let address: AddressInfo | undefined;
+  let shuttingDown: Promise<void> | undefined;
+
+  const app: App = {
+    config,
+    instanceId,
+    logger,
+    io,
+    httpServer,
+    redis,
+    async start(options = {}) {
+      if (redis) {
+        const ready = await redis.waitUntilReady(options.waitForRedisMs ?? 5000);
+        if (!ready) log.warn("Redis is not reachable yet: starting anyway, /ready stays 503 until it is");
+      }
+      for (const feature of built) await feature.start?.();
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once("error", reject);
+        httpServer.listen(config.port, config.host, () => {
+          httpServer.off("error", reject);
+          resolve();
+        });
+      });
+      address = httpServer.address() as AddressInfo;
+      log.info(
+        { port: address.port, host: config.host, redis: Boolean(redis), version: config.version },
+        "listening",
+      );
+      return address;
+    },
+    url() {
+      if (!address) throw new Error("not started");
+      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      return `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
+    },
+    shutdown(reason = "shutdown") {
+      shuttingDown ??= (async () => {
+        draining = true;
+        log.info({ reason, sockets: io.of("/").sockets.size }, "draining");
+        io.local.emit("server:shutdown", { reconnect: true });
+        for (const feature of [...built].reverse()) {
+          try {
+            await feature.stop?.();
+          } catch (err) {
+            log.error({ err, feature: feature.name }, "feature stop failed");
+          }
+        }
+        // Give clients the grace period to move on by themselves, then close the rest.
+        const deadline = Date.now() + config.shutdownGraceMs;
+        while (io.of("/").sockets.size > 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        io.local.disconnectSockets(true);
+        await new Promise<void>((resolve) => {
+          io.close(() => resolve());
+          httpServer.closeAllConnections();
+        });
+        await redis?.close();
+        log.info("stopped");
+      })();
+      return shuttingDown;
+    },
+  };
+  return app;
+}

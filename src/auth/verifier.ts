@@ -1,0 +1,105 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
+import {
+  createRemoteJWKSet,
+  type KeyObject as JoseKeyObject,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from "jose";
+import type { Config } from "../infra/config.js";
+import { AppError, type AuthenticatedUser } from "../protocol/index.js";
+
+export interface VerifiedToken {
+  user: AuthenticatedUser;
+  /** Epoch seconds. */
+  exp: number;
+}
+
+export interface TokenVerifier {
+  /** Resolves with the user, or rejects with an AppError TOKEN_EXPIRED / TOKEN_INVALID. */
+  verify(token: string): Promise<VerifiedToken>;
+}
+
+const stringArray = (value: unknown): string[] | undefined =>
+  Array.isArray(value) && value.every((v) => typeof v === "string") ? (value as string[]) : undefined;
+
+/** The user the rest of the service sees; only these claims are trusted, nothing from payloads. */
+export function userFromClaims(payload: JWTPayload): AuthenticatedUser {
+  const sub = payload.sub;
+  if (typeof sub !== "string" || !/^[A-Za-z0-9_.:@|-]{1,128}$/.test(sub)) {
+    throw new AppError("TOKEN_INVALID", "the token's sub is missing or not a valid user id");
+  }
+  const user: AuthenticatedUser = { id: sub };
+  if (typeof payload.name === "string") user.name = payload.name.slice(0, 128);
+  const roles = stringArray(payload.roles);
+  if (roles) user.roles = roles;
+  const rooms = stringArray(payload.rooms);
+  if (rooms) user.rooms = rooms;
+  return user;
+}
+
+function algorithmsForPublicKey(key: KeyObject): string[] {
+  switch (key.asymmetricKeyType) {
+    case "rsa":
+      return ["RS256"];
+    case "rsa-pss":
+      return ["PS256"];
+    case "ec": {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      return curve === "secp384r1" ? ["ES384"] : ["ES256"];
+    }
+    case "ed25519":
+      return ["EdDSA"];
+    default:
+      throw new Error(`JWT_PUBLIC_KEY: unsupported key type ${key.asymmetricKeyType}`);
+  }
+}
+
+export function createTokenVerifier(jwt: Config["jwt"]): TokenVerifier {
+  let key: Uint8Array | JoseKeyObject | JWTVerifyGetKey;
+  let algorithms = jwt.algorithms;
+  switch (jwt.key.kind) {
+    case "secret":
+      key = new TextEncoder().encode(jwt.key.secret);
+      break;
+    case "publicKey": {
+      const publicKey = createPublicKey(jwt.key.pem);
+      key = publicKey;
+      if (algorithms.length === 0) algorithms = algorithmsForPublicKey(publicKey);
+      break;
+    }
+    case "jwks":
+      key = createRemoteJWKSet(new URL(jwt.key.url), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+      if (algorithms.length === 0) algorithms = ["RS256", "ES256"];
+      break;
+  }
+
+  const options = {
+    algorithms,
+    issuer: jwt.issuer,
+    audience: jwt.audience,
+    clockTolerance: jwt.clockToleranceSec,
+    requiredClaims: ["exp", "sub"],
+  };
+
+  return {
+    async verify(token) {
+      try {
+        // The overloads of jwtVerify differ only in the key's type.
+        const { payload } =
+          typeof key === "function"
+            ? await jwtVerify(token, key, options)
+            : await jwtVerify(token, key, options);
+        return { user: userFromClaims(payload), exp: payload.exp as number };
+      } catch (err) {
+        if (err instanceof AppError) throw err;
+        if (err instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED");
+        if (err instanceof joseErrors.JOSEError) {
+          throw new AppError("TOKEN_INVALID", `the token is invalid (${err.code})`);
+        }
+        throw new AppError("TOKEN_INVALID", "the token is invalid", { cause: err });
+      }
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import type { Socket } from "socket.io";
+import type { z } from "zod";
+import {
+  type Ack,
+  AppError,
+  type AuthenticatedUser,
+  type ClientEventName,
+  type ClientToServerEvents,
+  describeIssues,
+  type ErrorBody,
+  type InterServerEvents,
+  type ServerToClientEvents,
+  type SocketData,
+} from "../protocol/index.js";
+import type { Logger } from "./logger.js";
+import type { RateLimiter } from "./rate-limit.js";
+import { isRedisUnavailableError } from "./redis.js";
+
+export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+type AckOf<E extends ClientEventName> = NonNullable<Parameters<ClientToServerEvents[E]>[1]>;
+export type AckData<E extends ClientEventName> = AckOf<E> extends Ack<infer T> ? T : never;
+
+export interface HandlerContext {
+  socket: AppSocket;
+  user: AuthenticatedUser;
+}
+
+export interface EventDefinition<E extends ClientEventName, P> {
+  schema: z.ZodType<P>;
+  /** Applied per user (all of a user's sockets and instances share it) after validation. */
+  rateLimit?: RateLimiter;
+  handle(payload: P, ctx: HandlerContext): Promise<AckData<E>> | AckData<E>;
+}
+
+export type EventOutcome = "ok" | ErrorBody["code"];
+
+export type EventObserver = (event: string, outcome: EventOutcome, durationMs: number) => void;
+
+export interface EventRouter {
+  on<E extends ClientEventName, P>(event: E, definition: EventDefinition<E, P>): void;
+  /** Route this socket's events through the pipeline. */
+  attach(socket: AppSocket): void;
+}
+
+/** Map anything thrown by a handler to the error body the client sees. */
+export function toErrorBody(err: unknown): { body: ErrorBody; unexpected: boolean } {
+  if (err instanceof AppError) return { body: err.toBody(), unexpected: false };
+  if (isRedisUnavailableError(err)) {
+    return { body: new AppError("UNAVAILABLE").toBody(), unexpected: false };
+  }
+  return { body: new AppError("INTERNAL").toBody(), unexpected: true };
+}
+
+/**
+ * The one pipeline every client event goes through: validate the payload, rate-limit
+ * per user, run the handler, answer with the `{ok, data | error}` envelope (or
+ * `server:error` when the client sent no ack). Nothing a handler throws reaches
+ * Socket.IO.
+ *
+ * Events are dispatched from a single shared `onAny` listener instead of one
+ * closure per event per socket: it keeps the per-connection memory flat.
+ */
+export function createEventRouter(deps: { logger: Logger; observe?: EventObserver }): EventRouter {
+  const log = deps.logger.child({ module: "events" });
+  const definitions = new Map<string, EventDefinition<ClientEventName, unknown>>();
+
+  async function dispatch(socket: AppSocket, event: string, args: unknown[]): Promise<void> {
+    const started = performance.now();
+    const last = args[args.length - 1];
+    const ack = typeof last === "function" ? (last as (response: unknown) => void) : undefined;
+    const payload = ack ? (args.length > 1 ? args[0] : undefined) : args[0];
+    const user = socket.data.user;
+
+    const fail = (body: ErrorBody) => {
+      if (ack) ack({ ok: false, error: body });
+      else
+        socket.emit("server:error", {
+          event: String(event).slice(0, 64),
+          code: body.code,
+          message: body.message,
+        });
+      deps.observe?.(event, body.code, performance.now() - started);
+    };
+
+    const definition = definitions.get(event);
+    if (!definition) {
+      fail(new AppError("NOT_FOUND", "unknown event").toBody());
+      return;
+    }
+    const parsed = definition.schema.safeParse(payload);
+    if (!parsed.success) {
+      fail(
+        new AppError("INVALID_PAYLOAD", `invalid payload for ${event}`, {
+          fields: describeIssues(parsed.error),
+        }).toBody(),
+      );
+      return;
+    }
+    try {
+      if (definition.rateLimit) await definition.rateLimit.consume(user.id);
+      const data = await definition.handle(parsed.data, { socket, user });
+      if (ack) ack({ ok: true, data });
+      deps.observe?.(event, "ok", performance.now() - started);
+    } catch (err) {
+      const { body, unexpected } = toErrorBody(err);
+      if (unexpected) {
+        log.error({ err, event, socketId: socket.id, userId: user.id }, "handler failed");
+      } else if (body.code === "UNAVAILABLE") {
+        log.warn(
+          { event, socketId: socket.id, userId: user.id, reason: (err as Error).message },
+          "dependency down",
+        );
+      }
+      fail(body);
+    }
+  }
+
+  // `this` is the socket: Socket.IO calls any-listeners with the socket as receiver.
+  function onAnyEvent(this: AppSocket, event: string, ...args: unknown[]): void {
+    dispatch(this, event, args).catch((err: unknown) => {
+      log.error({ err, event }, "event dispatch failed");
+    });
+  }
+
+  return {
+    on(event, definition) {
+      if (definitions.has(event)) throw new Error(`handler for ${event} registered twice`);
+      definitions.set(event, definition as unknown as EventDefinition<ClientEventName, unknown>);
+    },
+    attach(socket) {
+      socket.onAny(onAnyEvent);
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import type { Router } from "express";
+import type { AppSocket, EventRouter } from "./event-router.js";
+
+/**
+ * What a domain module (chat, presence, notifications) plugs into the app. The
+ * composition root builds each one with plain typed dependencies and hands it here.
+ */
+export interface Feature {
+  name: string;
+  /** Register the feature's client events on the shared pipeline. */
+  register?(router: EventRouter): void;
+  /**
+   * Called synchronously on every authenticated connection, after the event router is
+   * attached. Async work must not delay listener registration (see PITFALLS).
+   */
+  onConnection?(socket: AppSocket): void;
+  /** Routes mounted on the HTTP app (internal API, demo). */
+  httpRouter?: Router;
+  start?(): Promise<void>;
+  /** Graceful shutdown, before sockets are closed and Redis is disconnected. */
+  stop?(): Promise<void>;
+}

@@ -1,0 +1,75 @@
+import cors from "cors";
+import express, { type ErrorRequestHandler, type Router } from "express";
+import helmet from "helmet";
+import { AppError, httpStatusOf } from "../protocol/index.js";
+import type { Logger } from "./logger.js";
+
+/** undefined when ready, otherwise the reason it is not. */
+export type ReadinessCheck = () => string | undefined;
+
+export interface HttpAppOptions {
+  instanceId: string;
+  version: string;
+  startedAt: number;
+  bodyLimit: string;
+  isOriginAllowed: (origin: string | undefined) => boolean;
+  readiness: ReadinessCheck;
+  logger: Logger;
+  /** Feature routers, mounted after the probes and before the 404 handler. */
+  routers?: Router[];
+}
+
+export function createHttpApp(options: HttpAppOptions): express.Express {
+  const log = options.logger.child({ module: "http" });
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", "loopback, linklocal, uniquelocal");
+  app.use(helmet());
+  app.use(
+    cors({
+      origin: (origin, callback) => callback(null, options.isOriginAllowed(origin)),
+      credentials: true,
+      maxAge: 600,
+    }),
+  );
+
+  // Probes stay quiet: a load balancer polls them every few seconds.
+  app.get("/health", (_req, res) => {
+    res.json({
+      status: "ok",
+      instanceId: options.instanceId,
+      version: options.version,
+      uptimeSec: Math.round((Date.now() - options.startedAt) / 1000),
+    });
+  });
+  app.get("/ready", (_req, res) => {
+    const reason = options.readiness();
+    if (reason === undefined) res.json({ status: "ready", instanceId: options.instanceId });
+    else res.status(503).json({ status: "not_ready", reason, instanceId: options.instanceId });
+  });
+
+  app.use(express.json({ limit: options.bodyLimit }));
+  for (const router of options.routers ?? []) app.use(router);
+
+  app.use((req, res) => {
+    res.status(404).json({ error: { code: "NOT_FOUND", message: `no route for ${req.method} ${req.path}` } });
+  });
+
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    if (err instanceof AppError) {
+      res.status(httpStatusOf[err.code]).json({ error: err.toBody() });
+      return;
+    }
+    // body-parser errors carry a status and a type; they are the client's fault.
+    const status = typeof err?.status === "number" ? err.status : 500;
+    if (status >= 400 && status < 500) {
+      const message = status === 413 ? "request body too large" : "malformed request body";
+      res.status(status).json({ error: { code: "INVALID_PAYLOAD", message } });
+      return;
+    }
+    log.error({ err, method: req.method, path: req.path }, "request failed");
+    res.status(500).json({ error: new AppError("INTERNAL").toBody() });
+  };
+  app.use(onError);
+  return app;
+}

@@ -1,0 +1,128 @@
+import type { ErrorBody } from "./errors.js";
+import type {
+  AuthRefreshPayload,
+  ChatHistoryPayload,
+  ChatJoinPayload,
+  ChatLeavePayload,
+  ChatReadPayload,
+  ChatSendPayload,
+  ChatTypingPayload,
+  NotificationListPayload,
+  NotificationReadPayload,
+  PresenceSetPayload,
+  PresenceUserIdsPayload,
+} from "./schemas.js";
+
+/** Every acknowledged event answers with this envelope. */
+export type AckResponse<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };
+export type Ack<T> = (response: AckResponse<T>) => void;
+
+export interface AuthenticatedUser {
+  id: string;
+  name?: string;
+  roles?: string[];
+  rooms?: string[];
+}
+
+export interface Message {
+  id: string;
+  roomId: string;
+  senderId: string;
+  senderName?: string;
+  text: string;
+  clientMsgId?: string;
+  createdAt: number;
+}
+
+export interface ChatJoinResult {
+  roomId: string;
+  messages: Message[];
+  hasMore: boolean;
+  /** Present when `since` was given: false means the cursor was not in retained history. */
+  recovered?: boolean;
+  online: string[];
+  lastReadId: string | null;
+  unread: number;
+}
+
+export interface ChatHistoryResult {
+  messages: Message[];
+  hasMore: boolean;
+}
+
+export type PresenceStatus = "online" | "away" | "busy" | "offline";
+
+export interface PresenceState {
+  userId: string;
+  status: PresenceStatus;
+  text?: string;
+  lastSeen: number;
+  devices: number;
+}
+
+export interface Notification {
+  id: string;
+  type: string;
+  title: string;
+  body?: string;
+  data?: Record<string, unknown>;
+  createdAt: number;
+  readAt: number | null;
+}
+
+export interface NotificationListResult {
+  items: Notification[];
+  unreadCount: number;
+  hasMore: boolean;
+}
+
+export interface ClientToServerEvents {
+  "auth:refresh": (payload: AuthRefreshPayload, ack?: Ack<{ exp: number }>) => void;
+
+  "chat:join": (payload: ChatJoinPayload, ack?: Ack<ChatJoinResult>) => void;
+  "chat:leave": (payload: ChatLeavePayload, ack?: Ack<{ roomId: string }>) => void;
+  "chat:send": (payload: ChatSendPayload, ack?: Ack<Message>) => void;
+  "chat:history": (payload: ChatHistoryPayload, ack?: Ack<ChatHistoryResult>) => void;
+  "chat:typing": (payload: ChatTypingPayload, ack?: Ack<{ roomId: string }>) => void;
+  "chat:read": (payload: ChatReadPayload, ack?: Ack<{ roomId: string; messageId: string }>) => void;
+
+  "presence:set": (payload: PresenceSetPayload, ack?: Ack<PresenceState>) => void;
+  "presence:subscribe": (payload: PresenceUserIdsPayload, ack?: Ack<PresenceState[]>) => void;
+  "presence:unsubscribe": (payload: PresenceUserIdsPayload, ack?: Ack<{ userIds: string[] }>) => void;
+  "presence:query": (payload: PresenceUserIdsPayload, ack?: Ack<PresenceState[]>) => void;
+
+  "notification:list": (payload: NotificationListPayload, ack?: Ack<NotificationListResult>) => void;
+  "notification:read": (payload: NotificationReadPayload, ack?: Ack<{ unreadCount: number }>) => void;
+}
+
+export interface ServerToClientEvents {
+  "server:error": (payload: { event: string; code: ErrorBody["code"]; message: string }) => void;
+  "server:shutdown": (payload: { reconnect: boolean }) => void;
+  "auth:expired": (payload: { exp: number }) => void;
+
+  "chat:message": (message: Message) => void;
+  "chat:typing": (payload: { roomId: string; userId: string; typing: boolean }) => void;
+  "chat:read": (payload: { roomId: string; userId: string; messageId: string }) => void;
+  "chat:member": (payload: { roomId: string; userId: string; event: "join" | "leave" }) => void;
+
+  "presence:changed": (state: PresenceState) => void;
+
+  "notification:new": (notification: Notification) => void;
+  "notification:unread": (payload: { count: number }) => void;
+}
+
+// biome-ignore lint/suspicious/noEmptyInterface: the adapter's serverSideEmit is not used yet; the map keeps Server<> fully typed.
+export interface InterServerEvents {}
+
+export interface SocketData {
+  user: AuthenticatedUser;
+  /** Epoch seconds at which the current token expires. */
+  tokenExp: number;
+}
+
+export type ClientEventName = keyof ClientToServerEvents;
+export type ServerEventName = keyof ServerToClientEvents;
+
+/** Rooms the server manages itself; clients cannot join them via chat:join. */
+export const userRoom = (userId: string): string => `user:${userId}`;
+export const presenceRoom = (userId: string): string => `presence:${userId}`;

@@ -1,0 +1,77 @@
+import { z } from "zod";
+
+/**
+ * Payload schemas for every client→server event. Compiled once at module load;
+ * handlers only ever see parsed values. Unknown keys are stripped, so a client
+ * cannot smuggle `senderId`/`userId` into what a handler reads.
+ */
+
+export const ROOM_ID_PATTERN = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_.:@-]{1,128}$/;
+/** Stream entry id: `<ms>-<seq>`. */
+export const MESSAGE_ID_PATTERN = /^\d{1,20}-\d{1,20}$/;
+export const USER_ID_PATTERN = /^[A-Za-z0-9_.:@|-]{1,128}$/;
+
+export const roomId = z.string().regex(ROOM_ID_PATTERN, "must be kind:id");
+export const messageId = z.string().regex(MESSAGE_ID_PATTERN, "must be a message id");
+export const userId = z.string().regex(USER_ID_PATTERN, "must be a user id");
+
+/** The hard upper bound; the configured CHAT_MAX_MESSAGE_LENGTH is checked by the chat service. */
+export const MAX_TEXT_HARD_LIMIT = 100_000;
+
+export const authRefreshPayload = z.object({ token: z.string().min(1).max(16_384) });
+
+export const chatJoinPayload = z.object({ roomId, since: messageId.optional() });
+export const chatLeavePayload = z.object({ roomId });
+export const chatSendPayload = z.object({
+  roomId,
+  text: z.string().max(MAX_TEXT_HARD_LIMIT),
+  clientMsgId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1..64 characters of A-Z a-z 0-9 _ . : -")
+    .optional(),
+});
+export const chatHistoryPayload = z.object({
+  roomId,
+  before: messageId.optional(),
+  after: messageId.optional(),
+  limit: z.number().int().min(1).max(100).optional(),
+});
+export const chatTypingPayload = z.object({ roomId, typing: z.boolean() });
+export const chatReadPayload = z.object({ roomId, messageId });
+
+export const presenceStatus = z.enum(["online", "away", "busy"]);
+export const presenceSetPayload = z.object({ status: presenceStatus, text: z.string().max(140).optional() });
+export const presenceUserIdsPayload = z.object({ userIds: z.array(userId).min(1).max(500) });
+
+export const notificationListPayload = z
+  .object({
+    limit: z.number().int().min(1).max(100).optional(),
+    before: z.string().min(1).max(64).optional(),
+    unreadOnly: z.boolean().optional(),
+  })
+  .optional()
+  .default({});
+export const notificationReadPayload = z.union([
+  z.object({ ids: z.array(z.string().min(1).max(64)).min(1).max(500) }),
+  z.object({ all: z.literal(true) }),
+]);
+
+export type AuthRefreshPayload = z.infer<typeof authRefreshPayload>;
+export type ChatJoinPayload = z.infer<typeof chatJoinPayload>;
+export type ChatLeavePayload = z.infer<typeof chatLeavePayload>;
+export type ChatSendPayload = z.infer<typeof chatSendPayload>;
+export type ChatHistoryPayload = z.infer<typeof chatHistoryPayload>;
+export type ChatTypingPayload = z.infer<typeof chatTypingPayload>;
+export type ChatReadPayload = z.infer<typeof chatReadPayload>;
+export type PresenceSetPayload = z.infer<typeof presenceSetPayload>;
+export type PresenceUserIdsPayload = z.infer<typeof presenceUserIdsPayload>;
+export type NotificationListPayload = z.input<typeof notificationListPayload>;
+export type NotificationReadPayload = z.infer<typeof notificationReadPayload>;
+
+/** Dotted paths and messages of a failed parse, for INVALID_PAYLOAD. */
+export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.slice(0, 20).map((issue) => ({
+    path: issue.path.map(String).join(".") || "(root)",
+    message: issue.message,
+  }));
+}
