@@ -44,13 +44,18 @@ export interface FeatureDeps {
   verifier: TokenVerifier;
 }
 
-export type FeatureFactory = (deps: FeatureDeps) => Feature;
+/** Builds the feature modules from the shared dependencies, wiring them to each other explicitly. */
+export type FeaturesFactory = (deps: FeatureDeps) => Feature[];
 
 /**
  * Builds the whole service from a validated config: the one place where modules are
  * wired. `main.ts` calls it with the environment's config; tests call it with their own.
  */
-export function createApp(config: Config, deps: AppDeps = {}, features: FeatureFactory[] = []): App {
+export function createApp(
+  config: Config,
+  deps: AppDeps = {},
+  buildFeatures: FeaturesFactory = () => [],
+): App {
   const instanceId = config.instanceId ?? `${process.pid}-${randomBytes(4).toString("hex")}`;
   const logger = createLogger({ level: config.logLevel, instanceId, destination: deps.logDestination });
   for (const warning of config.warnings) logger.warn(warning);
@@ -81,7 +86,7 @@ export function createApp(config: Config, deps: AppDeps = {}, features: FeatureF
   });
 
   const featureDeps: FeatureDeps = { config, instanceId, logger, io, redis, rateLimiter, verifier };
-  const built = features.map((make) => make(featureDeps));
+  const built = buildFeatures(featureDeps);
   const router: EventRouter = createEventRouter({ logger });
   const tokens = createTokenLifecycle({ verifier, logger });
   tokens.register(router);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createApp } from "./app.js";
-import { features } from "./features.js";
+import { buildFeatures } from "./features.js";
 import { ConfigError, loadConfig } from "./infra/config.js";
 
 /** The composition root's entry: read the environment, build the app, handle signals. */
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  const app = createApp(config, {}, features);
+  const app = createApp(config, {}, buildFeatures);
   const log = app.logger.child({ module: "main" });
 
   // Last line of defence: a stray rejection is a bug to log, not a reason to drop every connection.

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
-import { type App, createApp, type FeatureFactory } from "../../src/app.js";
-import { features as allFeatures } from "../../src/features.js";
+import { type App, createApp, type FeaturesFactory } from "../../src/app.js";
+import { buildFeatures } from "../../src/features.js";
 import { type Config, loadConfig } from "../../src/infra/config.js";
 import { TEST_JWT_SECRET } from "./tokens.js";
 
@@ -53,7 +53,7 @@ export interface TestApp {
 /** Start the real app on 127.0.0.1:0 with every feature (or the given ones). */
 export async function startApp(
   overrides: Record<string, string | undefined> = {},
-  features: FeatureFactory[] = allFeatures,
+  features: FeaturesFactory = buildFeatures,
 ): Promise<TestApp> {
   const logs = new LogCapture();
   const app = createApp(testConfig(overrides), { logDestination: logs }, features);
