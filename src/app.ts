@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Router } from "express";
 import type { DestinationStream } from "pino";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
@@ -74,9 +75,21 @@ export function createApp(
     return undefined;
   };
 
-  // The HTTP app needs the feature routers, and the features need `io`, which needs
-  // the HTTP server: the server is created first and the app attached afterwards.
-  const httpServer = createServer();
+  // Socket.IO must attach to a server that already has the Express handler (it wraps the
+  // existing request listeners), but the features that provide routes need `io`: the
+  // feature routes are mounted into a router the app already holds.
+  const featureRoutes = Router();
+  const httpApp = createHttpApp({
+    instanceId,
+    version: config.version,
+    startedAt,
+    bodyLimit: config.http.bodyLimit,
+    isOriginAllowed,
+    readiness,
+    logger,
+    routes: featureRoutes,
+  });
+  const httpServer = createServer(httpApp);
   const io = createSocketServer(httpServer, {
     maxHttpBufferSize: config.socket.maxHttpBufferSize,
     isOriginAllowed,
@@ -90,19 +103,10 @@ export function createApp(
   const router: EventRouter = createEventRouter({ logger });
   const tokens = createTokenLifecycle({ verifier, logger });
   tokens.register(router);
-  for (const feature of built) feature.register?.(router);
-
-  const httpApp = createHttpApp({
-    instanceId,
-    version: config.version,
-    startedAt,
-    bodyLimit: config.http.bodyLimit,
-    isOriginAllowed,
-    readiness,
-    logger,
-    routers: built.flatMap((f) => (f.httpRouter ? [f.httpRouter] : [])),
-  });
-  httpServer.on("request", httpApp);
+  for (const feature of built) {
+    feature.register?.(router);
+    if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
+  }
 
   io.use(createAuthMiddleware({ verifier, logger }));
   const connLog = logger.child({ module: "connection" });

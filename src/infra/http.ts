@@ -15,8 +15,8 @@ export interface HttpAppOptions {
   isOriginAllowed: (origin: string | undefined) => boolean;
   readiness: ReadinessCheck;
   logger: Logger;
-  /** Feature routers, mounted after the probes and before the 404 handler. */
-  routers?: Router[];
+  /** Feature routes (internal API, demo), mounted after the probes and before the 404 handler. */
+  routes?: Router;
 }
 
 export function createHttpApp(options: HttpAppOptions): express.Express {
@@ -49,7 +49,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   });
 
   app.use(express.json({ limit: options.bodyLimit }));
-  for (const router of options.routers ?? []) app.use(router);
+  if (options.routes) app.use(options.routes);
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: "NOT_FOUND", message: `no route for ${req.method} ${req.path}` } });

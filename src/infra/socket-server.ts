@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from "node:http";
+import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Server } from "socket.io";
@@ -37,14 +37,18 @@ export function createSocketServer(
       origin: (origin, callback) => callback(null, options.isOriginAllowed(origin)),
       credentials: true,
     },
-    // Runs for the polling handshake and for every websocket upgrade: the `cors`
-    // option alone does not cover upgrades (cross-site WebSocket hijacking).
-    allowRequest: (req, callback) => {
+    allowRequest: (_req, callback) => {
       const refused = options.refuseReason();
       if (refused) return callback(refused, false);
-      if (!options.isOriginAllowed(req.headers.origin)) return callback("origin not allowed", false);
       callback(null, true);
     },
+  });
+  // Engine.IO middlewares run for every request, polling requests of an existing session
+  // and websocket upgrades included; `allowRequest` and the `cors` option only see the
+  // handshake. This is what stops cross-site WebSocket hijacking.
+  io.engine.use((req: IncomingMessage, _res: unknown, next: (err?: Error) => void) => {
+    if (options.isOriginAllowed(req.headers.origin)) next();
+    else next(new Error("origin not allowed"));
   });
   if (options.redis) {
     io.adapter(

@@ -1,0 +1,73 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/infra/config.js";
+import { DIST_MAIN } from "../helpers/child-server.js";
+
+const run = promisify(execFile);
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe("configuration", () => {
+  it("runs with no configuration at all outside production, with loud warnings", () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(3000);
+    expect(config.redis.url).toBeUndefined();
+    expect(config.jwt.key).toMatchObject({ kind: "secret", development: true });
+    expect(config.warnings.join("\n")).toMatch(/NO JWT KEY CONFIGURED/);
+    expect(config.warnings.join("\n")).toMatch(/REDIS_URL is not set/);
+  });
+
+  it("names the variable of an invalid value", () => {
+    expect(problemsOf({ PORT: "eighty" })).toEqual([expect.stringMatching(/^PORT: .*\(got "eighty"\)/)]);
+    expect(problemsOf({ REDIS_URL: "http://x" })[0]).toMatch(/^REDIS_URL: must start with redis:\/\//);
+    expect(problemsOf({ LOG_LEVEL: "loud" })[0]).toMatch(/^LOG_LEVEL:/);
+    expect(problemsOf({ CORS_ORIGINS: "https://ok.example,not-an-origin" })[0]).toMatch(
+      /^CORS_ORIGINS: "not-an-origin"/,
+    );
+    expect(problemsOf({ JWT_SECRET: "short" })[0]).toMatch(/^JWT_SECRET: must be at least 32 characters/);
+  });
+
+  it("never echoes a secret's value in the error", () => {
+    const problems = problemsOf({ JWT_SECRET: "short" });
+    expect(problems.join("\n")).not.toContain('"short"');
+  });
+
+  it("refuses to start in production without a real JWT key or CORS_ORIGINS, or with a wildcard origin", () => {
+    const none = problemsOf({ NODE_ENV: "production" });
+    expect(none).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^JWT_SECRET \/ JWT_PUBLIC_KEY \/ JWT_JWKS_URL: one is required in production/),
+        "CORS_ORIGINS: required in production",
+      ]),
+    );
+    const wildcard = problemsOf({ NODE_ENV: "production", JWT_SECRET: "p".repeat(40), CORS_ORIGINS: "*" });
+    expect(wildcard).toEqual(["CORS_ORIGINS: a wildcard origin is not allowed in production"]);
+    expect(
+      problemsOf({ NODE_ENV: "production", JWT_SECRET: "p".repeat(40), CORS_ORIGINS: "https://app.example" }),
+    ).toEqual([]);
+  });
+
+  it("refuses HMAC algorithms together with a public key", () => {
+    const pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----";
+    expect(problemsOf({ JWT_PUBLIC_KEY: pem, JWT_ALGORITHMS: "HS256" })).toEqual([
+      "JWT_ALGORITHMS: HS* algorithms cannot be used with a public key",
+    ]);
+  });
+
+  it("stops the process with a message naming the variable", async () => {
+    const failure = await run(process.execPath, [DIST_MAIN], {
+      env: { PATH: process.env.PATH, PORT: "not-a-port" },
+    }).catch((err: { code: number; stderr: string }) => err);
+    expect(failure).toMatchObject({ code: 1 });
+    expect((failure as { stderr: string }).stderr).toMatch(/invalid configuration:\n\s+- PORT: /);
+  });
+});
