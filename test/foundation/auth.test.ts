@@ -1,4 +1,6 @@
-import { exportSPKI, generateKeyPair, SignJWT } from "jose";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/auth/sign.js";
 import { startApp, type TestApp } from "../helpers/app.js";
@@ -125,6 +127,48 @@ describe("handshake authentication with an RS256 public key", () => {
     const token = await signToken({ sub: "carol" }, { key: publicPem, alg: "HS256" });
     const err = await connectError(t.url, token);
     expect(err.data).toEqual({ status: 401, code: "TOKEN_INVALID" });
+  });
+});
+
+describe("handshake authentication with a JWKS URL", () => {
+  let t: TestApp;
+  let jwks: Server;
+  let privateKey: CryptoKey;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair("ES256");
+    privateKey = pair.privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256", use: "sig" };
+    jwks = createServer((_req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
+    const { port } = jwks.address() as AddressInfo;
+    t = await startApp({ JWT_SECRET: undefined, JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json` });
+  });
+  afterAll(async () => {
+    await t.close();
+    jwks.close();
+  });
+
+  it("accepts a token signed by a key from the JWKS", async () => {
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: "ES256", kid: "k1" })
+      .setSubject("jwks-user")
+      .setExpirationTime("1h")
+      .sign(privateKey);
+    expect((await connected(t.url, token)).connected).toBe(true);
+  });
+
+  it("refuses a token whose key is not in the JWKS", async () => {
+    const other = await generateKeyPair("ES256");
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: "ES256", kid: "unknown" })
+      .setSubject("jwks-user")
+      .setExpirationTime("1h")
+      .sign(other.privateKey);
+    expect((await connectError(t.url, token)).data).toEqual({ status: 401, code: "TOKEN_INVALID" });
   });
 });
 
