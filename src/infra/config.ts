@@ -82,6 +82,9 @@ const envSchema = z.object({
 
 type Env = z.infer<typeof envSchema>;
 
+/** The names of every variable the service reads (documented in .env.example). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export type JwtKeyConfig =
   | { kind: "secret"; secret: string; development: boolean }
   | { kind: "publicKey"; pem: string }

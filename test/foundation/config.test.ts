@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
+import { readFileSync } from "node:fs";
+import { parseEnv, promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/infra/config.js";
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../../src/infra/config.js";
 import { DIST_MAIN } from "../helpers/child-server.js";
 
 const run = promisify(execFile);
@@ -61,6 +62,15 @@ describe("configuration", () => {
     expect(problemsOf({ JWT_PUBLIC_KEY: pem, JWT_ALGORITHMS: "HS256" })).toEqual([
       "JWT_ALGORITHMS: HS* algorithms cannot be used with a public key",
     ]);
+  });
+
+  it("documents every variable in .env.example, and the example itself is a valid configuration", () => {
+    const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
+    for (const name of CONFIG_VARIABLES) expect(example).toMatch(new RegExp(`^#? ?${name}=`, "m"));
+    // Node's own .env parser, the one process.loadEnvFile uses in main.ts.
+    const parsed = parseEnv(example);
+    expect(Object.keys(parsed).length).toBeGreaterThan(10);
+    expect(() => loadConfig(parsed)).not.toThrow();
   });
 
   it("stops the process with a message naming the variable", async () => {
