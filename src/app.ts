@@ -10,10 +10,12 @@ import { createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
 import { createHttpApp } from "./infra/http.js";
 import { createLogger, type Logger } from "./infra/logger.js";
+import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metrics.js";
 import { createOriginPolicy } from "./infra/origin.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
 import { type AppServer, createSocketServer } from "./infra/socket-server.js";
+import { CLIENT_EVENT_NAMES } from "./protocol/index.js";
 
 export interface AppDeps {
   /** Where log lines go (tests read them); stdout by default. */
@@ -43,6 +45,7 @@ export interface FeatureDeps {
   redis: RedisConnections | undefined;
   rateLimiter: RateLimiterFactory;
   verifier: TokenVerifier;
+  metrics: Metrics;
 }
 
 /** Builds the feature modules from the shared dependencies, wiring them to each other explicitly. */
@@ -98,9 +101,16 @@ export function createApp(
     keyPrefix: config.redis.keyPrefix,
   });
 
-  const featureDeps: FeatureDeps = { config, instanceId, logger, io, redis, rateLimiter, verifier };
+  const metrics = createMetrics({
+    knownEvents: CLIENT_EVENT_NAMES,
+    connectedSockets: () => io.of("/").sockets.size,
+    redis,
+  });
+  featureRoutes.use(createMetricsRouter(metrics, config.metricsToken));
+
+  const featureDeps: FeatureDeps = { config, instanceId, logger, io, redis, rateLimiter, verifier, metrics };
   const built = buildFeatures(featureDeps);
-  const router: EventRouter = createEventRouter({ logger });
+  const router: EventRouter = createEventRouter({ logger, observe: metrics.observeEvent });
   const tokens = createTokenLifecycle({ verifier, logger });
   tokens.register(router);
   for (const feature of built) {
@@ -116,6 +126,7 @@ export function createApp(
     tokens.onConnection(socket);
     for (const feature of built) feature.onConnection?.(socket);
     const userId = socket.data.user.id;
+    metrics.connections.inc({ transport: socket.conn.transport.name });
     connLog.info(
       {
         socketId: socket.id,
@@ -126,6 +137,7 @@ export function createApp(
       "connected",
     );
     socket.once("disconnect", (reason) => {
+      metrics.disconnections.inc({ reason });
       connLog.info({ socketId: socket.id, userId, reason }, "disconnected");
     });
   });

@@ -54,6 +54,7 @@ const envSchema = z.object({
   JWT_CLOCK_TOLERANCE_SEC: int(0, 300).default(5),
 
   INTERNAL_API_KEY: optionalString,
+  METRICS_TOKEN: optionalString,
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
 
   SOCKET_MAX_HTTP_BUFFER_SIZE: int(1024, 16 * 1024 * 1024).default(64 * 1024),
@@ -109,6 +110,8 @@ export interface Config {
     clockToleranceSec: number;
   };
   internalApiKey: string | undefined;
+  /** Bearer token for GET /metrics; undefined: open (keep the port private then). */
+  metricsToken: string | undefined;
   shutdownGraceMs: number;
   socket: { maxHttpBufferSize: number };
   http: { bodyLimit: string };
@@ -263,6 +266,7 @@ export function loadConfig(source: Record<string, string | undefined>, version =
       clockToleranceSec: e.JWT_CLOCK_TOLERANCE_SEC,
     },
     internalApiKey: e.INTERNAL_API_KEY,
+    metricsToken: e.METRICS_TOKEN,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     socket: { maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE },
     http: { bodyLimit: e.HTTP_BODY_LIMIT },

@@ -121,6 +121,23 @@ export interface SocketData {
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
+
+/** Every client→server event name, for bounded metric labels and documentation checks. */
+export const CLIENT_EVENT_NAMES = [
+  "auth:refresh",
+  "chat:join",
+  "chat:leave",
+  "chat:send",
+  "chat:history",
+  "chat:typing",
+  "chat:read",
+  "presence:set",
+  "presence:subscribe",
+  "presence:unsubscribe",
+  "presence:query",
+  "notification:list",
+  "notification:read",
+] as const satisfies readonly ClientEventName[];
 export type ServerEventName = keyof ServerToClientEvents;
 
 /** Rooms the server manages itself; clients cannot join them via chat:join. */

@@ -1,0 +1,146 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { type Request, type Response, Router } from "express";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { ClientEventName } from "../protocol/index.js";
+import type { EventOutcome } from "./event-router.js";
+import type { RedisConnections } from "./redis.js";
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (no global default
+ * registry: two apps in one test process must not share counters).
+ */
+export interface Metrics {
+  registry: Registry;
+  connections: Counter<"transport">;
+  disconnections: Counter<"reason">;
+  events: Counter<"event" | "outcome">;
+  eventDuration: Histogram<"event">;
+  messagesStored: Counter;
+  notificationsPublished: Counter;
+  rateLimited: Counter<"event">;
+  redisErrors: Counter<"role">;
+  slowConsumerDisconnects: Counter;
+  /** Feed the event pipeline's observations in. */
+  observeEvent(event: string, outcome: EventOutcome, durationMs: number): void;
+}
+
+export function createMetrics(options: {
+  knownEvents: readonly ClientEventName[];
+  connectedSockets: () => number;
+  redis?: RedisConnections;
+}): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const known = new Set<string>(options.knownEvents);
+
+  new Gauge({
+    name: "rt_sockets_connected",
+    help: "Sockets connected to this instance",
+    registers: [registry],
+    collect() {
+      this.set(options.connectedSockets());
+    },
+  });
+  const redis = options.redis;
+  new Gauge({
+    name: "rt_redis_up",
+    help: "1 when the Redis connection is ready, by role (command, pub, sub); absent without Redis",
+    labelNames: ["role"],
+    registers: [registry],
+    collect() {
+      if (!redis) return;
+      for (const role of ["command", "pub", "sub"] as const)
+        this.set({ role }, redis[role].status === "ready" ? 1 : 0);
+    },
+  });
+
+  const metrics: Metrics = {
+    registry,
+    connections: new Counter({
+      name: "rt_connections_total",
+      help: "Authenticated connections accepted",
+      labelNames: ["transport"],
+      registers: [registry],
+    }),
+    disconnections: new Counter({
+      name: "rt_disconnections_total",
+      help: "Disconnections by Socket.IO reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    events: new Counter({
+      name: "rt_events_total",
+      help: "Client events handled, by event and outcome (ok or error code)",
+      labelNames: ["event", "outcome"],
+      registers: [registry],
+    }),
+    eventDuration: new Histogram({
+      name: "rt_event_duration_seconds",
+      help: "Handler latency from receipt to ack, by event",
+      labelNames: ["event"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    messagesStored: new Counter({
+      name: "rt_chat_messages_stored_total",
+      help: "Chat messages persisted (duplicates by clientMsgId not counted)",
+      registers: [registry],
+    }),
+    notificationsPublished: new Counter({
+      name: "rt_notifications_published_total",
+      help: "Notifications stored for a user (one per recipient)",
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: "rt_rate_limited_total",
+      help: "Requests refused with RATE_LIMITED, by event or route",
+      labelNames: ["event"],
+      registers: [registry],
+    }),
+    redisErrors: new Counter({
+      name: "rt_redis_errors_total",
+      help: "Errors reported by the Redis connections, by role (pub/sub errors are the adapter's)",
+      labelNames: ["role"],
+      registers: [registry],
+    }),
+    slowConsumerDisconnects: new Counter({
+      name: "rt_slow_consumer_disconnects_total",
+      help: "Sockets disconnected because their send buffer passed the limit",
+      registers: [registry],
+    }),
+    observeEvent(event, outcome, durationMs) {
+      // Unknown event names come from clients: never let them become label values.
+      const name = known.has(event) ? event : "unknown";
+      metrics.events.inc({ event: name, outcome });
+      metrics.eventDuration.observe({ event: name }, durationMs / 1000);
+      if (outcome === "RATE_LIMITED") metrics.rateLimited.inc({ event: name });
+    },
+  };
+  if (redis) {
+    for (const role of ["command", "pub", "sub"] as const) {
+      redis[role].on("error", () => metrics.redisErrors.inc({ role }));
+    }
+  }
+  return metrics;
+}
+
+const digest = (value: string) => createHash("sha256").update(value).digest();
+
+/** `GET /metrics`, behind `Authorization: Bearer <METRICS_TOKEN>` when a token is configured. */
+export function createMetricsRouter(metrics: Metrics, token: string | undefined): Router {
+  const router = Router();
+  const expected = token === undefined ? undefined : digest(token);
+  router.get("/metrics", async (req: Request, res: Response) => {
+    if (expected) {
+      const header = req.headers.authorization ?? "";
+      const given = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? "";
+      if (!timingSafeEqual(digest(given), expected)) {
+        res.status(401).json({ error: { code: "UNAUTHORIZED", message: "metrics token required" } });
+        return;
+      }
+    }
+    res.setHeader("content-type", metrics.registry.contentType);
+    res.end(await metrics.registry.metrics());
+  });
+  return router;
+}
