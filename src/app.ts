@@ -5,6 +5,7 @@ import { Router } from "express";
 import type { DestinationStream } from "pino";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
+import { startSlowConsumerGuard } from "./infra/backpressure.js";
 import type { Config } from "./infra/config.js";
 import { createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
@@ -142,6 +143,7 @@ export function createApp(
     });
   });
 
+  let stopGuard: (() => void) | undefined;
   let address: AddressInfo | undefined;
   let shuttingDown: Promise<void> | undefined;
 
@@ -158,6 +160,12 @@ export function createApp(
         if (!ready) log.warn("Redis is not reachable yet: starting anyway, /ready stays 503 until it is");
       }
       for (const feature of built) await feature.start?.();
+      stopGuard = startSlowConsumerGuard({
+        io,
+        maxBufferedBytes: config.socket.maxBufferedBytes,
+        logger,
+        onDisconnect: () => metrics.slowConsumerDisconnects.inc(),
+      });
       await new Promise<void>((resolve, reject) => {
         httpServer.once("error", reject);
         httpServer.listen(config.port, config.host, () => {
@@ -180,6 +188,7 @@ export function createApp(
     shutdown(reason = "shutdown") {
       shuttingDown ??= (async () => {
         draining = true;
+        stopGuard?.();
         log.info({ reason, sockets: io.of("/").sockets.size }, "draining");
         io.local.emit("server:shutdown", { reconnect: true });
         for (const feature of [...built].reverse()) {

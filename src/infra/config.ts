@@ -58,6 +58,7 @@ const envSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
 
   SOCKET_MAX_HTTP_BUFFER_SIZE: int(1024, 16 * 1024 * 1024).default(64 * 1024),
+  SOCKET_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   HTTP_BODY_LIMIT: z
     .string()
     .regex(/^\d+(b|kb|mb)$/i, "like 100kb or 1mb")
@@ -113,7 +114,7 @@ export interface Config {
   /** Bearer token for GET /metrics; undefined: open (keep the port private then). */
   metricsToken: string | undefined;
   shutdownGraceMs: number;
-  socket: { maxHttpBufferSize: number };
+  socket: { maxHttpBufferSize: number; maxBufferedBytes: number };
   http: { bodyLimit: string };
   chat: {
     maxMessageLength: number;
@@ -268,7 +269,10 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     internalApiKey: e.INTERNAL_API_KEY,
     metricsToken: e.METRICS_TOKEN,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
-    socket: { maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE },
+    socket: {
+      maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE,
+      maxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
+    },
     http: { bodyLimit: e.HTTP_BODY_LIMIT },
     chat: {
       maxMessageLength: e.CHAT_MAX_MESSAGE_LENGTH,
