@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
@@ -93,7 +95,9 @@ export function createApp(
     logger,
     routes: featureRoutes,
   });
-  const httpServer = createServer(httpApp);
+  const httpServer = config.tls
+    ? createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, httpApp)
+    : createServer(httpApp);
   const io = createSocketServer(httpServer, {
     maxHttpBufferSize: config.socket.maxHttpBufferSize,
     isOriginAllowed,
@@ -183,7 +187,8 @@ export function createApp(
     url() {
       if (!address) throw new Error("not started");
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-      return `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
+      const scheme = config.tls ? "https" : "http";
+      return `${scheme}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
     },
     shutdown(reason = "shutdown") {
       shuttingDown ??= (async () => {

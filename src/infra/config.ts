@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { z } from "zod";
 
 /**
@@ -56,6 +57,8 @@ const envSchema = z.object({
   INTERNAL_API_KEY: optionalString,
   METRICS_TOKEN: optionalString,
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  TLS_CERT_FILE: optionalString,
+  TLS_KEY_FILE: optionalString,
 
   SOCKET_MAX_HTTP_BUFFER_SIZE: int(1024, 16 * 1024 * 1024).default(64 * 1024),
   SOCKET_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
@@ -114,6 +117,8 @@ export interface Config {
   /** Bearer token for GET /metrics; undefined: open (keep the port private then). */
   metricsToken: string | undefined;
   shutdownGraceMs: number;
+  /** Serve HTTPS/WSS directly (otherwise TLS terminates at the load balancer). */
+  tls: { certFile: string; keyFile: string } | undefined;
   socket: { maxHttpBufferSize: number; maxBufferedBytes: number };
   http: { bodyLimit: string };
   chat: {
@@ -242,6 +247,14 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     problems.push("INTERNAL_API_KEY: must be at least 24 characters in production");
   }
 
+  if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
+    problems.push("TLS_CERT_FILE, TLS_KEY_FILE: set both or neither");
+  }
+  for (const name of ["TLS_CERT_FILE", "TLS_KEY_FILE"] as const) {
+    const file = e[name];
+    if (file !== undefined && !existsSync(file)) problems.push(`${name}: no such file "${file}"`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -269,6 +282,7 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     internalApiKey: e.INTERNAL_API_KEY,
     metricsToken: e.METRICS_TOKEN,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,
     socket: {
       maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE,
       maxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
