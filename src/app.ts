@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
+import { createConnectionLimits } from "./auth/connection-limits.js";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
@@ -96,7 +97,10 @@ export function createApp(
     routes: featureRoutes,
   });
   const httpServer = config.tls
-    ? createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, httpApp)
+    ? createHttpsServer(
+        { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
+        httpApp,
+      )
     : createServer(httpApp);
   const io = createSocketServer(httpServer, {
     maxHttpBufferSize: config.socket.maxHttpBufferSize,
@@ -124,6 +128,14 @@ export function createApp(
   }
 
   io.use(createAuthMiddleware({ verifier, logger }));
+  io.use(
+    createConnectionLimits({
+      io,
+      maxPerUser: config.socket.maxConnectionsPerUser,
+      perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
+      logger,
+    }),
+  );
   const connLog = logger.child({ module: "connection" });
   io.on("connection", (socket) => {
     // Listeners first, synchronously: events sent right after connect must not be lost.

@@ -61,6 +61,8 @@ const envSchema = z.object({
   TLS_KEY_FILE: optionalString,
 
   SOCKET_MAX_HTTP_BUFFER_SIZE: int(1024, 16 * 1024 * 1024).default(64 * 1024),
+  MAX_CONNECTIONS_PER_USER: int(1, 100_000).default(10),
+  RATE_CONNECT_PER_IP_PER_MIN: int(1, 1_000_000).default(300),
   SOCKET_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   HTTP_BODY_LIMIT: z
     .string()
@@ -119,7 +121,12 @@ export interface Config {
   shutdownGraceMs: number;
   /** Serve HTTPS/WSS directly (otherwise TLS terminates at the load balancer). */
   tls: { certFile: string; keyFile: string } | undefined;
-  socket: { maxHttpBufferSize: number; maxBufferedBytes: number };
+  socket: {
+    maxHttpBufferSize: number;
+    maxBufferedBytes: number;
+    maxConnectionsPerUser: number;
+    connectPerIpPerMin: number;
+  };
   http: { bodyLimit: string };
   chat: {
     maxMessageLength: number;
@@ -282,10 +289,13 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     internalApiKey: e.INTERNAL_API_KEY,
     metricsToken: e.METRICS_TOKEN,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
-    tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,
+    tls:
+      e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,
     socket: {
       maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE,
       maxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
+      maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+      connectPerIpPerMin: e.RATE_CONNECT_PER_IP_PER_MIN,
     },
     http: { bodyLimit: e.HTTP_BODY_LIMIT },
     chat: {

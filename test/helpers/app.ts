@@ -16,6 +16,8 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     JWT_SECRET: TEST_JWT_SECRET,
     CORS_ORIGINS: ALLOWED_ORIGIN,
     SHUTDOWN_GRACE_MS: "1000",
+    // Every test client comes from 127.0.0.1: the per-address flood guard has its own test.
+    RATE_CONNECT_PER_IP_PER_MIN: "1000000",
     ...overrides,
   });
 }

@@ -44,6 +44,7 @@ export class ChildServer {
         LOG_LEVEL: "info",
         JWT_SECRET: TEST_JWT_SECRET,
         CORS_ORIGINS: "http://allowed.test",
+        RATE_CONNECT_PER_IP_PER_MIN: "1000000",
         ...this.env,
       },
       stdio: ["ignore", "pipe", "pipe"],
