@@ -49,7 +49,7 @@ if (report?.metadata?.vulnerabilities) {
   console.log(`check-deps: npm audit --omit=dev: ${high} high, ${critical} critical`);
   if (high + critical > 0) failed = true;
 } else {
-  const reason = report?.error?.summary ?? report?.message ?? "no answer";
+  const reason = report?.error?.summary || report?.message || "no answer";
   console.warn(`check-deps: WARNING: npm audit could not run here (${reason}); only the version floors were checked`);
 }
 
