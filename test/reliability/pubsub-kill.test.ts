@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { userRoom } from "../../src/protocol/index.js";
+import { startApp, type TestApp } from "../helpers/app.js";
+import { closeAllClients, connected, record } from "../helpers/client.js";
+import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { tokenFor } from "../helpers/tokens.js";
+
+/** Emit from A every 100 ms until B's client sees it; resolves with the time it took. */
+async function deliveryResumes(a: TestApp, seen: { count: number }[], timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  let n = 1000;
+  while (Date.now() - started < timeoutMs) {
+    n += 1;
+    a.app.io.to(userRoom("bob")).emit("notification:unread", { count: n });
+    await new Promise((r) => setTimeout(r, 100));
+    if (seen.some((p) => p.count > 1000)) return Date.now() - started;
+  }
+  throw new Error(`cross-instance delivery did not resume within ${timeoutMs} ms`);
+}
+
+describe("pub/sub connections killed by Redis (CLIENT KILL TYPE pubsub)", () => {
+  let redis: RedisServer;
+  let a: TestApp;
+  let b: TestApp;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `pk${Date.now()}:` };
+    a = await startApp(env, () => []);
+    b = await startApp(env, () => []);
+  });
+  afterAll(async () => {
+    closeAllClients();
+    await a.close();
+    await b.close();
+    await redis.destroy();
+  });
+
+  it("resumes cross-instance delivery within 5 s after the subscriber connections are killed", async () => {
+    const bob = await connected(b.url, await tokenFor("bob"));
+    const seen = record(bob, "notification:unread");
+    a.app.io.to(userRoom("bob")).emit("notification:unread", { count: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toEqual([{ count: 1 }]);
+
+    const admin = redis.client();
+    const killed = await admin.client("KILL", "TYPE", "pubsub");
+    expect(killed).toBeGreaterThanOrEqual(2);
+    await admin.quit();
+
+    const tookMs = await deliveryResumes(a, seen, 5000);
+    expect(tookMs).toBeLessThan(5000);
+    expect(b.logs.lines.some((l) => l.module === "redis" && l.role === "sub" && l.state === "closed")).toBe(
+      true,
+    );
+  });
+});
