@@ -22,6 +22,14 @@ export function clientAddress(handshake: AppSocket["handshake"]): string {
   return peer;
 }
 
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function refused(status: number, code: string, extra: Record<string, unknown> = {}): ExtendedError {
   const err = new Error("connection refused") as ExtendedError;
   err.data = { status, code, ...extra };
@@ -38,6 +46,7 @@ export function createConnectionLimits(deps: {
   maxPerUser: number;
   perAddress: RateLimiter;
   logger: Logger;
+  countTimeoutMs?: number;
 }) {
   const log = deps.logger.child({ module: "connection-limits" });
   return async (socket: AppSocket, next: (err?: ExtendedError) => void): Promise<void> => {
@@ -53,7 +62,12 @@ export function createConnectionLimits(deps: {
       throw err;
     }
     try {
-      const existing = await deps.io.in(userRoom(socket.data.user.id)).fetchSockets();
+      // The adapter queues its first Redis command without limit while Redis is down;
+      // its own request timeout starts only after that. Bound the whole count here.
+      const existing = await withTimeout(
+        deps.io.in(userRoom(socket.data.user.id)).fetchSockets(),
+        deps.countTimeoutMs ?? 1000,
+      );
       if (existing.length >= deps.maxPerUser) {
         log.warn({ userId: socket.data.user.id, existing: existing.length }, "too many connections for user");
         next(refused(429, "TOO_MANY_CONNECTIONS"));

@@ -1,4 +1,5 @@
 import type { ExtendedError } from "socket.io";
+import { bearerToken } from "../infra/bearer.js";
 import type { AppSocket, EventRouter } from "../infra/event-router.js";
 import type { Logger } from "../infra/logger.js";
 import { AppError, authRefreshPayload, userRoom } from "../protocol/index.js";
@@ -8,12 +9,7 @@ import type { TokenVerifier } from "./verifier.js";
 export function tokenFromHandshake(handshake: AppSocket["handshake"]): string | undefined {
   const fromAuth = (handshake.auth as Record<string, unknown> | undefined)?.token;
   if (typeof fromAuth === "string" && fromAuth.length > 0) return fromAuth;
-  const header = handshake.headers.authorization;
-  if (typeof header === "string") {
-    const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
-    if (match?.[1]) return match[1];
-  }
-  return undefined;
+  return bearerToken(handshake.headers.authorization);
 }
 
 function unauthorized(

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { type Request, type Response, Router } from "express";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ClientEventName } from "../protocol/index.js";
+import { bearerToken, createSecretCheck } from "./bearer.js";
 import type { EventOutcome } from "./event-router.js";
 import type { RedisConnections } from "./redis.js";
 
@@ -124,17 +124,13 @@ export function createMetrics(options: {
   return metrics;
 }
 
-const digest = (value: string) => createHash("sha256").update(value).digest();
-
 /** `GET /metrics`, behind `Authorization: Bearer <METRICS_TOKEN>` when a token is configured. */
 export function createMetricsRouter(metrics: Metrics, token: string | undefined): Router {
   const router = Router();
-  const expected = token === undefined ? undefined : digest(token);
+  const matches = token === undefined ? undefined : createSecretCheck(token);
   router.get("/metrics", async (req: Request, res: Response) => {
-    if (expected) {
-      const header = req.headers.authorization ?? "";
-      const given = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? "";
-      if (!timingSafeEqual(digest(given), expected)) {
+    if (matches) {
+      if (!matches(bearerToken(req.headers.authorization) ?? "")) {
         res.status(401).json({ error: { code: "UNAUTHORIZED", message: "metrics token required" } });
         return;
       }

@@ -63,3 +63,26 @@ describe("connection floods from one address", () => {
     expect(t.app.io.of("/").sockets.size).toBe(5);
   });
 });
+
+describe("connections while Redis is down", () => {
+  let redis: RedisServer;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    t = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: `cd${Date.now()}:` }, () => []);
+  });
+  afterAll(async () => {
+    await t.close();
+    await redis.destroy();
+  });
+
+  it("still admits a valid token within about a second: the per-user count is a guard, not a dependency", async () => {
+    await redis.stop();
+    const started = Date.now();
+    const socket = await connected(t.url, await tokenFor("during-outage"));
+    expect(socket.connected).toBe(true);
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(t.logs.lines.some((l) => l.msg === "connection count unavailable")).toBe(true);
+  });
+});

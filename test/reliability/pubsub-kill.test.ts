@@ -44,7 +44,7 @@ describe("pub/sub connections killed by Redis (CLIENT KILL TYPE pubsub)", () => 
     expect(seen).toEqual([{ count: 1 }]);
 
     const admin = redis.client();
-    const killed = await admin.client("KILL", "TYPE", "pubsub");
+    const killed = Number(await admin.call("CLIENT", "KILL", "TYPE", "pubsub"));
     expect(killed).toBeGreaterThanOrEqual(2);
     await admin.quit();
 
