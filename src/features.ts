@@ -1,5 +1,8 @@
 import type { FeatureDeps } from "./app.js";
+import { createChatFeature } from "./chat/index.js";
 import type { Feature } from "./infra/feature.js";
+import { createInternalApiFeature } from "./internal-api/index.js";
+import { createNotificationsFeature } from "./notifications/index.js";
 
 /**
  * The feature modules the service runs, in start order (stopped in reverse), with
@@ -7,5 +10,12 @@ import type { Feature } from "./infra/feature.js";
  */
 export function buildFeatures(deps: FeatureDeps): Feature[] {
   const features: Feature[] = [];
+  const chat = createChatFeature(deps);
+  features.push(chat);
+  const notifications = createNotificationsFeature(deps);
+  features.push(notifications);
+  features.push(
+    createInternalApiFeature(deps, { notifications: notifications.service, rooms: chat.service }),
+  );
   return features;
 }

@@ -1,0 +1,101 @@
+import type { FeatureDeps } from "../app.js";
+import type { Feature } from "../infra/feature.js";
+import { type ChatService, createChatService } from "./service.js";
+import { createSocketBroadcaster, onChatConnection, registerChatEvents } from "./socket-handlers.js";
+import { createMemoryMemberStore, createMemoryMessageStore } from "./store-memory.js";
+import { createRedisMemberStore, createRedisMessageStore } from "./store-redis.js";
+
+export type { ChatService } from "./service.js";
+
+export interface ChatFeature extends Feature {
+  service: ChatService;
+}
+
+const IDEMPOTENCY_TTL_SEC = 24 * 60 * 60;
+/** `unread` is counted over at most this many of the newest messages (or the history limit). */
+const UNREAD_CAP = 1000;
+/** Extra sends allowed above the sustained rate are refilled over this window. */
+const SEND_BURST_WINDOW_SEC = 10;
+
+/**
+ * Chat: rooms, durable history with recovery by message id, idempotent send, read
+ * positions and room membership, on Redis when configured (in memory otherwise).
+ */
+export function createChatFeature(deps: FeatureDeps): ChatFeature {
+  const { config } = deps;
+  const chat = config.chat;
+  const logger = deps.logger.child({ module: "chat" });
+  const now = Date.now;
+  const retentionMs = chat.retentionDays * 24 * 60 * 60 * 1000;
+  const unreadCap = Math.min(UNREAD_CAP, chat.historyLimit);
+  // Room membership lives as long as presence: an instance silent for PRESENCE_TTL_MS is gone.
+  const memberTtlMs = config.presence.ttlMs;
+
+  const stores = deps.redis
+    ? {
+        messages: createRedisMessageStore({
+          redis: deps.redis.command,
+          keyPrefix: config.redis.keyPrefix,
+          historyLimit: chat.historyLimit,
+          retentionMs,
+          idempotencyTtlSec: IDEMPOTENCY_TTL_SEC,
+          unreadCap,
+        }),
+        members: createRedisMemberStore({
+          redis: deps.redis.command,
+          keyPrefix: config.redis.keyPrefix,
+          instanceId: deps.instanceId,
+          ttlMs: memberTtlMs,
+        }),
+      }
+    : {
+        messages: createMemoryMessageStore({
+          historyLimit: chat.historyLimit,
+          retentionMs,
+          idempotencyTtlMs: IDEMPOTENCY_TTL_SEC * 1000,
+          unreadCap,
+          now,
+        }),
+        members: createMemoryMemberStore(),
+      };
+
+  const service = createChatService({
+    ...stores,
+    broadcaster: createSocketBroadcaster(deps.io),
+    logger: deps.logger,
+    now,
+    maxMessageLength: chat.maxMessageLength,
+    memberRefreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
+  });
+
+  const burst = chat.rate.sendBurst - chat.rate.sendPerSec;
+  const limits = {
+    send: deps.rateLimiter("chat:send", {
+      points: chat.rate.sendPerSec,
+      durationSec: 1,
+      ...(burst > 0 ? { burstPoints: burst, burstDurationSec: SEND_BURST_WINDOW_SEC } : {}),
+    }),
+    typing: deps.rateLimiter("chat:typing", { points: chat.rate.typingPerSec, durationSec: 1 }),
+    join: deps.rateLimiter("chat:join", { points: chat.rate.joinPerSec, durationSec: 1 }),
+    query: deps.rateLimiter("chat:query", { points: chat.rate.joinPerSec, durationSec: 1 }),
+  };
+
+  const onDisconnectError = (err: unknown) => logger.error({ err }, "chat disconnect cleanup failed");
+
+  return {
+    name: "chat",
+    service,
+    register(router) {
+      registerChatEvents(router, service, limits);
+    },
+    onConnection(socket) {
+      onChatConnection(socket, service, onDisconnectError);
+    },
+    async start() {
+      service.start();
+    },
+    async stop() {
+      service.stop();
+    },
+  };
+}

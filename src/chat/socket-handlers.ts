@@ -1,0 +1,83 @@
+import type { AppSocket, EventRouter } from "../infra/event-router.js";
+import type { RateLimiter } from "../infra/rate-limit.js";
+import type { AppServer } from "../infra/socket-server.js";
+import {
+  chatHistoryPayload,
+  chatJoinPayload,
+  chatLeavePayload,
+  chatReadPayload,
+  chatSendPayload,
+  chatTypingPayload,
+  userRoom,
+} from "../protocol/index.js";
+import type { ChatBroadcaster, ChatService } from "./service.js";
+
+/** Socket.IO delivery: `io.to(room)` reaches the room's sockets on every instance through the adapter. */
+export function createSocketBroadcaster(io: AppServer): ChatBroadcaster {
+  return {
+    message(message) {
+      io.to(message.roomId).emit("chat:message", message);
+    },
+    typing(roomId, userId, typing) {
+      io.to(roomId).except(userRoom(userId)).emit("chat:typing", { roomId, userId, typing });
+    },
+    read(roomId, userId, messageId) {
+      io.to(roomId).emit("chat:read", { roomId, userId, messageId });
+    },
+    member({ roomId, userId, event }) {
+      io.to(roomId).emit("chat:member", { roomId, userId, event });
+    },
+  };
+}
+
+export interface ChatRateLimits {
+  send: RateLimiter;
+  typing: RateLimiter;
+  join: RateLimiter;
+  /** history and read: store reads, kept apart from joins so paging cannot starve them. */
+  query: RateLimiter;
+}
+
+/** The chat events on the shared pipeline: each one is a service call, nothing more. */
+export function registerChatEvents(router: EventRouter, service: ChatService, limits: ChatRateLimits): void {
+  router.on("chat:join", {
+    schema: chatJoinPayload,
+    rateLimit: limits.join,
+    handle: (payload, { socket, user }) => service.join(socket, user, payload),
+  });
+  router.on("chat:leave", {
+    schema: chatLeavePayload,
+    handle: (payload, { socket, user }) => service.leave(socket, user, payload),
+  });
+  router.on("chat:send", {
+    schema: chatSendPayload,
+    rateLimit: limits.send,
+    handle: (payload, { socket, user }) => service.send(socket, user, payload),
+  });
+  router.on("chat:history", {
+    schema: chatHistoryPayload,
+    rateLimit: limits.query,
+    handle: (payload, { user }) => service.history(user, payload),
+  });
+  router.on("chat:typing", {
+    schema: chatTypingPayload,
+    rateLimit: limits.typing,
+    handle: (payload, { socket, user }) => service.typing(socket, user, payload),
+  });
+  router.on("chat:read", {
+    schema: chatReadPayload,
+    rateLimit: limits.query,
+    handle: (payload, { user }) => service.read(user, payload),
+  });
+}
+
+/** Leaving by disconnect counts as leaving every chat room (seen while the socket still has them). */
+export function onChatConnection(
+  socket: AppSocket,
+  service: ChatService,
+  onError: (err: unknown) => void,
+): void {
+  socket.once("disconnecting", () => {
+    service.disconnect(socket, socket.data.user).catch(onError);
+  });
+}

@@ -1,0 +1,8 @@
+import { createHash } from "node:crypto";
+
+const sha256 = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest();
+
+/** What rate-limit counters are keyed by: the key itself must never reach Redis or a log. */
+export function apiKeyId(key: string): string {
+  return sha256(`rate-limit:${key}`).toString("hex").slice(0, 32);
+}

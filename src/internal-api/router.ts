@@ -1,0 +1,99 @@
+import express, { type ErrorRequestHandler, type RequestHandler, type Router } from "express";
+import { bearerToken, createSecretCheck } from "../infra/bearer.js";
+import type { Config } from "../infra/config.js";
+import type { Logger } from "../infra/logger.js";
+import type { RateLimiterFactory } from "../infra/rate-limit.js";
+import { isRedisUnavailableError } from "../infra/redis.js";
+import type { NotificationService } from "../notifications/index.js";
+import { AppError, type Message } from "../protocol/index.js";
+import { apiKeyId } from "./api-key.js";
+import { parseOrThrow, publishNotificationBody, roomMessageBody, roomParams, userParams } from "./schemas.js";
+
+/** What the internal API needs from chat: implemented by the chat service. */
+export interface RoomMessages {
+  postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
+}
+
+export interface InternalApiDeps {
+  config: Pick<Config, "internalApiKey" | "internalApi">;
+  logger: Logger;
+  rateLimiter: RateLimiterFactory;
+  notifications: Pick<NotificationService, "publish">;
+  rooms: RoomMessages;
+  /** Every socket of the user, on every instance. */
+  disconnectUser(userId: string): void;
+}
+
+/**
+ * The server-to-server API under /internal: other services notify users, post into
+ * rooms and cut users off without speaking Socket.IO. Without INTERNAL_API_KEY every
+ * /internal route answers 404, as if it did not exist.
+ */
+export function createInternalApi(deps: InternalApiDeps): Router {
+  const router = express.Router();
+  const key = deps.config.internalApiKey;
+  if (key === undefined) {
+    router.use("/internal", () => {
+      throw new AppError("NOT_FOUND", "the internal API is disabled");
+    });
+    return router;
+  }
+
+  const log = deps.logger.child({ module: "internal-api" });
+  const isValidKey = createSecretCheck(key);
+  const limiter = deps.rateLimiter("internal-api", {
+    points: deps.config.internalApi.ratePerSec,
+    durationSec: 1,
+  });
+
+  const authenticate: RequestHandler = async (req, res, next) => {
+    const presented = bearerToken(req.get("authorization"));
+    if (presented === undefined || !isValidKey(presented)) {
+      res.set("WWW-Authenticate", "Bearer");
+      throw new AppError("UNAUTHORIZED", "missing or wrong API key");
+    }
+    await limiter.consume(apiKeyId(presented));
+    next();
+  };
+
+  // The app's error handler knows AppError only; this adds what HTTP clients need on top.
+  const toHttpError: ErrorRequestHandler = (err, _req, res, next) => {
+    if (isRedisUnavailableError(err)) {
+      next(new AppError("UNAVAILABLE", undefined, { cause: err }));
+      return;
+    }
+    if (err instanceof AppError && err.retryAfterMs !== undefined) {
+      res.set("Retry-After", String(Math.ceil(err.retryAfterMs / 1000)));
+    }
+    next(err);
+  };
+
+  const api = express.Router();
+  api.use(authenticate);
+
+  api.post("/notifications", async (req, res) => {
+    const input = parseOrThrow(publishNotificationBody, req.body, "notification");
+    const result = await deps.notifications.publish(input);
+    if (result.replayed) res.set("Idempotent-Replayed", "true");
+    res.status(202).json({ notifications: result.notifications });
+  });
+
+  api.post("/rooms/:roomId/messages", async (req, res) => {
+    const { roomId } = parseOrThrow(roomParams, req.params, "room");
+    const { text, senderId } = parseOrThrow(roomMessageBody, req.body, "message");
+    const message = await deps.rooms.postSystemMessage(roomId, text, senderId);
+    log.info({ roomId, messageId: message.id, senderId: message.senderId }, "system message posted");
+    res.status(201).json({ message });
+  });
+
+  api.post("/users/:userId/disconnect", (req, res) => {
+    const { userId } = parseOrThrow(userParams, req.params, "user");
+    deps.disconnectUser(userId);
+    log.info({ userId }, "user disconnected on request");
+    res.status(202).json({ userId });
+  });
+
+  api.use(toHttpError);
+  router.use("/internal", api);
+  return router;
+}

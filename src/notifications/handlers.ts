@@ -1,0 +1,54 @@
+import type { AppSocket, EventRouter } from "../infra/event-router.js";
+import type { Logger } from "../infra/logger.js";
+import type { RateLimiter } from "../infra/rate-limit.js";
+import type { AppServer } from "../infra/socket-server.js";
+import { notificationListPayload, notificationReadPayload, userRoom } from "../protocol/index.js";
+import type { NotificationPublisher, NotificationService } from "./service.js";
+
+/** Emits through the user room, which the Redis adapter carries to every instance. */
+export function createSocketNotificationPublisher(io: AppServer): NotificationPublisher {
+  return {
+    notify(userId, notification) {
+      io.to(userRoom(userId)).emit("notification:new", notification);
+    },
+    unread(userId, count) {
+      io.to(userRoom(userId)).emit("notification:unread", { count });
+    },
+  };
+}
+
+export interface NotificationHandlersDeps {
+  service: NotificationService;
+  logger: Logger;
+  listLimit: RateLimiter;
+  readLimit: RateLimiter;
+}
+
+/** Translates the client events to service calls; the user is always the socket's own. */
+export function createNotificationHandlers(deps: NotificationHandlersDeps) {
+  const { service, logger } = deps;
+  return {
+    register(router: EventRouter) {
+      router.on("notification:list", {
+        schema: notificationListPayload,
+        rateLimit: deps.listLimit,
+        handle: (payload, { user }) => service.list(user.id, payload),
+      });
+      router.on("notification:read", {
+        schema: notificationReadPayload,
+        rateLimit: deps.readLimit,
+        handle: async (payload, { user }) => ({ unreadCount: await service.markRead(user.id, payload) }),
+      });
+    },
+
+    onConnection(socket: AppSocket) {
+      const userId = socket.data.user.id;
+      service.unreadCount(userId).then(
+        (count) => socket.emit("notification:unread", { count }),
+        // The client asks again with notification:list; a failed count must not drop the connection.
+        (err: unknown) =>
+          logger.warn({ socketId: socket.id, userId, err: (err as Error).message }, "unread count failed"),
+      );
+    },
+  };
+}

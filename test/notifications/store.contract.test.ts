@@ -1,0 +1,232 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryNotificationStore } from "../../src/notifications/memory-store.js";
+import { createRedisNotificationStore } from "../../src/notifications/redis-store.js";
+import {
+  type NotificationStore,
+  type NotificationStoreOptions,
+  parseNotificationId,
+} from "../../src/notifications/store.js";
+import { sleep } from "../helpers/client.js";
+import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+
+let redisServer: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await redisServer?.destroy();
+});
+
+const T0 = 1_700_000_000_000;
+const TTL = 60_000;
+const content = (title: string) => ({ type: "test", title });
+
+type StoreFactory = (options: NotificationStoreOptions) => NotificationStore;
+
+const factories: [string, StoreFactory][] = [
+  ["memory", (options) => createMemoryNotificationStore(options)],
+  [
+    "redis",
+    (options) =>
+      createRedisNotificationStore({ redis, keyPrefix: `t${randomBytes(4).toString("hex")}:`, ...options }),
+  ],
+];
+
+describe.each(factories)("notification store contract (%s)", (_name, make) => {
+  const storeWith = (options: Partial<NotificationStoreOptions> = {}) =>
+    make({ limit: 100, ttlMs: TTL, ...options });
+
+  it("stores one notification per user and returns it complete and unread", async () => {
+    const store = storeWith();
+    const [a, b] = await store.add(
+      ["alice", "bob"],
+      { type: "t", title: "hi", body: "b", data: { k: [1] } },
+      T0,
+    );
+    expect(a).toMatchObject({
+      type: "t",
+      title: "hi",
+      body: "b",
+      data: { k: [1] },
+      createdAt: T0,
+      readAt: null,
+    });
+    expect(b?.createdAt).toBe(T0);
+    const listed = await store.list("alice", { limit: 10, unreadOnly: false }, T0);
+    expect(listed).toEqual({ items: [a], unreadCount: 1, hasMore: false });
+    expect(await store.unreadCount("bob", T0)).toBe(1);
+  });
+
+  it("orders notifications of one millisecond exactly, newest first", async () => {
+    const store = storeWith();
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++)
+      ids.push(((await store.add(["u"], content(`n${i}`), T0))[0] as { id: string }).id);
+    expect(new Set(ids).size).toBe(12);
+    const listed = await store.list("u", { limit: 100, unreadOnly: false }, T0);
+    expect(listed.items.map((n) => n.title)).toEqual(ids.map((_, i) => `n${i}`).reverse());
+    expect(listed.items.map((n) => n.id)).toEqual([...ids].reverse());
+  });
+
+  it("keeps ids increasing when the clock steps back", async () => {
+    const store = storeWith();
+    const [first] = await store.add(["u"], content("first"), T0 + 5000);
+    const [second] = await store.add(["u"], content("second"), T0);
+    const a = parseNotificationId(first?.id ?? "");
+    const b = parseNotificationId(second?.id ?? "");
+    expect(a && b && (b.ms > a.ms || (b.ms === a.ms && b.seq > a.seq))).toBe(true);
+    const listed = await store.list("u", { limit: 10, unreadOnly: false }, T0 + 5000);
+    expect(listed.items.map((n) => n.title)).toEqual(["second", "first"]);
+  });
+
+  it("pages with an exclusive before cursor and reports hasMore", async () => {
+    const store = storeWith();
+    const titles = ["a", "b", "c", "d", "e"];
+    // Same millisecond on purpose: the cursor must be exact within one.
+    for (const t of titles) await store.add(["u"], content(t), T0);
+    const page1 = await store.list("u", { limit: 2, unreadOnly: false }, T0);
+    expect(page1.items.map((n) => n.title)).toEqual(["e", "d"]);
+    expect(page1.hasMore).toBe(true);
+    const before1 = parseNotificationId(page1.items[1]?.id ?? "");
+    const page2 = await store.list("u", { limit: 2, before: before1, unreadOnly: false }, T0);
+    expect(page2.items.map((n) => n.title)).toEqual(["c", "b"]);
+    expect(page2.hasMore).toBe(true);
+    const before2 = parseNotificationId(page2.items[1]?.id ?? "");
+    const page3 = await store.list("u", { limit: 2, before: before2, unreadOnly: false }, T0);
+    expect(page3.items.map((n) => n.title)).toEqual(["a"]);
+    expect(page3.hasMore).toBe(false);
+  });
+
+  it("lists only unread notifications with unreadOnly, paging included", async () => {
+    const store = storeWith();
+    const added = [];
+    for (const t of ["a", "b", "c", "d", "e"])
+      added.push((await store.add(["u"], content(t), T0 + added.length))[0]);
+    await store.markRead("u", { ids: [added[1]?.id ?? "", added[3]?.id ?? ""] }, T0 + 10);
+    const page1 = await store.list("u", { limit: 2, unreadOnly: true }, T0 + 10);
+    expect(page1.items.map((n) => n.title)).toEqual(["e", "c"]);
+    expect(page1).toMatchObject({ unreadCount: 3, hasMore: true });
+    const page2 = await store.list(
+      "u",
+      { limit: 2, before: parseNotificationId(page1.items[1]?.id ?? ""), unreadOnly: true },
+      T0 + 10,
+    );
+    expect(page2.items.map((n) => n.title)).toEqual(["a"]);
+    expect(page2.hasMore).toBe(false);
+  });
+
+  it("marks ids read with readAt, ignores unknown ids and returns the exact count", async () => {
+    const store = storeWith();
+    const [a] = await store.add(["u"], content("a"), T0);
+    const [b] = await store.add(["u"], content("b"), T0 + 1);
+    expect(await store.markRead("u", { ids: [a?.id ?? "", "1-000000", a?.id ?? ""] }, T0 + 50)).toBe(1);
+    // Reading again changes neither the count nor the first readAt.
+    expect(await store.markRead("u", { ids: [a?.id ?? ""] }, T0 + 99)).toBe(1);
+    const listed = await store.list("u", { limit: 10, unreadOnly: false }, T0 + 100);
+    expect(listed.items.map((n) => [n.id, n.readAt])).toEqual([
+      [b?.id, null],
+      [a?.id, T0 + 50],
+    ]);
+    expect(listed.unreadCount).toBe(1);
+  });
+
+  it("marks everything read with all, and only for that user", async () => {
+    const store = storeWith();
+    for (let i = 0; i < 3; i++) await store.add(["u", "other"], content(`n${i}`), T0 + i);
+    expect(await store.markRead("u", { all: true }, T0 + 10)).toBe(0);
+    expect(await store.unreadCount("u", T0 + 10)).toBe(0);
+    expect(await store.unreadCount("other", T0 + 10)).toBe(3);
+    const listed = await store.list("u", { limit: 10, unreadOnly: false }, T0 + 10);
+    expect(listed.items.every((n) => n.readAt === T0 + 10)).toBe(true);
+    expect(await store.markRead("nobody", { all: true }, T0 + 10)).toBe(0);
+  });
+
+  it("keeps the newest `limit` notifications and drops the others from the unread count", async () => {
+    const store = storeWith({ limit: 3 });
+    const added = [];
+    for (let i = 0; i < 5; i++) added.push((await store.add(["u"], content(`n${i}`), T0 + i))[0]);
+    const listed = await store.list("u", { limit: 10, unreadOnly: false }, T0 + 10);
+    expect(listed.items.map((n) => n.title)).toEqual(["n4", "n3", "n2"]);
+    expect(listed).toMatchObject({ unreadCount: 3, hasMore: false });
+    // A dropped id is gone: reading it changes nothing.
+    expect(await store.markRead("u", { ids: [added[0]?.id ?? ""] }, T0 + 10)).toBe(3);
+  });
+
+  it("forgets notifications older than the TTL, unread count included", async () => {
+    const store = storeWith();
+    await store.add(["u"], content("old"), T0);
+    await store.add(["u"], content("newer"), T0 + TTL / 2);
+    expect(await store.unreadCount("u", T0 + TTL)).toBe(2);
+    const later = await store.list("u", { limit: 10, unreadOnly: false }, T0 + TTL + 1);
+    expect(later.items.map((n) => n.title)).toEqual(["newer"]);
+    expect(later.unreadCount).toBe(1);
+    expect(await store.unreadCount("u", T0 + TTL + 1)).toBe(1);
+    const muchLater = T0 + TTL / 2 + TTL + 1;
+    expect(await store.list("u", { limit: 10, unreadOnly: false }, muchLater)).toEqual({
+      items: [],
+      unreadCount: 0,
+      hasMore: false,
+    });
+    // Writing after the expiry starts clean rather than resurrecting anything.
+    await store.add(["u"], content("fresh"), muchLater);
+    expect(await store.markRead("u", { all: true }, muchLater)).toBe(0);
+    const fresh = await store.list("u", { limit: 10, unreadOnly: false }, muchLater);
+    expect(fresh.items.map((n) => n.title)).toEqual(["fresh"]);
+  });
+
+  it("lets one request claim an idempotency key and answers the others with its result", async () => {
+    const store = storeWith();
+    const now = Date.now();
+    expect(await store.claimIdempotency("k1", now, 10_000)).toEqual({ state: "claimed" });
+    expect(await store.claimIdempotency("k1", now, 10_000)).toEqual({ state: "pending" });
+    const result = [{ userId: "u", id: "1-000000" }];
+    await store.completeIdempotency("k1", result, now, 10_000);
+    expect(await store.claimIdempotency("k1", now, 10_000)).toEqual({ state: "done", result });
+    expect(await store.claimIdempotency("k2", now, 10_000)).toEqual({ state: "claimed" });
+    await store.releaseIdempotency("k2");
+    expect(await store.claimIdempotency("k2", now, 10_000)).toEqual({ state: "claimed" });
+  });
+
+  it("lets an idempotency key lapse after its TTL", async () => {
+    const store = storeWith();
+    const now = Date.now();
+    expect(await store.claimIdempotency("k", now, 40)).toEqual({ state: "claimed" });
+    await sleep(60);
+    expect(await store.claimIdempotency("k", Date.now(), 40)).toEqual({ state: "claimed" });
+    await store.completeIdempotency("k", [], Date.now(), 40);
+    await sleep(60);
+    expect(await store.claimIdempotency("k", Date.now(), 40)).toEqual({ state: "claimed" });
+  });
+});
+
+describe("Redis notification keys", () => {
+  it("keep one user's keys under one hash tag, with the TTL and without another user's data", async () => {
+    const prefix = `t${randomBytes(4).toString("hex")}:`;
+    const store = createRedisNotificationStore({ redis, keyPrefix: prefix, limit: 10, ttlMs: TTL });
+    const [n] = await store.add(["alice", "bob"], content("x"), Date.now());
+    await store.markRead("alice", { ids: [n?.id ?? ""] }, Date.now());
+    const keys = (await redis.keys(`${prefix}*`)).sort();
+    expect(keys).toEqual(
+      [
+        `${prefix}notif:{alice}:ids`,
+        `${prefix}notif:{alice}:items`,
+        `${prefix}notif:{alice}:readat`,
+        `${prefix}notif:{bob}:ids`,
+        `${prefix}notif:{bob}:items`,
+        `${prefix}notif:{bob}:unread`,
+      ].sort(),
+    );
+    for (const key of keys) {
+      const ttl = await redis.pttl(key);
+      expect(ttl, key).toBeGreaterThan(0);
+      expect(ttl, key).toBeLessThanOrEqual(TTL);
+    }
+  });
+});
