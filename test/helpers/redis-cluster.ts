@@ -18,12 +18,26 @@ export class RedisCluster {
   async start(size = 3): Promise<this> {
     for (let i = 0; i < size; i++) {
       const node = new RedisServer({
-        extraArgs: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"],
+        extraArgs: [
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          "nodes.conf",
+          "--cluster-node-timeout",
+          "2000",
+        ],
       });
       this.nodes.push(node);
     }
     await Promise.all(this.nodes.map((n) => n.start()));
-    await run("redis-cli", ["--cluster", "create", ...this.seeds.split(","), "--cluster-replicas", "0", "--cluster-yes"]);
+    await run("redis-cli", [
+      "--cluster",
+      "create",
+      ...this.seeds.split(","),
+      "--cluster-replicas",
+      "0",
+      "--cluster-yes",
+    ]);
     await this.waitUntilOk(10_000);
     return this;
   }
