@@ -66,6 +66,7 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     now,
     maxMessageLength: chat.maxMessageLength,
     memberRefreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
+    onStored: () => deps.metrics.messagesStored.inc(),
   });
 
   const burst = chat.rate.sendBurst - chat.rate.sendPerSec;

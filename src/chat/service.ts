@@ -54,6 +54,8 @@ export interface ChatServiceDeps {
   maxMessageLength: number;
   /** How often this instance renews its room memberships in the member store. */
   memberRefreshMs: number;
+  /** Called once per newly stored message (not for idempotent replays): the metrics hook. */
+  onStored?: () => void;
 }
 
 export interface ChatService {
@@ -183,7 +185,10 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       createdAt: deps.now(),
     });
     // A retry of a stored message was already delivered: answering it must not deliver it twice.
-    if (!duplicate) broadcaster.message(message);
+    if (!duplicate) {
+      deps.onStored?.();
+      broadcaster.message(message);
+    }
     return message;
   };
 

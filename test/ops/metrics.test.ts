@@ -63,6 +63,18 @@ describe("GET /metrics", () => {
     });
   });
 
+  it("counts stored chat messages once, idempotent retries excluded", async () => {
+    const socket = await connected(t.url, await tokenFor("m2", { rooms: ["team:*"] }));
+    await request(socket, "chat:join", { roomId: "team:metrics" });
+    const before = sample((await scrape(t.url)).text, "rt_chat_messages_stored_total ") ?? 0;
+    for (let i = 0; i < 2; i++) {
+      const res = await request(socket, "chat:send", { roomId: "team:metrics", text: "hi", clientMsgId: "once" });
+      expect(res.ok).toBe(true);
+    }
+    await request(socket, "chat:send", { roomId: "team:metrics", text: "again" });
+    expect(sample((await scrape(t.url)).text, "rt_chat_messages_stored_total ")).toBe(before + 2);
+  });
+
   it("reports Redis down and counts its errors while it is stopped", async () => {
     await redis.stop();
     await eventually(
