@@ -18,8 +18,17 @@ import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metric
 import { createOriginPolicy } from "./infra/origin.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
-import { type AppServer, createSocketServer } from "./infra/socket-server.js";
+import {
+  type AdapterKind,
+  type AppServer,
+  attachRedisAdapter,
+  createSocketServer,
+  resolveAdapterKind,
+} from "./infra/socket-server.js";
 import { CLIENT_EVENT_NAMES } from "./protocol/index.js";
+
+/** At most this much of SHUTDOWN_GRACE_MS is kept for closing sockets and Redis after the drain. */
+const CLOSE_RESERVE_MS = 1000;
 
 export interface AppDeps {
   /** Where log lines go (tests read them); stdout by default. */
@@ -70,7 +79,16 @@ export function createApp(
   const log = logger.child({ module: "app" });
   const startedAt = Date.now();
 
-  const redis = config.redis.url ? createRedisConnections({ url: config.redis.url, logger }) : undefined;
+  const redis = config.redis.url
+    ? createRedisConnections({
+        url: config.redis.url,
+        mode: config.redis.mode,
+        clusterNodes: config.redis.clusterNodes,
+        sentinels: config.redis.sentinels,
+        sentinelName: config.redis.sentinelName,
+        logger,
+      })
+    : undefined;
   const isOriginAllowed = createOriginPolicy(config.cors);
   const verifier = createTokenVerifier(config.jwt);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
@@ -106,8 +124,6 @@ export function createApp(
     maxHttpBufferSize: config.socket.maxHttpBufferSize,
     isOriginAllowed,
     refuseReason: () => (draining ? "server is shutting down" : undefined),
-    redis,
-    keyPrefix: config.redis.keyPrefix,
   });
 
   const metrics = createMetrics({
@@ -174,6 +190,20 @@ export function createApp(
       if (redis) {
         const ready = await redis.waitUntilReady(options.waitForRedisMs ?? 5000);
         if (!ready) log.warn("Redis is not reachable yet: starting anyway, /ready stays 503 until it is");
+        let adapter: { kind: AdapterKind; serverVersion?: string } = { kind: "classic" };
+        try {
+          adapter = await resolveAdapterKind(config.redis.adapter, redis);
+        } catch (err) {
+          log.error(
+            { err: (err as Error).message },
+            "REDIS_ADAPTER=auto could not read the Redis version: using classic; set REDIS_ADAPTER explicitly",
+          );
+        }
+        attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix);
+        log.info(
+          { adapter: adapter.kind, mode: redis.mode, serverVersion: adapter.serverVersion },
+          "redis adapter",
+        );
       }
       for (const feature of built) await feature.start?.();
       stopGuard = startSlowConsumerGuard({
@@ -204,6 +234,10 @@ export function createApp(
     },
     shutdown(reason = "shutdown") {
       shuttingDown ??= (async () => {
+        // The whole shutdown must fit in the grace (an orchestrator kills the process after
+        // its own): clients get the grace minus a reserve for closing sockets and Redis.
+        const deadline =
+          Date.now() + config.shutdownGraceMs - Math.min(CLOSE_RESERVE_MS, config.shutdownGraceMs / 5);
         draining = true;
         stopGuard?.();
         log.info({ reason, sockets: io.of("/").sockets.size }, "draining");
@@ -216,7 +250,6 @@ export function createApp(
           }
         }
         // Give clients the grace period to move on by themselves, then close the rest.
-        const deadline = Date.now() + config.shutdownGraceMs;
         while (io.of("/").sockets.size > 0 && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 50));
         }

@@ -3,6 +3,7 @@ import { createChatFeature } from "./chat/index.js";
 import type { Feature } from "./infra/feature.js";
 import { createInternalApiFeature } from "./internal-api/index.js";
 import { createNotificationsFeature } from "./notifications/index.js";
+import { createPresenceFeature } from "./presence/index.js";
 
 /**
  * The feature modules the service runs, in start order (stopped in reverse), with
@@ -10,6 +11,7 @@ import { createNotificationsFeature } from "./notifications/index.js";
  */
 export function buildFeatures(deps: FeatureDeps): Feature[] {
   const features: Feature[] = [];
+  features.push(createPresenceFeature(deps));
   const chat = createChatFeature(deps);
   features.push(chat);
   const notifications = createNotificationsFeature(deps);

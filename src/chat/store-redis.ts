@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../infra/redis.js";
 import { isRedisUnavailableError } from "../infra/redis.js";
 import { AppError, type Message } from "../protocol/index.js";
 import type {
@@ -220,7 +220,7 @@ return {stale and 1 or 0, changes, online}
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
-function script(redis: Redis, name: string, lua: string, numberOfKeys?: number): ScriptFn {
+function script(redis: RedisClient, name: string, lua: string, numberOfKeys?: number): ScriptFn {
   redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
   const fn = (redis as unknown as Record<string, ScriptFn>)[name];
   if (!fn) throw new Error(`script ${name} was not defined`);
@@ -268,7 +268,7 @@ function entryToMessage(roomId: string, [id, fields]: StreamEntry): Message {
 const MAX_ID = "18446744073709551615-18446744073709551615";
 
 export interface RedisMessageStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   historyLimit: number;
   /** 0: no time-based retention. */
@@ -389,7 +389,7 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
 }
 
 export interface RedisMemberStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   /** This instance's id (logs, /health): the lease id adds randomness so a restart is a new lease. */
   instanceId: string;

@@ -41,6 +41,11 @@ const envSchema = z.object({
       .regex(/^rediss?:\/\//, "must start with redis:// or rediss://")
       .optional(),
   ),
+  REDIS_MODE: z.enum(["standalone", "cluster", "sentinel"]).default("standalone"),
+  REDIS_CLUSTER_NODES: list,
+  REDIS_SENTINELS: list,
+  REDIS_SENTINEL_NAME: optionalString,
+  REDIS_ADAPTER: z.enum(["auto", "classic", "sharded"]).default("auto"),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]{0,64}$/, "letters, digits and _ . : - only")
@@ -85,6 +90,8 @@ const envSchema = z.object({
   NOTIFICATION_LIMIT: int(1, 100_000).default(500),
   NOTIFICATION_TTL_DAYS: int(1, 3650).default(30),
   RATE_INTERNAL_API_PER_SEC: int(1, 1_000_000).default(200),
+
+  DEMO_ENABLED: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).optional(),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -107,7 +114,18 @@ export interface Config {
   instanceId: string | undefined;
   version: string;
   cors: { origins: string[]; allowAnyLocalhost: boolean; allowAll: boolean };
-  redis: { url: string | undefined; keyPrefix: string };
+  redis: {
+    /** Unset: no Redis at all (single instance, in-memory). In every mode it carries credentials and TLS. */
+    url: string | undefined;
+    keyPrefix: string;
+    mode: "standalone" | "cluster" | "sentinel";
+    /** Cluster seeds; the URL's host is the seed when empty. */
+    clusterNodes: { host: string; port: number }[];
+    sentinels: { host: string; port: number }[];
+    sentinelName: string | undefined;
+    /** auto: sharded pub/sub when the server is Redis >= 7, classic otherwise. */
+    adapter: "auto" | "classic" | "sharded";
+  };
   jwt: {
     key: JwtKeyConfig;
     algorithms: string[];
@@ -142,8 +160,21 @@ export interface Config {
   };
   notifications: { limit: number; ttlDays: number };
   internalApi: { ratePerSec: number };
+  /** The demo page and its token endpoint (`/demo`); never in production. */
+  demo: { enabled: boolean };
   /** Warnings to log once the logger exists (config is read before it is). */
   warnings: string[];
+}
+
+const HOST_PORT = /^[A-Za-z0-9_.:[\]-]+:\d{1,5}$/;
+
+function hostPorts(entries: string[]): { host: string; port: number }[] {
+  return entries
+    .filter((entry) => HOST_PORT.test(entry))
+    .map((entry) => {
+      const at = entry.lastIndexOf(":");
+      return { host: entry.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(entry.slice(at + 1)) };
+    });
 }
 
 export class ConfigError extends Error {
@@ -253,6 +284,28 @@ export function loadConfig(source: Record<string, string | undefined>, version =
   if (isProduction && e.INTERNAL_API_KEY !== undefined && e.INTERNAL_API_KEY.length < 24) {
     problems.push("INTERNAL_API_KEY: must be at least 24 characters in production");
   }
+  // The demo mints a token for any name it is given: an open door in production.
+  if (isProduction && e.DEMO_ENABLED === "true") {
+    problems.push("DEMO_ENABLED: the demo cannot be enabled in production (it mints tokens for anyone)");
+  }
+
+  for (const [name, entries] of [
+    ["REDIS_CLUSTER_NODES", e.REDIS_CLUSTER_NODES],
+    ["REDIS_SENTINELS", e.REDIS_SENTINELS],
+  ] as const) {
+    for (const entry of entries) {
+      if (!HOST_PORT.test(entry)) problems.push(`${name}: "${entry}" must be host:port`);
+    }
+  }
+  if (e.REDIS_MODE !== "standalone" && e.REDIS_URL === undefined) {
+    problems.push(`REDIS_URL: required with REDIS_MODE=${e.REDIS_MODE} (it carries credentials and TLS)`);
+  }
+  if (e.REDIS_MODE === "sentinel") {
+    if (e.REDIS_SENTINELS.length === 0) problems.push("REDIS_SENTINELS: required with REDIS_MODE=sentinel");
+    if (e.REDIS_SENTINEL_NAME === undefined) {
+      problems.push("REDIS_SENTINEL_NAME: required with REDIS_MODE=sentinel");
+    }
+  }
 
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
     problems.push("TLS_CERT_FILE, TLS_KEY_FILE: set both or neither");
@@ -277,7 +330,15 @@ export function loadConfig(source: Record<string, string | undefined>, version =
       allowAll,
       allowAnyLocalhost: !isProduction && e.CORS_ORIGINS.length === 0,
     },
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    redis: {
+      url: e.REDIS_URL,
+      keyPrefix: e.REDIS_KEY_PREFIX,
+      mode: e.REDIS_MODE,
+      clusterNodes: hostPorts(e.REDIS_CLUSTER_NODES),
+      sentinels: hostPorts(e.REDIS_SENTINELS),
+      sentinelName: e.REDIS_SENTINEL_NAME,
+      adapter: e.REDIS_ADAPTER,
+    },
     jwt: {
       key,
       // Empty for a public key or JWKS: the verifier pins the algorithm from the key's type.
@@ -316,6 +377,7 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     },
     notifications: { limit: e.NOTIFICATION_LIMIT, ttlDays: e.NOTIFICATION_TTL_DAYS },
     internalApi: { ratePerSec: e.RATE_INTERNAL_API_PER_SEC },
+    demo: { enabled: e.DEMO_ENABLED === undefined ? !isProduction : e.DEMO_ENABLED === "true" },
     warnings,
   };
 }

@@ -1,4 +1,3 @@
-import type { Redis } from "ioredis";
 import {
   BurstyRateLimiter,
   type RateLimiterAbstract,
@@ -7,6 +6,7 @@ import {
   RateLimiterRes,
 } from "rate-limiter-flexible";
 import { AppError } from "../protocol/index.js";
+import type { RedisClient } from "./redis.js";
 
 export interface RateLimitRule {
   /** Sustained allowance: `points` per `durationSec`. */
@@ -33,7 +33,10 @@ interface Consumer {
  * per process otherwise. While Redis is down each instance falls back to its own
  * in-memory counters (the insurance limiter) rather than refusing everything.
  */
-export function createRateLimiterFactory(options: { redis?: Redis; keyPrefix: string }): RateLimiterFactory {
+export function createRateLimiterFactory(options: {
+  redis?: RedisClient;
+  keyPrefix: string;
+}): RateLimiterFactory {
   const make = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
     if (!options.redis) return new RateLimiterMemory({ keyPrefix, points, duration });
     return new RateLimiterRedis({

@@ -1,14 +1,19 @@
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
+
+/** A standalone/sentinel connection or a cluster: the stores use only what both offer. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * The Redis connections of one instance: a command client for the stores and
  * rate limits, and a publish/subscribe pair for the Socket.IO adapter.
  */
 export interface RedisConnections {
-  command: Redis;
-  pub: Redis;
-  sub: Redis;
+  command: RedisClient;
+  pub: RedisClient;
+  sub: RedisClient;
+  mode: Config["redis"]["mode"];
   /** True when every connection is up. Drives /ready. */
   isReady(): boolean;
   /** Resolves once all connections are ready, or after `timeoutMs` (false then). */
@@ -18,6 +23,10 @@ export interface RedisConnections {
 
 export interface RedisConnectionOptions {
   url: string;
+  mode?: Config["redis"]["mode"];
+  clusterNodes?: Config["redis"]["clusterNodes"];
+  sentinels?: Config["redis"]["sentinels"];
+  sentinelName?: string;
   logger: Logger;
   /** Bound on any single command, so a hung Redis turns into UNAVAILABLE instead of a hung ack. */
   commandTimeoutMs?: number;
@@ -34,11 +43,48 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     connectionName: "rt-socket",
     lazyConnect: false,
   };
+  const mode = options.mode ?? "standalone";
+  const url = new URL(options.url);
+  const tls = url.protocol === "rediss:" ? { servername: url.hostname } : undefined;
+  const auth = {
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+  };
+
+  // One factory per mode, the role's options layered on top.
+  const connect = (role: string, extra: RedisOptions): RedisClient => {
+    const options_: RedisOptions = { ...base, ...extra, connectionName: `rt-socket:${role}` };
+    if (mode === "cluster") {
+      const seeds = options.clusterNodes?.length
+        ? options.clusterNodes
+        : [{ host: url.hostname, port: Number(url.port || 6379) }];
+      const clusterOptions: ClusterOptions = {
+        clusterRetryStrategy: retryStrategy,
+        enableOfflineQueue: extra.enableOfflineQueue ?? true,
+        enableAutoPipelining: extra.enableAutoPipelining ?? false,
+        // SSUBSCRIBE must go to the node that owns each channel's slot.
+        shardedSubscribers: role === "sub",
+        // ElastiCache with TLS: certificates name the node hosts, not their IPs.
+        ...(tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+        redisOptions: { ...options_, ...auth, ...(tls ? { tls } : {}) },
+      };
+      return new Cluster(seeds, clusterOptions);
+    }
+    if (mode === "sentinel") {
+      return new Redis({
+        ...options_,
+        ...auth,
+        sentinels: options.sentinels ?? [],
+        name: options.sentinelName ?? "mymaster",
+        ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
+      });
+    }
+    return new Redis(options.url, options_);
+  };
+
   // Commands fail at once while disconnected (the caller answers UNAVAILABLE) rather than
   // queueing behind an outage.
-  const command = new Redis(options.url, {
-    ...base,
-    connectionName: "rt-socket:cmd",
+  const command = connect("cmd", {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs ?? 2000,
@@ -46,16 +92,8 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
   });
   // The adapter subscribes before the connection is up, so its clients need the
   // offline queue (see PITFALLS: enableOfflineQueue=false breaks the adapter).
-  const pub = new Redis(options.url, {
-    ...base,
-    connectionName: "rt-socket:pub",
-    maxRetriesPerRequest: null,
-  });
-  const sub = new Redis(options.url, {
-    ...base,
-    connectionName: "rt-socket:sub",
-    maxRetriesPerRequest: null,
-  });
+  const pub = connect("pub", { maxRetriesPerRequest: null });
+  const sub = connect("sub", { maxRetriesPerRequest: null });
 
   const clients = { command, pub, sub } as const;
   for (const [role, client] of Object.entries(clients)) {
@@ -80,6 +118,7 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     command,
     pub,
     sub,
+    mode,
     isReady,
     waitUntilReady(timeoutMs) {
       if (isReady()) return Promise.resolve(true);

@@ -1,6 +1,6 @@
 import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Server } from "socket.io";
 import type {
   ClientToServerEvents,
@@ -17,8 +17,6 @@ export interface SocketServerOptions {
   isOriginAllowed: (origin: string | undefined) => boolean;
   /** Refuse new connections while this returns a reason (draining). */
   refuseReason: () => string | undefined;
-  redis?: RedisConnections;
-  keyPrefix: string;
 }
 
 export function createSocketServer(
@@ -50,13 +48,38 @@ export function createSocketServer(
     if (options.isOriginAllowed(req.headers.origin)) next();
     else next(new Error("origin not allowed"));
   });
-  if (options.redis) {
-    io.adapter(
-      createAdapter(options.redis.pub, options.redis.sub, {
-        key: `${options.keyPrefix}socket.io`,
-        requestsTimeout: 3000,
-      }),
-    );
-  }
   return io;
+}
+
+export type AdapterKind = "classic" | "sharded";
+
+/**
+ * The adapter for a configured choice: `auto` asks the server for its version, since
+ * sharded pub/sub (SSUBSCRIBE) needs Redis >= 7. Every instance of one deployment must
+ * end with the same kind; set REDIS_ADAPTER explicitly where that cannot be guaranteed.
+ */
+export async function resolveAdapterKind(
+  choice: "auto" | AdapterKind,
+  redis: RedisConnections,
+): Promise<{ kind: AdapterKind; serverVersion?: string }> {
+  if (choice !== "auto") return { kind: choice };
+  const info = String(await redis.command.info("server"));
+  const serverVersion = /redis_version:(\S+)/.exec(info)?.[1];
+  const major = Number(serverVersion?.split(".")[0] ?? 0);
+  return { kind: major >= 7 ? "sharded" : "classic", serverVersion };
+}
+
+/** Attach the Redis adapter; must run before the first connection is accepted. */
+export function attachRedisAdapter(
+  io: AppServer,
+  redis: RedisConnections,
+  kind: AdapterKind,
+  keyPrefix: string,
+) {
+  const channel = `${keyPrefix}socket.io`;
+  io.adapter(
+    kind === "sharded"
+      ? createShardedAdapter(redis.pub, redis.sub, { channelPrefix: channel, subscriptionMode: "dynamic" })
+      : createAdapter(redis.pub, redis.sub, { key: channel, requestsTimeout: 3000 }),
+  );
 }

@@ -1,4 +1,5 @@
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
+import type { RedisClient } from "../infra/redis.js";
 import type { Notification } from "../protocol/index.js";
 import {
   type IdempotencyClaim,
@@ -163,7 +164,7 @@ const hydrate = (id: string, content: NotificationContent, readAt: number | null
 });
 
 export interface RedisNotificationStoreOptions extends NotificationStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
 }
 
@@ -172,7 +173,7 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
   redis.defineCommand("notificationsAdd", { numberOfKeys: 4, lua: ADD_SCRIPT });
   redis.defineCommand("notificationsList", { numberOfKeys: 4, lua: LIST_SCRIPT, readOnly: true });
   redis.defineCommand("notificationsRead", { numberOfKeys: 4, lua: READ_SCRIPT });
-  const commands = redis as unknown as Redis & NotificationCommands;
+  const commands = redis as RedisClient & NotificationCommands;
 
   const keys = (userId: string): [string, string, string, string] => {
     const base = `${keyPrefix}notif:{${userId}}`;

@@ -68,7 +68,11 @@ describe("GET /metrics", () => {
     await request(socket, "chat:join", { roomId: "team:metrics" });
     const before = sample((await scrape(t.url)).text, "rt_chat_messages_stored_total ") ?? 0;
     for (let i = 0; i < 2; i++) {
-      const res = await request(socket, "chat:send", { roomId: "team:metrics", text: "hi", clientMsgId: "once" });
+      const res = await request(socket, "chat:send", {
+        roomId: "team:metrics",
+        text: "hi",
+        clientMsgId: "once",
+      });
       expect(res.ok).toBe(true);
     }
     await request(socket, "chat:send", { roomId: "team:metrics", text: "again" });

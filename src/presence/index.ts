@@ -1,0 +1,48 @@
+import type { FeatureDeps } from "../app.js";
+import type { Feature } from "../infra/feature.js";
+import { presenceRoom } from "../protocol/index.js";
+import { registerPresenceHandlers } from "./handlers.js";
+import { createMemoryPresenceStore } from "./memory-store.js";
+import { createRedisPresenceStore } from "./redis-store.js";
+import { createPresenceService } from "./service.js";
+
+/** How long an offline user's lastSeen and text are kept. */
+export const PRESENCE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+export function createPresenceFeature(deps: FeatureDeps): Feature {
+  const { config, io } = deps;
+  const logger = deps.logger.child({ module: "presence" });
+  const storeOptions = { graceMs: config.presence.graceMs, retentionMs: PRESENCE_RETENTION_MS };
+  const store = deps.redis
+    ? createRedisPresenceStore({
+        redis: deps.redis.command,
+        keyPrefix: config.redis.keyPrefix,
+        ...storeOptions,
+      })
+    : createMemoryPresenceStore(storeOptions);
+  const service = createPresenceService({
+    store,
+    instanceId: deps.instanceId,
+    ttlMs: config.presence.ttlMs,
+    logger,
+    broadcaster: { changed: (state) => io.to(presenceRoom(state.userId)).emit("presence:changed", state) },
+  });
+  const { setPerSec, subscribePerSec } = config.presence.rate;
+  const limits = {
+    set: deps.rateLimiter("presence:set", { points: setPerSec, durationSec: 1 }),
+    subscribe: deps.rateLimiter("presence:subscribe", { points: subscribePerSec, durationSec: 1 }),
+    // Queries read as much as subscriptions do: same allowance, own budget.
+    query: deps.rateLimiter("presence:query", { points: subscribePerSec, durationSec: 1 }),
+  };
+
+  return {
+    name: "presence",
+    register: (router) => registerPresenceHandlers(router, service, limits),
+    onConnection(socket) {
+      service.connect(socket.id, socket.data.user.id);
+      socket.once("disconnect", () => service.disconnect(socket.id));
+    },
+    start: () => service.start(),
+    stop: () => service.stop(),
+  };
+}

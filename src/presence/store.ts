@@ -1,0 +1,100 @@
+import type { PresenceState, PresenceStatus } from "../protocol/index.js";
+
+/** What a user may set; `offline` is only ever derived from their connections. */
+export type SettableStatus = Exclude<PresenceStatus, "offline">;
+
+/**
+ * One live connection. `instance` is a registration of a server instance (its id plus
+ * an incarnation suffix), so that connections re-registered after the instance was
+ * declared dead can never be mistaken for the ones being cleaned up.
+ */
+export interface ConnectionRef {
+  userId: string;
+  instance: string;
+  socketId: string;
+}
+
+export interface PresenceUpdate {
+  state: PresenceState;
+  /**
+   * True for exactly one caller per visible change (status or text, including
+   * offline ↔ online), whichever instance and however many run concurrently: the
+   * caller that gets `true` is the one that emits `presence:changed`.
+   */
+  changed: boolean;
+  /** Set while the grace runs (the user has no connection left but is still online). */
+  offlineAt?: number;
+}
+
+export interface PresenceStoreOptions {
+  /** How long a user stays online after their last connection is gone. */
+  graceMs: number;
+  /** How long an offline user's `lastSeen` and text are kept. */
+  retentionMs: number;
+}
+
+/**
+ * Presence state shared by every instance. Timestamps are passed in by the caller
+ * (its clock), so the contract can be tested without waiting and both
+ * implementations agree on time.
+ *
+ * Rules both implementations keep:
+ * - a user is online from their first connection until their last one has been gone
+ *   for `graceMs`; a connection that comes back inside the grace cancels the offline;
+ * - the status set by the user resets to `online` when they go offline; their text is kept;
+ * - an instance whose heartbeat is older than the caller's `staleBefore` is dead: its
+ *   connections are removed as if they had disconnected at its last heartbeat.
+ */
+export interface PresenceStore {
+  /** Start heart-beating a new instance registration. */
+  registerInstance(instance: string, now: number): Promise<void>;
+  /**
+   * Refresh the heartbeat. False when the store does not know the registration (it was
+   * declared dead, or Redis lost its data): the caller must register again, under a new id.
+   */
+  heartbeat(instance: string, now: number): Promise<boolean>;
+  /** Forget a registration that stopped cleanly (its connections were removed first). */
+  unregisterInstance(instance: string): Promise<void>;
+
+  connect(conn: ConnectionRef, now: number): Promise<PresenceUpdate>;
+  /**
+   * Remove a connection (a no-op when it is already gone). `lastSeen` is when it was
+   * last known alive; the grace runs from there, and if it is already over the user
+   * goes offline at once.
+   */
+  disconnect(
+    conn: ConnectionRef,
+    at: { now: number; lastSeen: number },
+  ): Promise<PresenceUpdate & { removed: boolean }>;
+  setStatus(
+    userId: string,
+    status: SettableStatus,
+    text: string | undefined,
+    now: number,
+  ): Promise<PresenceUpdate>;
+  /** States in the order asked; a user never seen is offline with `lastSeen` 0. */
+  get(userIds: readonly string[], now: number): Promise<PresenceState[]>;
+
+  /** Take one user offline if their grace is over. */
+  settle(userId: string, now: number): Promise<PresenceUpdate>;
+  /** Take offline every user whose grace is over; returns the changes this call made. */
+  settleDue(now: number, limit: number): Promise<PresenceState[]>;
+  /**
+   * Declare dead every registration whose last heartbeat is older than `staleBefore`
+   * and remove its connections; returns the changes this call made.
+   */
+  reap(staleBefore: number, now: number): Promise<PresenceState[]>;
+}
+
+/** The wire shape: `text` only when there is one. */
+export function presenceState(
+  userId: string,
+  status: PresenceStatus,
+  text: string | undefined,
+  lastSeen: number,
+  devices: number,
+): PresenceState {
+  const state: PresenceState = { userId, status, lastSeen, devices };
+  if (text) state.text = text;
+  return state;
+}

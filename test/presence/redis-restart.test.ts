@@ -1,0 +1,121 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../src/infra/logger.js";
+import { createRedisConnections } from "../../src/infra/redis.js";
+import { createRedisPresenceStore } from "../../src/presence/redis-store.js";
+import { createPresenceService } from "../../src/presence/service.js";
+import type { PresenceState } from "../../src/protocol/index.js";
+import { startApp, type TestApp } from "../helpers/app.js";
+import { closeAllClients, eventually, ok, record, request, sleep } from "../helpers/client.js";
+import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { connectAs, presenceEnv } from "./support.js";
+
+let redis: RedisServer;
+const apps: TestApp[] = [];
+
+beforeAll(async () => {
+  // No persistence: a restart comes back empty, the worst case for presence.
+  redis = await startRedis();
+});
+afterEach(async () => {
+  closeAllClients();
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+afterAll(async () => {
+  await redis.destroy();
+});
+
+describe("presence across a Redis restart", () => {
+  it("re-registers every live connection after Redis comes back empty, and changes flow again", async () => {
+    const prefix = `r${randomBytes(4).toString("hex")}:`;
+    const env = presenceEnv(redis.url, prefix);
+    apps.push(...(await Promise.all([startApp(env), startApp(env)])));
+    const [a, b] = apps as [TestApp, TestApp];
+    const as = connectAs;
+
+    const kate = await as(a, "kate");
+    await as(b, "liam");
+    await as(b, "liam");
+    const watcher = await as(a, "watcher");
+    const seen = record(watcher, "presence:changed");
+    await ok(watcher, "presence:subscribe", { userIds: ["kate", "liam", "nina", "omar"] });
+
+    await redis.stop();
+    const refused = await request(kate, "presence:set", { status: "away" });
+    expect(refused).toMatchObject({ ok: false, error: { code: "UNAVAILABLE" } });
+    // A user who connects during the outage is written once Redis is back. (The
+    // connection guard holds the handshake until the adapter answers, so the connect
+    // may only complete after the restart.)
+    const omar = as(b, "omar");
+    await redis.start();
+    await omar;
+
+    const online = async (userId: string, devices: number) => {
+      const [state] = await ok(watcher, "presence:query", { userIds: [userId] });
+      return state?.status === "online" && state.devices === devices;
+    };
+    await eventually(async () => (await online("kate", 1)) && (await online("liam", 2)), 10_000);
+    await eventually(() => online("omar", 1), 5000);
+    const check = redis.client();
+    try {
+      expect(await check.zcard(`${prefix}{presence}:instances`)).toBe(2);
+    } finally {
+      check.disconnect();
+    }
+
+    // Cross-instance delivery and the grace work again.
+    await as(b, "nina");
+    await eventually(() => seen.some((s) => s.userId === "nina" && s.status === "online"), 5000);
+    kate.disconnect();
+    await eventually(() => seen.some((s) => s.userId === "kate" && s.status === "offline"), 5000);
+    expect(seen.filter((s) => s.status === "offline").map((s) => s.userId)).toEqual(["kate"]);
+  });
+});
+
+describe("presence writes during a Redis outage", () => {
+  it("writes the connects and disconnects it could not write during an outage once Redis is back", async () => {
+    const durable = await startRedis({ durable: true });
+    const logger = createLogger({ level: "silent", instanceId: "svc" });
+    const connections = createRedisConnections({ url: durable.url, logger });
+    try {
+      expect(await connections.waitUntilReady(5000)).toBe(true);
+      const store = createRedisPresenceStore({
+        redis: connections.command,
+        keyPrefix: "o:",
+        graceMs: 0,
+        retentionMs: 60_000,
+      });
+      const changes: PresenceState[] = [];
+      const saw = (userId: string, status: string) =>
+        changes.some((c) => c.userId === userId && c.status === status);
+      const service = createPresenceService({
+        store,
+        broadcaster: { changed: (state) => changes.push(state) },
+        instanceId: "svc",
+        ttlMs: 900,
+        logger,
+      });
+      await service.start();
+      service.connect("s1", "pat");
+      await eventually(() => saw("pat", "online"));
+
+      await durable.stop();
+      service.disconnect("s1");
+      service.connect("s2", "quin");
+      await sleep(200);
+      expect(saw("pat", "offline") || saw("quin", "online")).toBe(false);
+      await durable.start();
+
+      await eventually(() => saw("pat", "offline") && saw("quin", "online"), 8000);
+      expect(await store.get(["pat", "quin"], Date.now())).toEqual([
+        expect.objectContaining({ status: "offline", devices: 0 }),
+        expect.objectContaining({ status: "online", devices: 1 }),
+      ]);
+      await service.stop();
+      expect(await store.get(["quin"], Date.now())).toEqual([expect.objectContaining({ status: "offline" })]);
+    } finally {
+      await connections.close();
+      await durable.destroy();
+    }
+  });
+});
