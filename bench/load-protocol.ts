@@ -1,0 +1,121 @@
+import type { HistogramJson } from "./histogram.js";
+
+/** What the orchestrator asks a load worker to do, over the fork IPC channel. */
+export type WorkerCommand =
+  | {
+      cmd: "connect";
+      /** Socket i connects to urls[i % urls.length]. */
+      urls: string[];
+      count: number;
+      /** Users are `${userPrefix}${i}`; each socket is its own user. */
+      userPrefix: string;
+      /** The baseline does not verify tokens and takes the user id from `auth.userId`. */
+      sendUserId: boolean;
+      secret: string;
+      /** Handshakes in flight at once. */
+      concurrency: number;
+      timeoutMs: number;
+    }
+  | {
+      cmd: "join";
+      /** Socket i joins room `bench:r${floor(i / membersPerRoom)}`, for i < rooms × membersPerRoom. */
+      rooms: number;
+      membersPerRoom: number;
+      concurrency: number;
+    }
+  | {
+      cmd: "step";
+      step: number;
+      /** chat:send per second over all sockets, open loop. */
+      ratePerSec: number;
+      durationMs: number;
+      /** Unacknowledged sends allowed at once; past it a due send is skipped and counted as throttled. */
+      maxInFlight: number;
+      drainTimeoutMs: number;
+      textBytes: number;
+    }
+  | {
+      cmd: "notify";
+      url: string;
+      apiKey: string;
+      /** The service's internal API or the baseline's `/notify`. */
+      path: string;
+      batchSize: number;
+      requests: number;
+      concurrency: number;
+      drainTimeoutMs: number;
+    }
+  | { cmd: "close" };
+
+export type WorkerRequest = WorkerCommand & { id: number };
+
+export type WorkerReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: string };
+
+export interface ConnectResult {
+  requested: number;
+  connected: number;
+  failed: number;
+  errors: string[];
+  /** First handshake start to last CONNECT answer, token signing excluded. */
+  elapsedMs: number;
+  connectsPerSec: number;
+  latency: HistogramJson;
+  /** The load worker's own CPU over the ramp, % of one core. */
+  loadCpuPercent: number;
+}
+
+export interface JoinResult {
+  joined: number;
+  failed: number;
+  errors: string[];
+  elapsedMs: number;
+}
+
+export interface StepResult {
+  step: number;
+  ratePerSec: number;
+  durationMs: number;
+  membersPerRoom: number;
+  /** Sends that were due at the offered rate. */
+  offered: number;
+  sent: number;
+  /** Due, but skipped because maxInFlight sends were unacknowledged. */
+  throttled: number;
+  ackOk: number;
+  ackErrors: Record<string, number>;
+  /** Still unacknowledged when the drain timeout ran out. */
+  ackMissing: number;
+  delivered: number;
+  /** sent × membersPerRoom: every member of the room, the sender included. */
+  expected: number;
+  lost: number;
+  /** Deliveries of an earlier step that arrived during this one. */
+  stray: number;
+  /** Socket.IO sessions the server closed during the step. */
+  disconnects: number;
+  sentPerSec: number;
+  ackedPerSec: number;
+  /** Deliveries over the time from the first send to the last delivery. */
+  deliveredPerSec: number;
+  ack: HistogramJson;
+  e2e: HistogramJson;
+  loadCpuPercent: number;
+}
+
+export interface NotifyResult {
+  requests: number;
+  batchSize: number;
+  httpOk: number;
+  httpErrors: Record<string, number>;
+  delivered: number;
+  expected: number;
+  lost: number;
+  elapsedMs: number;
+  requestsPerSec: number;
+  deliveredPerSec: number;
+  http: HistogramJson;
+  e2e: HistogramJson;
+  loadCpuPercent: number;
+}

@@ -1,0 +1,101 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { latencyChart } from "./chart.js";
+import { runBench, SCENARIOS, type ScenarioName, summarize } from "./harness.js";
+import type { HistogramJson } from "./histogram.js";
+import { BENCH_DIR, installExitHook, type ServerKind } from "./processes.js";
+import { summarizeProfile } from "./profile.js";
+import { buildReport, toMarkdown } from "./report.js";
+import { SIZES, scaleDurations } from "./sizes.js";
+
+const USAGE = `npm run bench [-- options]
+
+  --quick                 CI size (about a minute); default is the full size
+  --scenarios a,b         any of ${SCENARIOS.join(", ")} (default: all)
+  --servers a,b           baseline,service (default: both, baseline first)
+  --duration-scale f      multiply step durations (a trial of the full size: 0.3)
+  --profile               CPU-profile each server during the fan-out steps
+  --out dir               where to write latest.json/.md/.svg (default bench/results)
+`;
+
+/** Histograms as their percentiles plus one compact `bucket:count` string, not thousands of JSON lines. */
+function compactHistograms(_key: string, value: unknown): unknown {
+  if (value && typeof value === "object" && "counts" in value && "sum" in value) {
+    const h = value as HistogramJson;
+    return { ...summarize(h), buckets: h.counts.map(([i, c]) => `${i}:${c}`).join(",") };
+  }
+  return value;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      scenarios: { type: "string" },
+      servers: { type: "string" },
+      "duration-scale": { type: "string" },
+      profile: { type: "boolean", default: false },
+      out: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const scenarios = (values.scenarios?.split(",") ?? [...SCENARIOS]) as ScenarioName[];
+  const servers = (values.servers?.split(",") ?? ["baseline", "service"]) as ServerKind[];
+  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}\n${USAGE}`);
+  for (const s of servers) if (s !== "service" && s !== "baseline") throw new Error(`unknown server ${s}`);
+  const scale = Number(values["duration-scale"] ?? "1");
+  if (!(scale > 0)) throw new Error("--duration-scale must be a positive number");
+  const size = scaleDurations(SIZES[values.quick ? "quick" : "full"], scale);
+  const outDir = values.out ?? `${BENCH_DIR}results`;
+  const profileDir = values.profile ? `${outDir}/tmp` : undefined;
+
+  installExitHook();
+  const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
+  log(
+    `size ${size.name}${scale !== 1 ? ` (durations × ${scale})` : ""}: ${scenarios.join(", ")} on ${servers.join(", ")}`,
+  );
+  const run = await runBench({ size, scenarios, servers, profileDir, log });
+
+  const report = buildReport(run, size);
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(`${outDir}/latest.json`, `${JSON.stringify(report, compactHistograms, 2)}\n`);
+  const markdown = toMarkdown(report);
+  writeFileSync(`${outDir}/latest.md`, markdown);
+  const m = report.meta;
+  writeFileSync(
+    `${outDir}/latency-vs-throughput.svg`,
+    latencyChart(run, `${m.size} size · ${m.machine.cores} cores · ${m.startedAt.slice(0, 16)}`),
+  );
+  if (profileDir) {
+    const profiles = [run.fanout, run.fanout2].flatMap((r) =>
+      Object.values(r).flatMap((o) => (o?.ok ? o.value.profiles : [])),
+    );
+    const summary = profiles.map((p) => summarizeProfile(p)).join("\n");
+    writeFileSync(`${profileDir}/profile-summary.md`, `# CPU profiles of the fan-out steps\n\n${summary}`);
+    log(`profiles: ${profiles.join(", ")}; summary in ${profileDir}/profile-summary.md`);
+  }
+  process.stdout.write(`\n${markdown}\n`);
+  log(`wrote ${outDir}/latest.json, latest.md, latency-vs-throughput.svg`);
+
+  const lost = Object.entries(report.lost).filter(([, v]) => v !== 0);
+  const errors = Object.keys(report.errors);
+  if (lost.length > 0 || errors.length > 0) {
+    log(
+      `FAILED: ${[...lost.map(([k, v]) => `${k} lost ${v}`), ...errors.map((e) => `${e} failed`)].join("; ")}`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);

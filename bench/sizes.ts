@@ -1,0 +1,95 @@
+/** How big each scenario is. `quick` fits CI (about a minute on 2 cores); `full` is the real measurement. */
+export interface BenchSize {
+  name: "quick" | "full";
+  ramp: {
+    connections: number;
+    /** Handshakes in flight at once. */
+    concurrency: number;
+    /** Connections opened and closed before the "before" memory reading, so lazy init is not billed per connection. */
+    warmupConnections: number;
+    settleMs: number;
+  };
+  fanout: {
+    rooms: number;
+    members: number;
+    /** Offered chat:send per second of the first step; each next step multiplies it by `growth`. */
+    firstRate: number;
+    growth: number;
+    maxSteps: number;
+    /** Extra steps between the last unsaturated and the first saturated rate. */
+    refineSteps: number;
+    stepMs: number;
+    warmupRate: number;
+    warmupMs: number;
+    maxInFlight: number;
+    drainTimeoutMs: number;
+    textBytes: number;
+    /** The fixed step at 50 % of the baseline's saturation load. */
+    halfLoadMs: number;
+  };
+  notify: {
+    users: number;
+    batchSize: number;
+    requests: number;
+    concurrency: number;
+  };
+}
+
+export const SIZES: Record<BenchSize["name"], BenchSize> = {
+  quick: {
+    name: "quick",
+    ramp: { connections: 500, concurrency: 50, warmupConnections: 20, settleMs: 300 },
+    fanout: {
+      rooms: 20,
+      members: 5,
+      firstRate: 300,
+      growth: 2,
+      maxSteps: 4,
+      refineSteps: 0,
+      stepMs: 1500,
+      warmupRate: 200,
+      warmupMs: 800,
+      maxInFlight: 500,
+      drainTimeoutMs: 5000,
+      textBytes: 64,
+      halfLoadMs: 1500,
+    },
+    notify: { users: 100, batchSize: 50, requests: 100, concurrency: 4 },
+  },
+  full: {
+    name: "full",
+    ramp: { connections: 10_000, concurrency: 100, warmupConnections: 100, settleMs: 2000 },
+    fanout: {
+      rooms: 100,
+      members: 10,
+      firstRate: 250,
+      growth: 1.5,
+      maxSteps: 14,
+      refineSteps: 2,
+      stepMs: 6000,
+      warmupRate: 250,
+      warmupMs: 3000,
+      maxInFlight: 2000,
+      drainTimeoutMs: 10_000,
+      textBytes: 64,
+      halfLoadMs: 10_000,
+    },
+    notify: { users: 2000, batchSize: 100, requests: 1000, concurrency: 8 },
+  },
+};
+
+/** Shorter steps for a trial run of a size (`--duration-scale 0.3`); counts stay the same. */
+export function scaleDurations(size: BenchSize, factor: number): BenchSize {
+  if (factor === 1) return size;
+  const ms = (v: number) => Math.max(300, Math.round(v * factor));
+  return {
+    ...size,
+    ramp: { ...size.ramp, settleMs: ms(size.ramp.settleMs) },
+    fanout: {
+      ...size.fanout,
+      stepMs: ms(size.fanout.stepMs),
+      warmupMs: ms(size.fanout.warmupMs),
+      halfLoadMs: ms(size.fanout.halfLoadMs),
+    },
+  };
+}
