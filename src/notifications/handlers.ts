@@ -8,8 +8,8 @@ import type { NotificationPublisher, NotificationService } from "./service.js";
 /** Emits through the user room, which the Redis adapter carries to every instance. */
 export function createSocketNotificationPublisher(io: AppServer): NotificationPublisher {
   return {
-    notify(userId, notification) {
-      io.to(userRoom(userId)).emit("notification:new", notification);
+    notify(userIds, notification) {
+      io.to(userIds.map(userRoom)).emit("notification:new", notification);
     },
     unread(userId, count) {
       io.to(userRoom(userId)).emit("notification:unread", { count });

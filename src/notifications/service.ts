@@ -11,8 +11,8 @@ import {
 
 /** How the service reaches users' devices; the socket layer implements it with the user rooms. */
 export interface NotificationPublisher {
-  /** To every connected device of the user, on every instance. */
-  notify(userId: string, notification: Notification): void;
+  /** To every connected device of these users, on every instance (one broadcast for all of them). */
+  notify(userIds: string[], notification: Notification): void;
   unread(userId: string, count: number): void;
 }
 
@@ -77,11 +77,18 @@ export function createNotificationService(deps: NotificationServiceDeps): Notifi
   const deliver = async (userIds: string[], content: NotificationContent): Promise<PublishedRef[]> => {
     const stored = await store.add(userIds, content, now());
     deps.published?.inc(stored.length);
-    return stored.map((notification, i) => {
+    // Recipients whose copy got the same id (the usual case) share one broadcast: one
+    // Redis publish for a thousand users instead of a thousand.
+    const byId = new Map<string, { notification: Notification; userIds: string[] }>();
+    const refs = stored.map((notification, i) => {
       const userId = userIds[i] as string;
-      publisher.notify(userId, notification);
+      const group = byId.get(notification.id);
+      if (group) group.userIds.push(userId);
+      else byId.set(notification.id, { notification, userIds: [userId] });
       return { userId, id: notification.id };
     });
+    for (const { notification, userIds: recipients } of byId.values()) publisher.notify(recipients, notification);
+    return refs;
   };
 
   /** Runs `deliver` at most once per key, however many instances receive the same request. */
