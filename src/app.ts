@@ -199,7 +199,9 @@ export function createApp(
             "REDIS_ADAPTER=auto could not read the Redis version: using classic; set REDIS_ADAPTER explicitly",
           );
         }
-        attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix);
+        attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix, (err) =>
+          log.warn({ err: err.message }, "adapter publish failed"),
+        );
         log.info(
           { adapter: adapter.kind, mode: redis.mode, serverVersion: adapter.serverVersion },
           "redis adapter",

@@ -1,7 +1,8 @@
 import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
-import { Server } from "socket.io";
+import { type Namespace, Server } from "socket.io";
+import { Adapter, type BroadcastOptions, MessageType } from "socket.io-adapter";
 import type {
   ClientToServerEvents,
   InterServerEvents,
@@ -69,17 +70,59 @@ export async function resolveAdapterKind(
   return { kind: major >= 7 ? "sharded" : "classic", serverVersion };
 }
 
+type AdapterFactory = (nsp: Namespace) => Adapter;
+
+interface ClusterPublisher {
+  publishAndReturnOffset(message: { type: MessageType; data: unknown }): Promise<string>;
+}
+
+/**
+ * The sharded adapter (a ClusterAdapter) delivers a broadcast to this instance's own
+ * sockets only after Redis has accepted the publish: one more round trip on every
+ * message, and, while Redis is down, local delivery frozen behind the publish queue.
+ * This wrapper delivers locally at once and publishes without waiting, as the classic
+ * adapter does. (The offset it skips only serves Socket.IO's connection state recovery,
+ * which this service does not use: recovery is by message id.)
+ */
+export function deliverLocallyFirst(
+  make: AdapterFactory,
+  onPublishError: (err: Error) => void,
+): AdapterFactory {
+  // Socket.IO calls the factory with `new`: it must be a function, not an arrow.
+  return function localFirstAdapter(nsp: Namespace) {
+    const adapter = make(nsp);
+    const publish = (adapter as unknown as ClusterPublisher).publishAndReturnOffset.bind(adapter);
+    adapter.broadcast = (packet: unknown, opts: BroadcastOptions) => {
+      if (!opts.flags?.local) {
+        publish({
+          type: MessageType.BROADCAST,
+          data: {
+            packet,
+            opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags },
+          },
+        }).catch(onPublishError);
+      }
+      Adapter.prototype.broadcast.call(adapter, packet, opts);
+    };
+    return adapter;
+  };
+}
+
 /** Attach the Redis adapter; must run before the first connection is accepted. */
 export function attachRedisAdapter(
   io: AppServer,
   redis: RedisConnections,
   kind: AdapterKind,
   keyPrefix: string,
+  onPublishError: (err: Error) => void,
 ) {
   const channel = `${keyPrefix}socket.io`;
   io.adapter(
     kind === "sharded"
-      ? createShardedAdapter(redis.pub, redis.sub, { channelPrefix: channel, subscriptionMode: "dynamic" })
+      ? deliverLocallyFirst(
+          createShardedAdapter(redis.pub, redis.sub, { channelPrefix: channel, subscriptionMode: "dynamic" }),
+          onPublishError,
+        )
       : createAdapter(redis.pub, redis.sub, { key: channel, requestsTimeout: 3000 }),
   );
 }

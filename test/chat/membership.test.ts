@@ -32,9 +32,8 @@ async function twoInstances(env: Record<string, string> = {}): Promise<[ChatTest
 }
 
 /**
- * The member events `socket` sees about others. Its own join is left out: with the
- * sharded adapter a broadcast reaches local sockets only after Redis confirmed the
- * publish, so it may arrive after the join's ack.
+ * The member events `socket` sees about others. Its own join is left out: whether it
+ * arrives before or after the join's ack is not part of the contract.
  */
 const memberEvents = (socket: Parameters<typeof record>[0], self: string) => {
   const seen = record(socket, "chat:member");
