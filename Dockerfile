@@ -7,6 +7,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# npm run build also bundles the demo page (web/): the image carries it, production never serves it.
+COPY web ./web
+COPY scripts/build-demo.mjs ./scripts/build-demo.mjs
 RUN npm run build
 
 FROM node:20-bookworm-slim AS runtime

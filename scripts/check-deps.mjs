@@ -13,7 +13,9 @@ const cmp = (a, b) => {
   return 0;
 };
 
-const tree = JSON.parse(execFileSync("npm", ["ls", "--all", "--json"], { encoding: "utf8", maxBuffer: 64 << 20 }));
+const tree = JSON.parse(
+  execFileSync("npm", ["ls", "--all", "--json"], { encoding: "utf8", maxBuffer: 64 << 20 }),
+);
 const found = new Map();
 const walk = (deps) => {
   for (const [name, info] of Object.entries(deps ?? {})) {
@@ -50,7 +52,9 @@ if (report?.metadata?.vulnerabilities) {
   if (high + critical > 0) failed = true;
 } else {
   const reason = report?.error?.summary || report?.message || "no answer";
-  console.warn(`check-deps: WARNING: npm audit could not run here (${reason}); only the version floors were checked`);
+  console.warn(
+    `check-deps: WARNING: npm audit could not run here (${reason}); only the version floors were checked`,
+  );
 }
 
 if (failed) process.exit(1);

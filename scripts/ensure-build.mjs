@@ -1,5 +1,6 @@
-// `npm start` builds first when dist/ is missing or older than src/, so a newcomer's
-// `npm ci && npm start` just works. In a production image dist/ is prebuilt and kept.
+// `npm start` builds first when dist/ is missing or older than its sources, so a newcomer's
+// `npm ci && npm start` just works (demo page included). In a production image dist/ is
+// prebuilt and kept.
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -9,9 +10,10 @@ const newest = (dir) =>
     const path = join(dir, entry.name);
     return Math.max(max, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
   }, 0);
+const mtime = (path) => (existsSync(path) ? statSync(path).mtimeMs : 0);
 
 const entry = "dist/main.js";
-const stale = !existsSync(entry) || (existsSync("src") && newest("src") > statSync(entry).mtimeMs);
+const stale = !existsSync(entry) || (existsSync("src") && newest("src") > mtime(entry));
 if (stale) {
   if (!existsSync("node_modules/typescript")) {
     console.error("dist/ is missing or stale and TypeScript is not installed: run `npm ci` first");
@@ -21,4 +23,18 @@ if (stale) {
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
     stdio: "inherit",
   });
+}
+
+// The demo page is built from web/ and the SDK's sources (src/client, src/protocol).
+const page = "dist/public/demo/app.js";
+const pageSources = ["web", "src/client", "src/protocol"].filter((dir) => existsSync(dir));
+if (existsSync("web") && (!existsSync(page) || Math.max(...pageSources.map(newest)) > mtime(page))) {
+  if (!existsSync("node_modules/esbuild")) {
+    console.error(
+      "the demo page is not built and esbuild is not installed: run `npm ci`, then `npm run build`",
+    );
+  } else {
+    console.error("building the demo page ...");
+    execFileSync(process.execPath, ["scripts/build-demo.mjs"], { stdio: "inherit" });
+  }
 }

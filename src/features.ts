@@ -1,5 +1,6 @@
 import type { FeatureDeps } from "./app.js";
 import { createChatFeature } from "./chat/index.js";
+import { createDemoFeature } from "./demo/index.js";
 import type { Feature } from "./infra/feature.js";
 import { createInternalApiFeature } from "./internal-api/index.js";
 import { createNotificationsFeature } from "./notifications/index.js";
@@ -19,5 +20,8 @@ export function buildFeatures(deps: FeatureDeps): Feature[] {
   features.push(
     createInternalApiFeature(deps, { notifications: notifications.service, rooms: chat.service }),
   );
+  if (deps.config.demo.enabled) {
+    features.push(createDemoFeature(deps, { notifications: notifications.service }));
+  }
   return features;
 }

@@ -87,7 +87,8 @@ export function createNotificationService(deps: NotificationServiceDeps): Notifi
       else byId.set(notification.id, { notification, userIds: [userId] });
       return { userId, id: notification.id };
     });
-    for (const { notification, userIds: recipients } of byId.values()) publisher.notify(recipients, notification);
+    for (const { notification, userIds: recipients } of byId.values())
+      publisher.notify(recipients, notification);
     return refs;
   };
 
