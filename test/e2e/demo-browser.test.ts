@@ -12,7 +12,12 @@ import { freePort, type RedisServer, startRedis } from "../helpers/redis-server.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DEMO_INDEX = join(ROOT, "dist/public/demo/index.html");
-const SCREENSHOTS = join(ROOT, "docs/screenshots");
+// Every run saves its screenshots under test-results/ (ignored by git); UPDATE_SCREENSHOTS=1
+// writes them to docs/screenshots/, the ones the README shows.
+const SCREENSHOTS = join(
+  ROOT,
+  process.env.UPDATE_SCREENSHOTS === "1" ? "docs/screenshots" : "test-results/screenshots",
+);
 const API_KEY = "e2e-internal-key-0123456789abcdef";
 const STEP_MS = 15_000;
 
