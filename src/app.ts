@@ -25,7 +25,7 @@ import {
   createSocketServer,
   resolveAdapterKind,
 } from "./infra/socket-server.js";
-import { CLIENT_EVENT_NAMES } from "./protocol/index.js";
+import { CLIENT_EVENT_NAMES, userRoom } from "./protocol/index.js";
 
 /** At most this much of SHUTDOWN_GRACE_MS is kept for closing sockets and Redis after the drain. */
 const CLOSE_RESERVE_MS = 1000;
@@ -152,6 +152,13 @@ export function createApp(
       logger,
     }),
   );
+  // Last, awaited: once connected, a broadcast to the user's room reaches this socket from
+  // every instance (with sharded pub/sub the room's subscription is confirmed first).
+  io.use(async (socket, next) => {
+    await socket.join(userRoom(socket.data.user.id));
+    next();
+  });
+
   const connLog = logger.child({ module: "connection" });
   io.on("connection", (socket) => {
     // Listeners first, synchronously: events sent right after connect must not be lost.
@@ -199,8 +206,8 @@ export function createApp(
             "REDIS_ADAPTER=auto could not read the Redis version: using classic; set REDIS_ADAPTER explicitly",
           );
         }
-        attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix, (err) =>
-          log.warn({ err: err.message }, "adapter publish failed"),
+        attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix, (err, what) =>
+          log.warn({ err: err.message, what }, "adapter Redis call failed"),
         );
         log.info(
           { adapter: adapter.kind, mode: redis.mode, serverVersion: adapter.serverVersion },

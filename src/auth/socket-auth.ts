@@ -2,7 +2,7 @@ import type { ExtendedError } from "socket.io";
 import { bearerToken } from "../infra/bearer.js";
 import type { AppSocket, EventRouter } from "../infra/event-router.js";
 import type { Logger } from "../infra/logger.js";
-import { AppError, authRefreshPayload, userRoom } from "../protocol/index.js";
+import { AppError, authRefreshPayload } from "../protocol/index.js";
 import type { TokenVerifier } from "./verifier.js";
 
 /** The handshake token: `auth.token` first, then an `Authorization: Bearer` header. */
@@ -82,7 +82,6 @@ export function createTokenLifecycle(deps: { verifier: TokenVerifier; logger: Lo
 
   return {
     onConnection(socket: AppSocket) {
-      socket.join(userRoom(socket.data.user.id));
       schedule(socket);
       socket.once("disconnect", () => {
         clearTimeout(timers.get(socket));

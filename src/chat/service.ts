@@ -32,6 +32,7 @@ export interface RoomConnection {
   readonly id: string;
   readonly connected: boolean;
   readonly rooms: ReadonlySet<string>;
+  /** May return a promise that settles once the room's broadcasts are sure to reach this connection. */
   join(roomId: string): unknown;
   leave(roomId: string): unknown;
 }
@@ -213,8 +214,11 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       const rejoin = local.has(roomId, conn.id);
       // In the room before reading history: a message stored meanwhile is delivered live
       // (and may also be in the answer: clients dedupe by id) instead of falling in a gap.
-      conn.join(roomId);
+      const subscribed = conn.join(roomId);
       const count = local.add(roomId, user.id, conn.id);
+      // With sharded pub/sub, messages published before Redis has this instance's
+      // subscription to the room would never arrive: history is read only after it has.
+      await subscribed;
       const [page, readState, membership] = await Promise.allSettled([
         readJoinPage(roomId, cursor),
         messages.readState(roomId, user.id),

@@ -72,26 +72,37 @@ export async function resolveAdapterKind(
 
 type AdapterFactory = (nsp: Namespace) => Adapter;
 
-interface ClusterPublisher {
+interface ShardedInternals {
   publishAndReturnOffset(message: { type: MessageType; data: unknown }): Promise<string>;
+  shouldUseASeparateNamespace(room: string): boolean;
+  dynamicChannel(room: string): string;
 }
 
 /**
- * The sharded adapter (a ClusterAdapter) delivers a broadcast to this instance's own
- * sockets only after Redis has accepted the publish: one more round trip on every
- * message, and, while Redis is down, local delivery frozen behind the publish queue.
- * This wrapper delivers locally at once and publishes without waiting, as the classic
- * adapter does. (The offset it skips only serves Socket.IO's connection state recovery,
- * which this service does not use: recovery is by message id.)
+ * Two changes to the sharded adapter (a ClusterAdapter), both about ordering:
+ *
+ * - It delivers a broadcast to this instance's own sockets only after Redis has accepted
+ *   the publish: one more round trip on every message, and, while Redis is down, local
+ *   delivery frozen behind the publish queue. Here local delivery happens at once and the
+ *   publish is not awaited, as with the classic adapter. (The offset it skips only serves
+ *   Socket.IO's connection state recovery, which this service does not use.)
+ * - It subscribes to a room's channel when the room first appears here, without waiting:
+ *   a message published before Redis has the subscription never arrives, so a chat join
+ *   that reads history in that window would leave a silent gap. Here `socket.join()`
+ *   returns a promise that settles once Redis has confirmed the subscription: SSUBSCRIBE
+ *   again on the same connection, whose reply comes after the adapter's own.
  */
-export function deliverLocallyFirst(
+export function withShardedOrdering(
   make: AdapterFactory,
-  onPublishError: (err: Error) => void,
+  sub: RedisConnections["sub"],
+  onError: (err: Error, what: string) => void,
+  subscribeTimeoutMs = 2000,
 ): AdapterFactory {
   // Socket.IO calls the factory with `new`: it must be a function, not an arrow.
-  return function localFirstAdapter(nsp: Namespace) {
+  return function shardedWithOrdering(nsp: Namespace) {
     const adapter = make(nsp);
-    const publish = (adapter as unknown as ClusterPublisher).publishAndReturnOffset.bind(adapter);
+    const internals = adapter as unknown as ShardedInternals;
+    const publish = internals.publishAndReturnOffset.bind(adapter);
     adapter.broadcast = (packet: unknown, opts: BroadcastOptions) => {
       if (!opts.flags?.local) {
         publish({
@@ -100,9 +111,40 @@ export function deliverLocallyFirst(
             packet,
             opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags },
           },
-        }).catch(onPublishError);
+        }).catch((err: Error) => onError(err, "publish"));
       }
       Adapter.prototype.broadcast.call(adapter, packet, opts);
+    };
+
+    const pending = new Map<string, Promise<void>>();
+    const confirm = (room: string): Promise<void> => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        // During an outage the subscription waits for Redis; the join must not.
+        timer = setTimeout(resolve, subscribeTimeoutMs);
+      });
+      const confirmed = (sub.ssubscribe(internals.dynamicChannel(room)) as Promise<unknown>).then(
+        () => undefined,
+        (err: Error) => onError(err, "subscribe"),
+      );
+      const done = Promise.race([confirmed, timeout]).finally(() => {
+        clearTimeout(timer);
+        pending.delete(room);
+      });
+      pending.set(room, done);
+      return done;
+    };
+    const addAll = adapter.addAll.bind(adapter);
+    adapter.addAll = (id, rooms) => {
+      const fresh = [...rooms].filter(
+        (room) => !adapter.rooms.has(room) && internals.shouldUseASeparateNamespace(room),
+      );
+      addAll(id, rooms);
+      const waits = [...rooms].flatMap((room) => {
+        const wait = fresh.includes(room) ? confirm(room) : pending.get(room);
+        return wait ? [wait] : [];
+      });
+      return waits.length > 0 ? Promise.all(waits).then(() => undefined) : undefined;
     };
     return adapter;
   };
@@ -114,14 +156,15 @@ export function attachRedisAdapter(
   redis: RedisConnections,
   kind: AdapterKind,
   keyPrefix: string,
-  onPublishError: (err: Error) => void,
+  onError: (err: Error, what: string) => void,
 ) {
   const channel = `${keyPrefix}socket.io`;
   io.adapter(
     kind === "sharded"
-      ? deliverLocallyFirst(
+      ? withShardedOrdering(
           createShardedAdapter(redis.pub, redis.sub, { channelPrefix: channel, subscriptionMode: "dynamic" }),
-          onPublishError,
+          redis.sub,
+          onError,
         )
       : createAdapter(redis.pub, redis.sub, { key: channel, requestsTimeout: 3000 }),
   );

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { userRoom } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, connected, eventually, nextEvent, record } from "../helpers/client.js";
+import { closeAllClients, connected, eventually, nextEvent, ok, record } from "../helpers/client.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
 
@@ -67,4 +67,70 @@ describe("REDIS_ADAPTER", () => {
       await redis.start();
     });
   }
+});
+
+describe("no window between joining a room and receiving its broadcasts", () => {
+  let redis: RedisServer;
+  const apps: TestApp[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    await redis.destroy();
+  });
+
+  for (const adapter of ["classic", "sharded"] as const) {
+    it(`delivers what another instance broadcasts right after a join or a connect is acknowledged (${adapter})`, async () => {
+      const env = { REDIS_URL: redis.url, REDIS_ADAPTER: adapter, REDIS_KEY_PREFIX: `win${adapter}:` };
+      const a = await startApp(env);
+      const b = await startApp(env);
+      apps.push(a, b);
+      for (let i = 0; i < 15; i++) {
+        // A user room: joined during the handshake, so usable as soon as `connect` fires.
+        const user = await connected(b.url, await tokenFor(`w${i}`, { rooms: ["team:*"] }));
+        const typing = record(user, "chat:typing");
+        const unread = record(user, "notification:unread");
+        a.app.io.to(userRoom(`w${i}`)).emit("notification:unread", { count: 1000 + i });
+        // A chat room: a broadcast from A right after B acknowledged the join.
+        await ok(user, "chat:join", { roomId: `team:w${i}` });
+        a.app.io.to(`team:w${i}`).emit("chat:typing", { roomId: `team:w${i}`, userId: "x", typing: true });
+        await eventually(() => typing.length === 1 && unread.some((u) => u.count === 1000 + i), 2000);
+      }
+    });
+  }
+});
+
+describe("sharded subscriptions", () => {
+  let redis: RedisServer;
+  const apps: TestApp[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    await redis.destroy();
+  });
+
+  it("makes socket.join wait until Redis has the room's subscription, however slow it is", async () => {
+    const env = { REDIS_URL: redis.url, REDIS_ADAPTER: "sharded", REDIS_KEY_PREFIX: "slowsub:" };
+    const a = await startApp(env, () => []);
+    const b = await startApp(env, () => []);
+    apps.push(a, b);
+    const client = await connected(b.url, await tokenFor("slow"));
+    const seen = record(client, "notification:unread");
+    const server = [...b.app.io.of("/").sockets.values()][0];
+    if (!server || !b.app.redis) throw new Error("no socket or no redis");
+    // Hold B's subscriber connection for 300 ms, as a congested link would.
+    const stream = (b.app.redis.sub as unknown as { stream: import("node:net").Socket }).stream;
+    stream.cork();
+    setTimeout(() => stream.uncork(), 300);
+    const started = Date.now();
+    await server.join("team:slow");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    a.app.io.to("team:slow").emit("notification:unread", { count: 42 });
+    await eventually(() => seen.some((p) => p.count === 42), 2000);
+  });
 });

@@ -1,0 +1,118 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { ChildServer } from "../helpers/child-server.js";
+import { closeAllClients, eventually, sleep } from "../helpers/client.js";
+import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { ACK_TIMEOUT_MS, ChatClient, readHistory, readyStatus, sortedIds, startTraffic } from "./support.js";
+
+/**
+ * Fault 1: Redis restarted under steady chat traffic across two built instances. The
+ * Redis runs durable (appendonly yes, appendfsync always), as production should.
+ */
+
+const ROOM = "team:load";
+const servers: ChildServer[] = [];
+let redis: RedisServer | undefined;
+
+afterEach(async () => {
+  closeAllClients();
+  await Promise.all(servers.splice(0).map((s) => s.kill()));
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+async function bothReady(urls: string[], status: number, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  await eventually(
+    async () => (await Promise.all(urls.map(readyStatus))).every((s) => s === status),
+    timeoutMs,
+    20,
+  );
+  return Date.now() - started;
+}
+
+describe("Redis restarted under steady chat traffic across two instances", () => {
+  it("keeps both processes up, flips /ready, answers UNAVAILABLE without hanging, resumes cross-instance delivery and loses no acknowledged message", async () => {
+    redis = await startRedis({ durable: true });
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: `rr${randomBytes(4).toString("hex")}:`,
+      // The traffic is the test's, not an abuse: keep the per-user limits out of the way.
+      RATE_CHAT_SEND_PER_SEC: "1000",
+      RATE_CHAT_SEND_BURST: "2000",
+      RATE_CHAT_JOIN_PER_SEC: "1000",
+    };
+    servers.push(...(await Promise.all([new ChildServer(env).start(), new ChildServer(env).start()])));
+    const [a, b] = servers as [ChildServer, ChildServer];
+    const urls = [a.url, b.url];
+    const clients = await Promise.all(
+      ["ann", "ben", "cat", "dan"].map((userId, i) => ChatClient.open(urls[i % 2] as string, userId, ROOM)),
+    );
+
+    // Before: steady traffic with Redis up.
+    const before = startTraffic(clients, { intervalMs: 75, reliable: false });
+    await sleep(1500);
+
+    await redis.stop("SIGKILL");
+    const killedAt = Date.now();
+    const notReadyAfterMs = await bothReady(urls, 503, 5000);
+    const outageFrom = Date.now();
+    await sleep(1000);
+    const outageUntil = Date.now();
+    await before.stop();
+
+    await redis.start();
+    const readyAgainAfterMs = await bothReady(urls, 200, 10_000);
+
+    // After: the same traffic; every client must see every acknowledged message, whichever
+    // instance stored it, which needs both instances' subscriber connections back.
+    const after = startTraffic(clients, { intervalMs: 75, reliable: false });
+    await sleep(1500);
+    await after.stop();
+
+    const outcomes = clients.flatMap((c) => c.outcomes);
+    const acked = outcomes.flatMap((o) => (o.message ? [o.message] : []));
+    const ackedAfter = outcomes
+      .filter((o) => o.message && o.sentAt >= outageUntil)
+      .map((o) => o.message?.id as string);
+    console.info(
+      `redis restart: /ready 503 after ${notReadyAfterMs} ms, 200 again ${readyAgainAfterMs} ms after restart; ` +
+        `${outcomes.length} sends, ${acked.length} ok, ` +
+        `${outcomes.filter((o) => o.result === "UNAVAILABLE").length} UNAVAILABLE`,
+    );
+
+    expect(notReadyAfterMs).toBeLessThan(2000);
+    expect(readyAgainAfterMs).toBeLessThan(5000);
+
+    // Nothing hung: every send was answered within the ack timeout.
+    expect(outcomes.filter((o) => o.result === "timeout" || o.result === "disconnected")).toEqual([]);
+    for (const o of outcomes) expect(o.answeredAt - o.sentAt).toBeLessThan(ACK_TIMEOUT_MS);
+    // While both instances said "not ready", every send was refused as UNAVAILABLE.
+    const duringOutage = outcomes.filter((o) => o.sentAt >= outageFrom && o.sentAt < outageUntil);
+    expect(duringOutage.length).toBeGreaterThan(10);
+    expect(new Set(duringOutage.map((o) => o.result))).toEqual(new Set(["UNAVAILABLE"]));
+    // Traffic really flowed on both sides of the outage.
+    expect(outcomes.filter((o) => o.result === "ok" && o.sentAt < killedAt).length).toBeGreaterThan(20);
+    expect(ackedAfter.length).toBeGreaterThan(20);
+
+    // Cross-instance delivery resumed: every message acknowledged after the restart
+    // reached every client on both instances.
+    await eventually(() => clients.every((c) => ackedAfter.every((id) => c.received.has(id))), 5000);
+
+    // Every acknowledged message survived the restart, and nothing else appeared.
+    const history = await readHistory((clients[0] as ChatClient).socket, ROOM);
+    const historyIds = new Set(history.map((m) => m.id));
+    const missing = sortedIds(acked).filter((id) => !historyIds.has(id));
+    expect(missing).toEqual([]);
+    const attempted = new Set(outcomes.map((o) => o.clientMsgId));
+    expect(history.filter((m) => !attempted.has(m.clientMsgId as string))).toEqual([]);
+    expect(new Set(history.map((m) => `${m.senderId}|${m.clientMsgId}`)).size).toBe(history.length);
+
+    // No process exited, and none logged a crash.
+    expect([a.exitCode, a.exitSignal, b.exitCode, b.exitSignal]).toEqual([null, null, null, null]);
+    for (const s of servers) {
+      expect(s.lines.filter((l) => l.level === "fatal" || l.msg === "unhandled rejection")).toEqual([]);
+    }
+  });
+});

@@ -1,0 +1,92 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { ChildServer } from "../helpers/child-server.js";
+import { closeAllClients, connected, eventually, nextEvent, sleep } from "../helpers/client.js";
+import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { tokenFor } from "../helpers/tokens.js";
+import { ackedMessages, ChatClient, LoadBalancer, readHistory, sortedIds, startTraffic } from "./support.js";
+
+/**
+ * Fault 4: SIGTERM to an instance under chat traffic (a rolling deploy). Its clients are
+ * told, move to the other instance through the load balancer, and nothing acknowledged
+ * is lost.
+ */
+
+const ROOM = "team:load";
+const GRACE_MS = 2500;
+const RECONNECT = { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 };
+
+const servers: ChildServer[] = [];
+let lb: LoadBalancer | undefined;
+let redis: RedisServer | undefined;
+
+afterEach(async () => {
+  closeAllClients();
+  await lb?.stop();
+  await Promise.all(servers.splice(0).map((s) => s.kill()));
+});
+afterAll(async () => {
+  await redis?.destroy();
+});
+
+describe("SIGTERM under chat traffic", () => {
+  it("tells its clients server:shutdown, exits 0 within SHUTDOWN_GRACE_MS even with a client that stays, and loses no acknowledged message", async () => {
+    redis = await startRedis();
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: `st${randomBytes(4).toString("hex")}:`,
+      RATE_CHAT_SEND_PER_SEC: "1000",
+      RATE_CHAT_SEND_BURST: "2000",
+      RATE_CHAT_JOIN_PER_SEC: "1000",
+      SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    };
+    servers.push(...(await Promise.all([new ChildServer(env).start(), new ChildServer(env).start()])));
+    const [leaving, staying] = servers as [ChildServer, ChildServer];
+    lb = await new LoadBalancer(() => [leaving.port, staying.port]).start();
+
+    const movers = await Promise.all(
+      ["ann", "ben"].map((u) => ChatClient.open(lb?.url as string, u, ROOM, RECONNECT)),
+    );
+    const stayers = await Promise.all(
+      ["cat", "dan"].map((u) => ChatClient.open(staying.url, u, ROOM, RECONNECT)),
+    );
+    const clients = [...movers, ...stayers];
+    expect(new Set(lb.routed)).toEqual(new Set([leaving.port]));
+    // A client that ignores the notice: the instance must still be gone within the grace.
+    const stubborn = await connected(leaving.url, await tokenFor("stubborn"));
+    const stubbornTold = nextEvent(stubborn, "server:shutdown", 10_000);
+    const stubbornClosed = new Promise<string>((resolve) => stubborn.once("disconnect", resolve));
+
+    const traffic = startTraffic(clients, { intervalMs: 75, reliable: true });
+    await sleep(1500);
+    const signalledAt = Date.now();
+    const exitCode = await leaving.signal("SIGTERM");
+    const exitedAfterMs = Date.now() - signalledAt;
+    await eventually(() => movers.every((c) => c.connects === 2 && c.joined), 10_000);
+    await sleep(1000);
+    await traffic.stop();
+
+    expect(await stubbornTold).toEqual({ reconnect: true });
+    expect(await stubbornClosed).toBe("io server disconnect");
+    expect(exitCode).toBe(0);
+    expect(exitedAfterMs).toBeLessThan(GRACE_MS);
+    expect(leaving.lines.some((l) => l.msg === "stopped")).toBe(true);
+    for (const c of movers) expect(c.shutdownNotices).toEqual([{ reconnect: true }]);
+    for (const c of stayers) expect(c.shutdownNotices).toEqual([]);
+    expect(lb.routed.filter((port) => port === staying.port)).toHaveLength(2);
+    for (const c of movers) expect(c.joins[1]?.result.recovered).toBe(true);
+
+    const acked = ackedMessages(clients);
+    const ackedIds = sortedIds(acked);
+    console.info(
+      `sigterm: exited ${exitedAfterMs} ms after the signal (grace ${GRACE_MS}); ${acked.length} acknowledged, ` +
+        `${clients.flatMap((c) => c.outcomes).length} attempts`,
+    );
+    expect(acked.filter((m) => m.createdAt < signalledAt).length).toBeGreaterThan(20);
+    expect(acked.filter((m) => m.createdAt > signalledAt + exitedAfterMs).length).toBeGreaterThan(20);
+    const history = await readHistory((stayers[0] as ChatClient).socket, ROOM);
+    expect(history.map((m) => m.id)).toEqual(ackedIds);
+    await eventually(() => clients.every((c) => c.received.size >= ackedIds.length), 5000);
+    for (const c of clients) expect(c.ids()).toEqual(ackedIds);
+  });
+});

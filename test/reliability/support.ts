@@ -1,0 +1,321 @@
+import type { AddressInfo } from "node:net";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import type { ManagerOptions, SocketOptions } from "socket.io-client";
+import { compareMessageIds } from "../../src/chat/message-id.js";
+import type { ChatJoinResult, ErrorCode, Message } from "../../src/protocol/index.js";
+import { connectClient, request, sleep, type TestSocket } from "../helpers/client.js";
+import { tokenFor } from "../helpers/tokens.js";
+
+/** The status of `GET /ready`, or 0 when nothing answers. */
+export async function readyStatus(url: string): Promise<number> {
+  try {
+    const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(500) });
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A TCP load balancer in front of several instances, as production has: new connections
+ * go to the first backend whose `/ready` answered 200 at the last check (every 100 ms),
+ * the next one when that connect fails. Established connections stay where they are
+ * until that backend closes them, so clients of a dead or draining instance move over
+ * only by reconnecting, exactly as behind nginx.
+ */
+export class LoadBalancer {
+  private server: Server | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private checking = false;
+  private readonly healthy = new Map<number, boolean>();
+  private readonly sockets = new Set<Socket>();
+  private readonly pairs: { port: number; client: Socket; upstream: Socket }[] = [];
+  /** The backend port of every accepted connection, in order. */
+  readonly routed: number[] = [];
+  port = 0;
+
+  constructor(private readonly backends: () => number[]) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    await this.check();
+    this.timer = setInterval(() => void this.check(), 100);
+    const server = createServer((client) => this.route(client));
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    this.port = (server.address() as AddressInfo).port;
+    return this;
+  }
+
+  private async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      await Promise.all(
+        this.backends().map(async (port) => {
+          this.healthy.set(port, (await readyStatus(`http://127.0.0.1:${port}`)) === 200);
+        }),
+      );
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private route(client: Socket): void {
+    this.track(client);
+    client.pause();
+    const candidates = this.backends().filter((port) => this.healthy.get(port));
+    const attempt = (index: number) => {
+      const port = candidates[index];
+      if (port === undefined) {
+        client.destroy();
+        return;
+      }
+      const upstream = createConnection({ host: "127.0.0.1", port });
+      const onConnectError = () => attempt(index + 1);
+      upstream.once("error", onConnectError);
+      upstream.once("connect", () => {
+        upstream.off("error", onConnectError);
+        this.track(upstream);
+        this.routed.push(port);
+        this.pairs.push({ port, client, upstream });
+        upstream.once("close", () => client.destroy());
+        client.once("close", () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+    };
+    attempt(0);
+  }
+
+  /**
+   * Stop forwarding what one backend sends to its clients (a network that drops replies):
+   * the server keeps receiving and acting on events, its acks never arrive.
+   */
+  holdReplies(port: number): void {
+    for (const pair of this.pairs) {
+      if (pair.port !== port) continue;
+      pair.upstream.unpipe(pair.client);
+      pair.upstream.pause();
+    }
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on("error", () => {});
+    socket.once("close", () => this.sockets.delete(socket));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+export type SendResult = "ok" | ErrorCode | "timeout" | "disconnected";
+
+export interface SendOutcome {
+  clientMsgId: string;
+  sentAt: number;
+  answeredAt: number;
+  result: SendResult;
+  message?: Message;
+}
+
+/** Every ack waits at most this long: a longer wait is a hang, and is counted as one. */
+export const ACK_TIMEOUT_MS = 5000;
+
+/**
+ * A chat client as a real app would write one: it keeps every message it has seen by id,
+ * (re)joins its room on every connect with `since` = the newest id it has, pages the
+ * rest of a long recovery through `chat:history`, and retries an unanswered send with the
+ * same `clientMsgId` until it is acknowledged.
+ */
+export class ChatClient {
+  readonly received = new Map<string, Message>();
+  readonly outcomes: SendOutcome[] = [];
+  /** The acknowledged message of every clientMsgId this client sent, once acknowledged. */
+  readonly acked = new Map<string, Message>();
+  readonly joins: { since: string | undefined; result: ChatJoinResult }[] = [];
+  readonly shutdownNotices: unknown[] = [];
+  connects = 0;
+  private joinedSocketId: string | undefined;
+  private newest: string | undefined;
+
+  private constructor(
+    readonly userId: string,
+    readonly socket: TestSocket,
+    readonly roomId: string,
+  ) {
+    socket.on("chat:message", (message) => {
+      if (message.roomId === roomId) this.note(message);
+    });
+    socket.on("connect", () => {
+      this.connects += 1;
+      void this.join(socket.id);
+    });
+    socket.on("server:shutdown", (notice) => {
+      this.shutdownNotices.push(notice);
+      // Move on at once, as the notice asks: the load balancer sends the new connection elsewhere.
+      socket.disconnect().connect();
+    });
+  }
+
+  static async open(
+    url: string,
+    userId: string,
+    roomId: string,
+    options: Partial<ManagerOptions & SocketOptions> = {},
+  ): Promise<ChatClient> {
+    const token = await tokenFor(userId, { rooms: [roomId] });
+    const client = new ChatClient(userId, connectClient(url, token, options), roomId);
+    await client.untilJoined(10_000);
+    return client;
+  }
+
+  get joined(): boolean {
+    return this.socket.connected && this.joinedSocketId === this.socket.id;
+  }
+
+  /** Every message id this client holds, oldest first. */
+  ids(): string[] {
+    return [...this.received.keys()].sort(compareMessageIds);
+  }
+
+  private note(message: Message): void {
+    this.received.set(message.id, message);
+    if (this.newest === undefined || compareMessageIds(message.id, this.newest) > 0) this.newest = message.id;
+  }
+
+  private async join(socketId: string | undefined): Promise<void> {
+    while (this.socket.connected && this.socket.id === socketId) {
+      const since = this.newest;
+      const res = await request(
+        this.socket,
+        "chat:join",
+        since === undefined ? { roomId: this.roomId } : { roomId: this.roomId, since },
+      ).catch(() => undefined);
+      if (res?.ok) {
+        this.joins.push({ since, result: res.data });
+        for (const message of res.data.messages) this.note(message);
+        let more = res.data.hasMore && since !== undefined;
+        while (more) {
+          const page = await request(this.socket, "chat:history", {
+            roomId: this.roomId,
+            after: this.newest as string,
+            limit: 100,
+          });
+          if (!page.ok) break;
+          for (const message of page.data.messages) this.note(message);
+          more = page.data.hasMore;
+        }
+        this.joinedSocketId = socketId;
+        return;
+      }
+      await sleep(100);
+    }
+  }
+
+  async untilJoined(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.joined) {
+      if (Date.now() > deadline) throw new Error(`${this.userId} did not (re)join within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  /** One attempt, answered or not within ACK_TIMEOUT_MS. */
+  async sendOnce(clientMsgId: string): Promise<SendOutcome> {
+    const sentAt = Date.now();
+    let outcome: SendOutcome;
+    try {
+      const res = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck("chat:send", {
+        roomId: this.roomId,
+        text: `text of ${clientMsgId}`,
+        clientMsgId,
+      });
+      outcome = res.ok
+        ? { clientMsgId, sentAt, answeredAt: Date.now(), result: "ok", message: res.data }
+        : { clientMsgId, sentAt, answeredAt: Date.now(), result: res.error.code };
+    } catch (err) {
+      const result = /disconnected/.test((err as Error).message) ? "disconnected" : "timeout";
+      outcome = { clientMsgId, sentAt, answeredAt: Date.now(), result };
+    }
+    this.outcomes.push(outcome);
+    if (outcome.message) this.acked.set(clientMsgId, outcome.message);
+    return outcome;
+  }
+
+  /** Retry with the same clientMsgId (after a reconnect and re-join) until the server acknowledges it. */
+  async sendUntilOk(clientMsgId: string, timeoutMs = 20_000): Promise<Message> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.joined) {
+        await sleep(20);
+        continue;
+      }
+      const outcome = await this.sendOnce(clientMsgId);
+      if (outcome.message) return outcome.message;
+      await sleep(50);
+    }
+    throw new Error(`${this.userId}: ${clientMsgId} was never acknowledged`);
+  }
+}
+
+/**
+ * Steady chat traffic: every client sends a message with a unique clientMsgId every
+ * `intervalMs`, without waiting for the previous ack. `reliable` retries each until ok.
+ */
+export function startTraffic(
+  clients: ChatClient[],
+  options: { intervalMs: number; reliable: boolean },
+): { stop(): Promise<void> } {
+  let running = true;
+  const pending: Promise<unknown>[] = [];
+  const loops = clients.map(async (client, index) => {
+    await sleep((index * options.intervalMs) / clients.length);
+    let n = 0;
+    while (running) {
+      n += 1;
+      const clientMsgId = `${client.userId}-${n}`;
+      if (options.reliable) pending.push(client.sendUntilOk(clientMsgId));
+      else pending.push(client.sendOnce(clientMsgId));
+      await sleep(options.intervalMs);
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      await Promise.all(pending);
+    },
+  };
+}
+
+/** The whole retained history of a room, oldest first, paged with `after`. */
+export async function readHistory(socket: TestSocket, roomId: string): Promise<Message[]> {
+  const all: Message[] = [];
+  let after = "0-0";
+  for (;;) {
+    const res = await request(socket, "chat:history", { roomId, after, limit: 100 });
+    if (!res.ok) throw new Error(`chat:history failed: ${res.error.code}`);
+    all.push(...res.data.messages);
+    const last = res.data.messages.at(-1);
+    if (!res.data.hasMore || !last) return all;
+    after = last.id;
+  }
+}
+
+/** The acknowledged message of every clientMsgId across clients. */
+export function ackedMessages(clients: ChatClient[]): Message[] {
+  return clients.flatMap((c) => [...c.acked.values()]);
+}
+
+export const sortedIds = (messages: Iterable<Message>): string[] =>
+  [...messages].map((m) => m.id).sort(compareMessageIds);
