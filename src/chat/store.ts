@@ -6,14 +6,8 @@ import type { Message } from "../protocol/index.js";
  * Message ids are Redis Stream ids (`<ms>-<seq>`); every page lists oldest first.
  */
 
-export interface NewMessage {
-  roomId: string;
-  senderId: string;
-  senderName?: string;
-  text: string;
-  clientMsgId?: string;
-  createdAt: number;
-}
+/** A message as handed to the store, before it has its stream id. */
+export type NewMessage = Omit<Message, "id">;
 
 export interface AppendResult {
   message: Message;

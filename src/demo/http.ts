@@ -1,11 +1,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import express, { type ErrorRequestHandler, type RequestHandler, type Router } from "express";
+import express, { type RequestHandler, type Router } from "express";
 import { z } from "zod";
 import type { TokenVerifier } from "../auth/verifier.js";
 import { bearerToken } from "../infra/bearer.js";
 import type { RateLimiter } from "../infra/rate-limit.js";
-import { isRedisUnavailableError } from "../infra/redis.js";
 import { AppError, describeIssues } from "../protocol/index.js";
 import type { DemoService } from "./service.js";
 
@@ -88,16 +87,5 @@ export function createDemoRouter(deps: DemoRouterDeps): Router {
     }),
   );
 
-  const toHttpError: ErrorRequestHandler = (err, _req, res, next) => {
-    if (isRedisUnavailableError(err)) {
-      next(new AppError("UNAVAILABLE", undefined, { cause: err }));
-      return;
-    }
-    if (err instanceof AppError && err.retryAfterMs !== undefined) {
-      res.set("Retry-After", String(Math.ceil(err.retryAfterMs / 1000)));
-    }
-    next(err);
-  };
-  router.use(toHttpError);
   return router;
 }

@@ -1,9 +1,8 @@
-import express, { type ErrorRequestHandler, type RequestHandler, type Router } from "express";
+import express, { type RequestHandler, type Router } from "express";
 import { bearerToken, createSecretCheck } from "../infra/bearer.js";
 import type { Config } from "../infra/config.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
-import { isRedisUnavailableError } from "../infra/redis.js";
 import type { NotificationService } from "../notifications/index.js";
 import { AppError, type Message } from "../protocol/index.js";
 import { apiKeyId } from "./api-key.js";
@@ -56,18 +55,6 @@ export function createInternalApi(deps: InternalApiDeps): Router {
     next();
   };
 
-  // The app's error handler knows AppError only; this adds what HTTP clients need on top.
-  const toHttpError: ErrorRequestHandler = (err, _req, res, next) => {
-    if (isRedisUnavailableError(err)) {
-      next(new AppError("UNAVAILABLE", undefined, { cause: err }));
-      return;
-    }
-    if (err instanceof AppError && err.retryAfterMs !== undefined) {
-      res.set("Retry-After", String(Math.ceil(err.retryAfterMs / 1000)));
-    }
-    next(err);
-  };
-
   const api = express.Router();
   api.use(authenticate);
 
@@ -93,7 +80,6 @@ export function createInternalApi(deps: InternalApiDeps): Router {
     res.status(202).json({ userId });
   });
 
-  api.use(toHttpError);
   router.use("/internal", api);
   return router;
 }
