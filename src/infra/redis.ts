@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -45,7 +46,8 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
   };
   const mode = options.mode ?? "standalone";
   const url = new URL(options.url);
-  const tls = url.protocol === "rediss:" ? { servername: url.hostname } : undefined;
+  // SNI takes host names only; an IP address is verified against the certificate's IP SANs.
+  const tls = url.protocol === "rediss:" ? (isIP(url.hostname) ? {} : { servername: url.hostname }) : undefined;
   const auth = {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
@@ -79,7 +81,7 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
         ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
       });
     }
-    return new Redis(options.url, options_);
+    return new Redis(options.url, { ...options_, ...(tls ? { tls } : {}) });
   };
 
   // Commands fail at once while disconnected (the caller answers UNAVAILABLE) rather than
