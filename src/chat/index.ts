@@ -83,6 +83,33 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
 
   const onDisconnectError = (err: unknown) => logger.error({ err }, "chat disconnect cleanup failed");
 
+  // Pub/sub is fire-and-forget: what other instances published while this instance's
+  // subscriber connection was down never arrives here. Once it is back (and resubscribed),
+  // tell the local sockets of every room to catch up from the history, from a little
+  // before the link went down (ids are Redis times: the margin covers clock skew and
+  // publishes still in flight when it dropped).
+  const RESYNC_AFTER_READY_MS = 250;
+  const RESYNC_MARGIN_MS = 2000;
+  let subscriberDownSince: number | undefined;
+  let resyncTimer: NodeJS.Timeout | undefined;
+  const onSubscriberClosed = () => {
+    subscriberDownSince ??= now();
+  };
+  const onSubscriberReady = () => {
+    if (subscriberDownSince === undefined) return;
+    const since = `${Math.max(0, subscriberDownSince - RESYNC_MARGIN_MS)}-0`;
+    subscriberDownSince = undefined;
+    clearTimeout(resyncTimer);
+    resyncTimer = setTimeout(() => {
+      logger.info(
+        { rooms: service.localRoomCount(), since },
+        "pub/sub link restored: asking local sockets to resync",
+      );
+      service.resyncLocalRooms(since);
+    }, RESYNC_AFTER_READY_MS);
+    resyncTimer.unref();
+  };
+
   return {
     name: "chat",
     service,
@@ -94,8 +121,13 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     },
     async start() {
       service.start();
+      deps.redis?.sub.on("close", onSubscriberClosed);
+      deps.redis?.sub.on("ready", onSubscriberReady);
     },
     async stop() {
+      deps.redis?.sub.off("close", onSubscriberClosed);
+      deps.redis?.sub.off("ready", onSubscriberReady);
+      clearTimeout(resyncTimer);
       service.stop();
     },
   };

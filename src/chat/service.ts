@@ -44,6 +44,8 @@ export interface ChatBroadcaster {
   typing(roomId: string, userId: string, typing: boolean): void;
   read(roomId: string, userId: string, messageId: string): void;
   member(change: MemberChange): void;
+  /** To this instance's sockets in the room only: they may have missed live messages after `since`. */
+  resync(roomId: string, since: string): void;
 }
 
 export interface ChatServiceDeps {
@@ -77,6 +79,14 @@ export interface ChatService {
    * like `chat:send`: INVALID_PAYLOAD for a bad room id, sender id or text.
    */
   postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
+  /**
+   * Tell this instance's sockets in every room to catch up from the history after `since`
+   * (a message-id lower bound): called when the pub/sub link to the other instances was
+   * interrupted (messages published meanwhile were never delivered here live).
+   */
+  resyncLocalRooms(since: string): void;
+  /** Rooms with sockets on this instance. */
+  localRoomCount(): number;
   start(): void;
   stop(): void;
 }
@@ -306,6 +316,12 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       );
     },
 
+    resyncLocalRooms(since) {
+      for (const roomId of local.rooms()) broadcaster.resync(roomId, since);
+    },
+    localRoomCount() {
+      return local.rooms().length;
+    },
     async postSystemMessage(roomId, text, senderId = "system") {
       assertRoomId(roomId);
       if (typeof senderId !== "string" || !USER_ID_PATTERN.test(senderId)) {

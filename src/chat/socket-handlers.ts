@@ -27,6 +27,9 @@ export function createSocketBroadcaster(io: AppServer): ChatBroadcaster {
     member({ roomId, userId, event }) {
       io.to(roomId).emit("chat:member", { roomId, userId, event });
     },
+    resync(roomId, since) {
+      io.local.to(roomId).emit("chat:resync", { roomId, since });
+    },
   };
 }
 

@@ -47,7 +47,8 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
   const mode = options.mode ?? "standalone";
   const url = new URL(options.url);
   // SNI takes host names only; an IP address is verified against the certificate's IP SANs.
-  const tls = url.protocol === "rediss:" ? (isIP(url.hostname) ? {} : { servername: url.hostname }) : undefined;
+  const tls =
+    url.protocol === "rediss:" ? (isIP(url.hostname) ? {} : { servername: url.hostname }) : undefined;
   const auth = {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),

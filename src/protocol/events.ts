@@ -104,6 +104,13 @@ export interface ServerToClientEvents {
   "chat:typing": (payload: { roomId: string; userId: string; typing: boolean }) => void;
   "chat:read": (payload: { roomId: string; userId: string; messageId: string }) => void;
   "chat:member": (payload: { roomId: string; userId: string; event: "join" | "leave" }) => void;
+  /**
+   * This instance's link to the other instances was interrupted: live messages of the room
+   * stored after `since` (a message-id lower bound) may have been missed. Catch up with
+   * `chat:history {roomId, after: since}` and drop the ids you already have; nothing was
+   * lost from the history.
+   */
+  "chat:resync": (payload: { roomId: string; since: string }) => void;
 
   "presence:changed": (state: PresenceState) => void;
 

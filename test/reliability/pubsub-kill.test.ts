@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { userRoom } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, connected, ok, record } from "../helpers/client.js";
+import { closeAllClients, connected, eventually, ok, record } from "../helpers/client.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
 
@@ -104,4 +104,49 @@ describe("chat across a CLIENT KILL TYPE pubsub", () => {
     const history = await ok(bob, "chat:history", { roomId: "team:core", limit: 100 });
     expect(history.messages.map((m) => m.id)).toEqual(sent);
   });
+
+  it("tells B's sockets to resync once its subscriber is back, so a client that follows it misses nothing", async () => {
+    const alice = await connected(a.url, await tokenFor("alice", { rooms: ["team:*"] }));
+    const bob = await connected(b.url, await tokenFor("bob", { rooms: ["team:*"] }));
+    const roomId = "team:resync";
+    for (const s of [alice, bob]) await ok(s, "chat:join", { roomId });
+    // Bob's view: live messages, plus what the history returns after each resync.
+    const bobHas = new Map<string, string>();
+    const resyncs: { roomId: string; since: string }[] = [];
+    bob.on("chat:message", (m) => bobHas.set(m.id, m.text));
+    bob.on("chat:resync", async (notice) => {
+      resyncs.push(notice);
+      // After `since`, not after the newest id Bob has: live messages resumed before the
+      // notice, and the ones missed are older than those.
+      const page = await ok(bob, "chat:history", { roomId: notice.roomId, after: notice.since, limit: 100 });
+      for (const m of page.messages) bobHas.set(m.id, m.text);
+    });
+
+    const sent: string[] = [];
+    const send = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        sent.push((await ok(alice, "chat:send", { roomId, text: `m${sent.length}` })).id);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await send(5);
+    expect(resyncs).toEqual([]);
+
+    const admin = redis.client();
+    await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await admin.quit();
+    await send(40);
+    await eventually(() => resyncs.length > 0, 5000);
+    expect(resyncs[0]).toEqual({ roomId, since: expect.stringMatching(/^\d+-0$/) });
+    await send(5);
+    await eventually(() => sent.every((id) => bobHas.has(id)), 5000);
+    expect([...bobHas.keys()].sort(compareIds)).toEqual(sent);
+  });
 });
+
+/** Stream ids `<ms>-<seq>` in order. */
+function compareIds(x: string, y: string): number {
+  const [xm = 0, xs = 0] = x.split("-").map(Number);
+  const [ym = 0, ys = 0] = y.split("-").map(Number);
+  return xm - ym || xs - ys;
+}
