@@ -1,29 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Message } from "../../src/protocol/index.js";
-import { closeAllClients, eventually, nextEvent, ok, record, request, sleep } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { eventually, nextEvent, ok, record, request, sleep } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
 import { type ChatTestApp, startChatApp, uniquePrefix, user } from "./support.js";
 
 /** Two instances (A and B) over one private Redis, a fresh key prefix per test. */
 
-let redis: RedisServer;
-const apps: ChatTestApp[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await redis.destroy();
-});
+const fixture = usePrivateRedis<ChatTestApp>();
 
 async function twoInstances(env: Record<string, string> = {}): Promise<[ChatTestApp, ChatTestApp]> {
-  const shared = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix("chat"), ...env };
+  const shared = { REDIS_URL: fixture.redis.url, REDIS_KEY_PREFIX: uniquePrefix("chat"), ...env };
   const started = await Promise.all([startChatApp(shared), startChatApp(shared)]);
-  apps.push(...started);
+  fixture.apps.push(...started);
   return started as [ChatTestApp, ChatTestApp];
 }
 
@@ -288,7 +276,7 @@ describe("chat messages across instances", () => {
 describe("chat without Redis", () => {
   it("keeps the same behaviour on a single instance with in-memory stores", async () => {
     const app = await startChatApp({ REDIS_URL: undefined });
-    apps.push(app);
+    fixture.apps.push(app);
     const alice = await user(app, "alice");
     const bob = await user(app, "bob");
     await ok(alice, "chat:join", { roomId: "team:core" });

@@ -1,31 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { closeAllClients, eventually, ok, record, request, sleep } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { describe, expect, it } from "vitest";
+import { eventually, ok, record, request, sleep } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
 import { type ChatTestApp, startChatApp, uniquePrefix, user } from "./support.js";
 
 /** No acknowledged message is ever lost: while Redis is down, chat:send says UNAVAILABLE and delivers nothing. */
 
-let redis: RedisServer;
-const apps: ChatTestApp[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await redis.destroy();
-});
+const fixture = usePrivateRedis<ChatTestApp>();
 
 const ready = async (app: ChatTestApp) => (await fetch(`${app.url}/ready`)).status === 200;
 
 describe("chat while Redis is down", () => {
   it("answers UNAVAILABLE without broadcasting while Redis is stopped, and works again once it is back", async () => {
-    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix("outage") };
+    const env = { REDIS_URL: fixture.redis.url, REDIS_KEY_PREFIX: uniquePrefix("outage") };
     const [a, b] = await Promise.all([startChatApp(env), startChatApp(env)]);
-    apps.push(a, b);
+    fixture.apps.push(a, b);
     const alice = await user(a, "alice");
     const bob = await user(b, "bob");
     const bobOnA = await user(a, "bob");
@@ -37,7 +25,7 @@ describe("chat while Redis is down", () => {
     const bobSees = record(bob, "chat:message");
     const bobOnASees = record(bobOnA, "chat:message");
 
-    await redis.stop();
+    await fixture.redis.stop();
     const started = Date.now();
     const res = await request(alice, "chat:send", {
       roomId: "team:core",
@@ -56,7 +44,7 @@ describe("chat while Redis is down", () => {
     expect(bobSees).toEqual([]);
     expect(bobOnASees).toEqual([]);
 
-    await redis.start();
+    await fixture.redis.start();
     await eventually(async () => (await ready(a)) && (await ready(b)), 10_000, 100);
     // The client retries with the same clientMsgId: stored once, delivered once.
     const retried = await ok(alice, "chat:send", { roomId: "team:core", text: "during", clientMsgId: "m-2" });

@@ -1,31 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../src/protocol/index.js";
-import { closeAllClients, eventually, ok, record, request, sleep } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { eventually, ok, record, request, sleep } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
 import { type ChatTestApp, startChatApp, uniquePrefix, user } from "./support.js";
 
 /** Every refusal a client can meet in chat, each with its typed error code and no side effect. */
 
-let redis: RedisServer;
-const apps: ChatTestApp[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await redis.destroy();
-});
+const fixture = usePrivateRedis<ChatTestApp>();
 
 async function instance(
   env: Record<string, string> = {},
   prefix = uniquePrefix("refuse"),
 ): Promise<ChatTestApp> {
-  const app = await startChatApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, ...env });
-  apps.push(app);
+  const app = await startChatApp({ REDIS_URL: fixture.redis.url, REDIS_KEY_PREFIX: prefix, ...env });
+  fixture.apps.push(app);
   return app;
 }
 

@@ -1,34 +1,21 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, connected, eventually, nextEvent, ok } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { connected, eventually, nextEvent, ok } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
+import { startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
 import { API_KEY, post, publish, uniquePrefix } from "./support.js";
 
-let redis: RedisServer;
-const apps: TestApp[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-
-afterAll(async () => {
-  await redis?.destroy();
-});
+const fixture = usePrivateRedis<TestApp>();
 
 async function instance(env: Record<string, string | undefined> = {}): Promise<TestApp> {
   const app = await startApp({
-    REDIS_URL: redis.url,
+    REDIS_URL: fixture.redis.url,
     REDIS_KEY_PREFIX: uniquePrefix(),
     INTERNAL_API_KEY: API_KEY,
     ...env,
   });
-  apps.push(app);
+  fixture.apps.push(app);
   return app;
 }
 
@@ -92,7 +79,7 @@ describe("internal API authentication", () => {
     const limited = results[2];
     expect(limited?.body.error.code).toBe("RATE_LIMITED");
     expect(Number(limited?.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-    const client = redis.client();
+    const client = fixture.redis.client();
     try {
       const keys = await client.keys(`${app.app.config.redis.keyPrefix}*`);
       expect(keys.some((k) => k.includes("rl:internal-api"))).toBe(true);

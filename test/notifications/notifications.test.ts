@@ -1,39 +1,25 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Notification } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, connected, eventually, nextEvent, ok, request, sleep } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { connected, eventually, nextEvent, ok, request, sleep } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
 import { tokenFor } from "../helpers/tokens.js";
 import { API_KEY, connectRecording, publish, uniquePrefix } from "./support.js";
 
-let redis: RedisServer;
-const apps: TestApp[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-
-afterAll(async () => {
-  await redis?.destroy();
-});
+const fixture = usePrivateRedis<TestApp>();
 
 /** Two instances sharing the private Redis under a prefix of their own. */
 async function twoInstances(env: Record<string, string> = {}): Promise<[TestApp, TestApp]> {
   const shared = {
-    REDIS_URL: redis.url,
+    REDIS_URL: fixture.redis.url,
     REDIS_KEY_PREFIX: uniquePrefix(),
     INTERNAL_API_KEY: API_KEY,
     ...env,
   };
   const a = await startApp(shared);
-  apps.push(a);
+  fixture.apps.push(a);
   const b = await startApp(shared);
-  apps.push(b);
+  fixture.apps.push(b);
   return [a, b];
 }
 
@@ -226,10 +212,10 @@ describe("notifications across instances", () => {
 
   it("keeps the connection when the unread count cannot be read on connect, and logs why", async () => {
     const prefix = uniquePrefix();
-    const app = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix });
-    apps.push(app);
+    const app = await startApp({ REDIS_URL: fixture.redis.url, REDIS_KEY_PREFIX: prefix });
+    fixture.apps.push(app);
     // A key of the wrong type makes the count fail on this user's keys only, with Redis up.
-    const client = redis.client();
+    const client = fixture.redis.client();
     try {
       await client.set(`${prefix}notif:{nina}:unread`, "not a sorted set");
     } finally {
@@ -251,7 +237,7 @@ describe("notifications across instances", () => {
 describe("notifications without Redis", () => {
   it("delivers, lists and reads on a single in-memory instance", async () => {
     const app = await startApp({ INTERNAL_API_KEY: API_KEY });
-    apps.push(app);
+    fixture.apps.push(app);
     const olga = await connectRecording(app.url, await tokenFor("olga"), [
       "notification:new",
       "notification:unread",

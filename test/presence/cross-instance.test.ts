@@ -1,32 +1,20 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PresenceState } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, eventually, ok, record, sleep, type TestSocket } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { eventually, ok, record, sleep, type TestSocket } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
 import { connectAs, GRACE, presenceEnv, TTL } from "./support.js";
 
-let redis: RedisServer;
-let apps: TestApp[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await redis.destroy();
-});
+const fixture = usePrivateRedis<TestApp>();
 
 /** `count` instances over the suite's Redis, with a key prefix of their own. */
 async function instances(count: number, env: Record<string, string> = {}): Promise<TestApp[]> {
   const prefix = `p${randomBytes(4).toString("hex")}:`;
   const started = await Promise.all(
-    Array.from({ length: count }, () => startApp({ ...presenceEnv(redis.url, prefix), ...env })),
+    Array.from({ length: count }, () => startApp({ ...presenceEnv(fixture.redis.url, prefix), ...env })),
   );
-  apps.push(...started);
+  fixture.apps.push(...started);
   return started;
 }
 
@@ -163,6 +151,6 @@ describe("presence across instances", () => {
     await eventually(() => w.seen.length === 1, 6000);
     expect(w.seen[0]).toMatchObject({ userId: "erin", status: "offline", devices: 0 });
     await stopping;
-    apps = apps.filter((x) => x !== b);
+    fixture.apps = fixture.apps.filter((x) => x !== b);
   });
 });
