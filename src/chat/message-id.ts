@@ -39,13 +39,4 @@ export function normalizeMessageId(id: string, field = "messageId"): string {
   return `${parsed.ms}-${parsed.seq}`;
 }
 
-/** Negative, zero or positive as `a` is older than, equal to or newer than `b` (canonical ids). */
-export function compareMessageIds(a: string, b: string): number {
-  if (a === b) return 0;
-  const pa = parseMessageId(a);
-  const pb = parseMessageId(b);
-  if (!pa || !pb) throw new Error(`not a message id: ${pa ? b : a}`);
-  if (pa.ms !== pb.ms) return pa.ms < pb.ms ? -1 : 1;
-  if (pa.seq !== pb.seq) return pa.seq < pb.seq ? -1 : 1;
-  return 0;
-}
+export { compareMessageIds } from "../protocol/message-id.js";

@@ -1,3 +1,4 @@
 export * from "./errors.js";
 export * from "./events.js";
+export * from "./message-id.js";
 export * from "./schemas.js";

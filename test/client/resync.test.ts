@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { compareMessageIds } from "../../src/client/ids.js";
 import type { Message } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { eventually } from "../helpers/client.js";
@@ -10,12 +11,6 @@ import { closeSdkClients, recordSdk, sdkClient } from "./support.js";
  * link is cut (CLIENT KILL TYPE pubsub) and messages sent from another instance meanwhile
  * never arrive live. The client must still end with every message, each once.
  */
-const compareIds = (x: string, y: string): number => {
-  const [xm = 0, xs = 0] = x.split("-").map(Number);
-  const [ym = 0, ys = 0] = y.split("-").map(Number);
-  return xm - ym || xs - ys;
-};
-
 describe("SDK on a chat:resync", () => {
   let redis: RedisServer;
   let a: TestApp;
@@ -61,7 +56,7 @@ describe("SDK on a chat:resync", () => {
     await send(40);
     await eventually(() => sent.every((m) => bobGot.some((g) => g.id === m.id)), 8000);
     // Each once; the caught-up ones arrive after newer live ones, so compare in id order.
-    expect(bobGot.map((m) => m.id).sort(compareIds)).toEqual(sent.map((m) => m.id));
+    expect(bobGot.map((m) => m.id).sort(compareMessageIds)).toEqual(sent.map((m) => m.id));
     // All of it over the same connection: no reconnect was needed.
     expect(statuses.filter((s) => s.status === "reconnecting")).toEqual([]);
   });
