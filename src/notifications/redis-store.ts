@@ -1,4 +1,3 @@
-import type { ChainableCommander } from "ioredis";
 import type { RedisClient } from "../infra/redis.js";
 import type { Notification } from "../protocol/index.js";
 import {
@@ -186,15 +185,13 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
   return {
     async add(userIds, content: NotificationContent, now) {
       const json = JSON.stringify(content);
-      // One round trip for all users: a publish may address 1000 of them.
-      const pipeline = redis.pipeline() as ChainableCommander & NotificationCommands;
-      for (const userId of userIds) pipeline.notificationsAdd(...keys(userId), now, ttlMs, limit, json);
-      const replies = (await pipeline.exec()) ?? [];
-      return userIds.map((_, i) => {
-        const [err, id] = replies[i] ?? [new Error("no reply from pipeline"), null];
-        if (err) throw err;
-        return hydrate(String(id), content, null);
-      });
+      // All users at once: a publish may address 1000 of them. The command client
+      // auto-pipelines, so this is one write per Redis node, and on a cluster each user's
+      // script goes to the node of its slot (an explicit pipeline must stay in one slot).
+      const ids = await Promise.all(
+        userIds.map((userId) => commands.notificationsAdd(...keys(userId), now, ttlMs, limit, json)),
+      );
+      return ids.map((id) => hydrate(String(id), content, null));
     },
 
     async list(userId, query, now) {

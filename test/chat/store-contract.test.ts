@@ -1,10 +1,11 @@
-import type { Redis } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { MemberStore, MessageStore, NewMessage } from "../../src/chat/store.js";
 import { createMemoryMemberStore, createMemoryMessageStore } from "../../src/chat/store-memory.js";
 import { createRedisMemberStore, createRedisMessageStore } from "../../src/chat/store-redis.js";
 import { MESSAGE_ID_PATTERN } from "../../src/protocol/index.js";
 import { sleep } from "../helpers/client.js";
+import { RedisCluster } from "../helpers/redis-cluster.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 
 /**
@@ -28,17 +29,23 @@ interface Backend {
 
 let redisServer: RedisServer;
 let redis: Redis;
+// A real three-master cluster: every script must keep its keys in one slot ({roomId}).
+let redisCluster: RedisCluster;
+let cluster: Cluster;
 let prefixCounter = 0;
 let prefix = "";
 
 beforeAll(async () => {
-  redisServer = await startRedis();
+  [redisServer, redisCluster] = await Promise.all([startRedis(), new RedisCluster().start()]);
   redis = redisServer.client();
-});
+  cluster = new Cluster(redisCluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
+  cluster.on("error", () => {});
+}, 60_000);
 
 afterAll(async () => {
   redis?.disconnect();
-  await redisServer?.destroy();
+  cluster?.disconnect();
+  await Promise.all([redisServer?.destroy(), redisCluster?.destroy()]);
 });
 
 beforeEach(() => {
@@ -62,6 +69,24 @@ const backends: Backend[] = [
     members: (o = {}) =>
       createRedisMemberStore({
         redis,
+        keyPrefix: prefix,
+        instanceId: "contract-instance",
+        ttlMs: o.memberTtlMs ?? defaults.memberTtlMs,
+      }),
+  },
+  {
+    name: "redis cluster",
+    messages: (o = {}) =>
+      createRedisMessageStore({
+        redis: cluster,
+        keyPrefix: prefix,
+        ...defaults,
+        ...o,
+        idempotencyTtlSec: 86_400,
+      }),
+    members: (o = {}) =>
+      createRedisMemberStore({
+        redis: cluster,
         keyPrefix: prefix,
         instanceId: "contract-instance",
         ttlMs: o.memberTtlMs ?? defaults.memberTtlMs,

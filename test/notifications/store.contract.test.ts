@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryNotificationStore } from "../../src/notifications/memory-store.js";
 import { createRedisNotificationStore } from "../../src/notifications/redis-store.js";
@@ -9,19 +9,26 @@ import {
   parseNotificationId,
 } from "../../src/notifications/store.js";
 import { sleep } from "../helpers/client.js";
+import { RedisCluster } from "../helpers/redis-cluster.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 
 let redisServer: RedisServer;
 let redis: Redis;
+// A real three-master cluster: one user's keys share a slot ({userId}), users spread over shards.
+let redisCluster: RedisCluster;
+let cluster: Cluster;
 
 beforeAll(async () => {
-  redisServer = await startRedis();
+  [redisServer, redisCluster] = await Promise.all([startRedis(), new RedisCluster().start()]);
   redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
-});
+  cluster = new Cluster(redisCluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
+  cluster.on("error", () => {});
+}, 60_000);
 
 afterAll(async () => {
   redis?.disconnect();
-  await redisServer?.destroy();
+  cluster?.disconnect();
+  await Promise.all([redisServer?.destroy(), redisCluster?.destroy()]);
 });
 
 const T0 = 1_700_000_000_000;
@@ -36,6 +43,15 @@ const factories: [string, StoreFactory][] = [
     "redis",
     (options) =>
       createRedisNotificationStore({ redis, keyPrefix: `t${randomBytes(4).toString("hex")}:`, ...options }),
+  ],
+  [
+    "redis cluster",
+    (options) =>
+      createRedisNotificationStore({
+        redis: cluster,
+        keyPrefix: `t${randomBytes(4).toString("hex")}:`,
+        ...options,
+      }),
   ],
 ];
 

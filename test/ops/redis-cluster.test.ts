@@ -120,9 +120,15 @@ describe("two instances over a Redis Cluster with sharded pub/sub", () => {
     const res = await fetch(`${a.url}/internal/notifications`, {
       method: "POST",
       headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
-      body: JSON.stringify({ userIds: ["erin"], type: "test", title: "over the cluster" }),
+      // Recipients whose keys live on different shards, in one request.
+      body: JSON.stringify({
+        userIds: ["erin", ...Array.from({ length: 30 }, (_, i) => `other${i}`)],
+        type: "test",
+        title: "over the cluster",
+      }),
     });
     expect(res.status).toBe(202);
+    expect(((await res.json()) as { notifications: unknown[] }).notifications).toHaveLength(31);
     await eventually(() => onPhone.length === 1 && onLaptop.length === 1);
     await sleep(200);
     expect(onPhone).toHaveLength(1);
