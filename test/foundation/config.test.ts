@@ -73,6 +73,11 @@ describe("configuration", () => {
     expect(() => loadConfig(parsed)).not.toThrow();
   });
 
+  it("documents every variable in the README's configuration table", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    expect(CONFIG_VARIABLES.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+  });
+
   it("stops the process with a message naming the variable", async () => {
     const failure = await run(process.execPath, [DIST_MAIN], {
       env: { PATH: process.env.PATH, PORT: "not-a-port" },
