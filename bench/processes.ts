@@ -104,28 +104,72 @@ function httpAnswers(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Requests to a child over its IPC channel: each gets an id and its own timeout, the
+ * child's replies settle them by id, and the child's exit rejects whatever is left.
+ */
+class IpcRequests {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  constructor(
+    private readonly child: ChildProcess,
+    exitError: (code: number | null, signal: NodeJS.Signals | null) => string,
+  ) {
+    child.once("exit", (code, signal) => {
+      const error = new Error(exitError(code, signal));
+      for (const waiter of this.pending.values()) waiter.reject(error);
+      this.pending.clear();
+    });
+  }
+
+  settle(id: number, reply: { ok: true; result?: unknown } | { ok: false; error?: string }): void {
+    const waiter = this.pending.get(id);
+    if (!waiter) return;
+    this.pending.delete(id);
+    if (reply.ok) waiter.resolve(reply.result);
+    else waiter.reject(new Error(reply.error));
+  }
+
+  send<T>(message: (id: number) => object, timeoutError: string, timeoutMs: number): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(timeoutError));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v as T);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.child.send(message(id));
+    });
+  }
+}
+
 /** A benchmarked server: the built service (`dist/main.js`) or the baseline, with the probe preloaded. */
 export class BenchServer {
   readonly output: string[] = [];
-  private nextProbeId = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly probes: IpcRequests;
 
   private constructor(
     readonly kind: ServerKind,
     readonly child: ChildProcess,
     readonly port: number,
   ) {
+    this.probes = new IpcRequests(child, () => `${kind} server exited`);
     child.on("message", (message: { probeReply?: number; ok: boolean; result?: unknown; error?: string }) => {
       if (message?.probeReply === undefined) return;
-      const waiter = this.pending.get(message.probeReply);
-      if (!waiter) return;
-      this.pending.delete(message.probeReply);
-      if (message.ok) waiter.resolve(message.result);
-      else waiter.reject(new Error(message.error));
-    });
-    child.once("exit", () => {
-      for (const waiter of this.pending.values()) waiter.reject(new Error(`${kind} server exited`));
-      this.pending.clear();
+      this.probes.settle(
+        message.probeReply,
+        message.ok ? { ok: true, result: message.result } : { ok: false, error: message.error },
+      );
     });
   }
 
@@ -180,24 +224,7 @@ export class BenchServer {
   }
 
   probe<T>(name: string, args: Record<string, unknown> = {}, timeoutMs = 30_000): Promise<T> {
-    const id = this.nextProbeId++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`probe ${name} timed out`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v as T);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.child.send({ probe: name, id, args });
-    });
+    return this.probes.send<T>((id) => ({ probe: name, id, args }), `probe ${name} timed out`, timeoutMs);
   }
 
   /** RSS as the kernel sees it, read from outside the process. */
@@ -267,23 +294,11 @@ export function machineTicks(): { busy: number; total: number } {
 
 /** The load generator: a separate process so its CPU is not the servers'. */
 export class LoadWorker {
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly requests: IpcRequests;
 
   private constructor(readonly child: ChildProcess) {
-    child.on("message", (reply: WorkerReply) => {
-      const waiter = this.pending.get(reply.id);
-      if (!waiter) return;
-      this.pending.delete(reply.id);
-      if (reply.ok) waiter.resolve(reply.result);
-      else waiter.reject(new Error(reply.error));
-    });
-    child.once("exit", (code, signal) => {
-      for (const waiter of this.pending.values()) {
-        waiter.reject(new Error(`load worker exited (${code ?? signal})`));
-      }
-      this.pending.clear();
-    });
+    this.requests = new IpcRequests(child, (code, signal) => `load worker exited (${code ?? signal})`);
+    child.on("message", (reply: WorkerReply) => this.requests.settle(reply.id, reply));
   }
 
   static start(): LoadWorker {
@@ -300,24 +315,11 @@ export class LoadWorker {
 
   /** Run one command; every command is bounded by its own timeouts, this is the last resort. */
   call<T>(command: WorkerCommand, timeoutMs = 300_000): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`load worker: ${command.cmd} timed out`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v as T);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.child.send({ ...command, id } satisfies WorkerRequest);
-    });
+    return this.requests.send<T>(
+      (id) => ({ ...command, id }) satisfies WorkerRequest,
+      `load worker: ${command.cmd} timed out`,
+      timeoutMs,
+    );
   }
 
   async stop(): Promise<void> {
