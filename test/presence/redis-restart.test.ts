@@ -1,36 +1,25 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/infra/logger.js";
 import { createRedisConnections } from "../../src/infra/redis.js";
 import { createRedisPresenceStore } from "../../src/presence/redis-store.js";
 import { createPresenceService } from "../../src/presence/service.js";
 import type { PresenceState } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, eventually, ok, record, request, sleep } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { eventually, ok, record, request, sleep } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
+import { startRedis } from "../helpers/redis-server.js";
 import { connectAs, presenceEnv } from "./support.js";
 
-let redis: RedisServer;
-const apps: TestApp[] = [];
-
-beforeAll(async () => {
-  // No persistence: a restart comes back empty, the worst case for presence.
-  redis = await startRedis();
-});
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await redis.destroy();
-});
+// No persistence: a restart comes back empty, the worst case for presence.
+const fixture = usePrivateRedis<TestApp>();
 
 describe("presence across a Redis restart", () => {
   it("re-registers every live connection after Redis comes back empty, and changes flow again", async () => {
     const prefix = `r${randomBytes(4).toString("hex")}:`;
-    const env = presenceEnv(redis.url, prefix);
-    apps.push(...(await Promise.all([startApp(env), startApp(env)])));
-    const [a, b] = apps as [TestApp, TestApp];
+    const env = presenceEnv(fixture.redis.url, prefix);
+    fixture.apps.push(...(await Promise.all([startApp(env), startApp(env)])));
+    const [a, b] = fixture.apps as [TestApp, TestApp];
     const as = connectAs;
 
     const kate = await as(a, "kate");
@@ -40,14 +29,14 @@ describe("presence across a Redis restart", () => {
     const seen = record(watcher, "presence:changed");
     await ok(watcher, "presence:subscribe", { userIds: ["kate", "liam", "nina", "omar"] });
 
-    await redis.stop();
+    await fixture.redis.stop();
     const refused = await request(kate, "presence:set", { status: "away" });
     expect(refused).toMatchObject({ ok: false, error: { code: "UNAVAILABLE" } });
     // A user who connects during the outage is written once Redis is back. (The
     // connection guard holds the handshake until the adapter answers, so the connect
     // may only complete after the restart.)
     const omar = as(b, "omar");
-    await redis.start();
+    await fixture.redis.start();
     await omar;
 
     // Right after the restart a query may still meet the reconnecting command connection
@@ -59,7 +48,7 @@ describe("presence across a Redis restart", () => {
     };
     await eventually(async () => (await online("kate", 1)) && (await online("liam", 2)), 10_000);
     await eventually(() => online("omar", 1), 5000);
-    const check = redis.client();
+    const check = fixture.redis.client();
     try {
       expect(await check.zcard(`${prefix}{presence}:instances`)).toBe(2);
     } finally {

@@ -1,18 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClientEventName, Message } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import {
-  closeAllClients,
-  connected,
-  eventually,
-  ok,
-  record,
-  request,
-  sleep,
-  type TestSocket,
-} from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { connected, eventually, ok, record, request, sleep, type TestSocket } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
 import { tokenFor } from "../helpers/tokens.js";
 
 /**
@@ -24,19 +15,7 @@ import { tokenFor } from "../helpers/tokens.js";
 const ROOM = "team:core";
 const PER_EVENT = 300;
 
-let redis: RedisServer;
-const apps: TestApp[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-afterAll(async () => {
-  await redis.destroy();
-});
+const fixture = usePrivateRedis<TestApp>();
 
 const flood: [ClientEventName, (i: number) => unknown][] = [
   ["chat:send", (i) => ({ roomId: ROOM, text: `flood ${i}` })],
@@ -49,9 +28,9 @@ const flood: [ClientEventName, (i: number) => unknown][] = [
 
 describe("an event flood from one user", () => {
   it("refuses the flood with RATE_LIMITED on every instance while other users' events and messages all get through", async () => {
-    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `fl${randomBytes(4).toString("hex")}:` };
-    apps.push(...(await Promise.all([startApp(env), startApp(env)])));
-    const [a, b] = apps as [TestApp, TestApp];
+    const env = { REDIS_URL: fixture.redis.url, REDIS_KEY_PREFIX: `fl${randomBytes(4).toString("hex")}:` };
+    fixture.apps.push(...(await Promise.all([startApp(env), startApp(env)])));
+    const [a, b] = fixture.apps as [TestApp, TestApp];
     const as = async (app: TestApp, userId: string) =>
       connected(app.url, await tokenFor(userId, { rooms: ["team:*"] }));
     const floodA = await as(a, "mallory");
@@ -120,17 +99,17 @@ describe("an event flood from one user", () => {
 describe("rate limits while Redis is down", () => {
   it("keeps limiting each user from the instance's own counters instead of letting floods through or refusing everyone", async () => {
     const env = {
-      REDIS_URL: redis.url,
+      REDIS_URL: fixture.redis.url,
       REDIS_KEY_PREFIX: `fd${randomBytes(4).toString("hex")}:`,
       RATE_CHAT_TYPING_PER_SEC: "3",
     };
     const app = await startApp(env);
-    apps.push(app);
+    fixture.apps.push(app);
     const mallory = await connected(app.url, await tokenFor("mallory", { rooms: ["team:*"] }));
     const alice = await connected(app.url, await tokenFor("alice", { rooms: ["team:*"] }));
     for (const s of [mallory, alice]) await ok(s, "chat:join", { roomId: ROOM });
 
-    await redis.stop();
+    await fixture.redis.stop();
     try {
       // Typing needs no store: only the limiter decides, from memory now.
       const codes: string[] = [];
@@ -142,7 +121,7 @@ describe("rate limits while Redis is down", () => {
       const other = await request(alice, "chat:typing", { roomId: ROOM, typing: true });
       expect(other.ok).toBe(true);
     } finally {
-      await redis.start();
+      await fixture.redis.start();
     }
   });
 });
