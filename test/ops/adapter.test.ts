@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { userRoom } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, connected, eventually, nextEvent, ok, record } from "../helpers/client.js";
+import { usePrivateRedis } from "../helpers/lifecycle.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
 
@@ -70,23 +71,18 @@ describe("REDIS_ADAPTER", () => {
 });
 
 describe("no window between joining a room and receiving its broadcasts", () => {
-  let redis: RedisServer;
-  const apps: TestApp[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-    await redis.destroy();
-  });
+  const fixture = usePrivateRedis<TestApp>();
 
   for (const adapter of ["classic", "sharded"] as const) {
     it(`delivers what another instance broadcasts right after a join or a connect is acknowledged (${adapter})`, async () => {
-      const env = { REDIS_URL: redis.url, REDIS_ADAPTER: adapter, REDIS_KEY_PREFIX: `win${adapter}:` };
+      const env = {
+        REDIS_URL: fixture.redis.url,
+        REDIS_ADAPTER: adapter,
+        REDIS_KEY_PREFIX: `win${adapter}:`,
+      };
       const a = await startApp(env);
       const b = await startApp(env);
-      apps.push(a, b);
+      fixture.apps.push(a, b);
       for (let i = 0; i < 15; i++) {
         // A user room: joined during the handshake, so usable as soon as `connect` fires.
         const user = await connected(b.url, await tokenFor(`w${i}`, { rooms: ["team:*"] }));
@@ -103,22 +99,13 @@ describe("no window between joining a room and receiving its broadcasts", () => 
 });
 
 describe("sharded subscriptions", () => {
-  let redis: RedisServer;
-  const apps: TestApp[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-    await redis.destroy();
-  });
+  const fixture = usePrivateRedis<TestApp>();
 
   it("makes socket.join wait until Redis has the room's subscription, however slow it is", async () => {
-    const env = { REDIS_URL: redis.url, REDIS_ADAPTER: "sharded", REDIS_KEY_PREFIX: "slowsub:" };
+    const env = { REDIS_URL: fixture.redis.url, REDIS_ADAPTER: "sharded", REDIS_KEY_PREFIX: "slowsub:" };
     const a = await startApp(env, () => []);
     const b = await startApp(env, () => []);
-    apps.push(a, b);
+    fixture.apps.push(a, b);
     const client = await connected(b.url, await tokenFor("slow"));
     const seen = record(client, "notification:unread");
     const server = [...b.app.io.of("/").sockets.values()][0];
