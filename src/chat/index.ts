@@ -59,16 +59,6 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
         members: createMemoryMemberStore(),
       };
 
-  const service = createChatService({
-    ...stores,
-    broadcaster: createSocketBroadcaster(deps.io),
-    logger: deps.logger,
-    now,
-    maxMessageLength: chat.maxMessageLength,
-    memberRefreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
-    onStored: () => deps.metrics.messagesStored.inc(),
-  });
-
   const burst = chat.rate.sendBurst - chat.rate.sendPerSec;
   const limits = {
     send: deps.rateLimiter("chat:send", {
@@ -80,6 +70,17 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     join: deps.rateLimiter("chat:join", { points: chat.rate.joinPerSec, durationSec: 1 }),
     query: deps.rateLimiter("chat:query", { points: chat.rate.joinPerSec, durationSec: 1 }),
   };
+
+  const service = createChatService({
+    ...stores,
+    broadcaster: createSocketBroadcaster(deps.io),
+    logger: deps.logger,
+    now,
+    maxMessageLength: chat.maxMessageLength,
+    memberRefreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
+    sendLimit: limits.send,
+    onStored: () => deps.metrics.messagesStored.inc(),
+  });
 
   const onDisconnectError = (err: unknown) => logger.error({ err }, "chat disconnect cleanup failed");
 

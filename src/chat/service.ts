@@ -1,4 +1,5 @@
 import type { Logger } from "../infra/logger.js";
+import type { RateLimiter } from "../infra/rate-limit.js";
 import {
   AppError,
   type AuthenticatedUser,
@@ -16,7 +17,14 @@ import {
 import { LocalRooms } from "./local-rooms.js";
 import { compareMessageIds, normalizeMessageId } from "./message-id.js";
 import { assertNotReserved, assertRoomAccess, assertRoomId } from "./policy.js";
-import type { MemberChange, MemberStore, MemberSync, MessagePage, MessageStore } from "./store.js";
+import type {
+  AppendLimit,
+  MemberChange,
+  MemberStore,
+  MemberSync,
+  MessagePage,
+  MessageStore,
+} from "./store.js";
 
 /** Messages in a `chat:join` answer without `since`, and after a failed recovery. */
 export const JOIN_PAGE = 50;
@@ -57,6 +65,11 @@ export interface ChatServiceDeps {
   maxMessageLength: number;
   /** How often this instance renews its room memberships in the member store. */
   memberRefreshMs: number;
+  /**
+   * Per user, applied by the store with the write (chat:send only; system messages are
+   * limited by the internal API).
+   */
+  sendLimit?: RateLimiter;
   /** Called once per newly stored message (not for idempotent replays): the metrics hook. */
   onStored?: () => void;
 }
@@ -186,15 +199,19 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     senderName: string | undefined,
     text: string,
     clientMsgId: string | undefined,
+    limit?: AppendLimit,
   ): Promise<Message> => {
-    const { message, duplicate } = await messages.append({
-      roomId,
-      senderId,
-      ...(senderName === undefined ? {} : { senderName }),
-      text,
-      ...(clientMsgId === undefined ? {} : { clientMsgId }),
-      createdAt: deps.now(),
-    });
+    const { message, duplicate } = await messages.append(
+      {
+        roomId,
+        senderId,
+        ...(senderName === undefined ? {} : { senderName }),
+        text,
+        ...(clientMsgId === undefined ? {} : { clientMsgId }),
+        createdAt: deps.now(),
+      },
+      limit,
+    );
     // A retry of a stored message was already delivered: answering it must not deliver it twice.
     if (!duplicate) {
       deps.onStored?.();
@@ -278,7 +295,9 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     async send(conn, user, { roomId, text, clientMsgId }) {
       assertRoomAccess(user, roomId);
       if (!conn.rooms.has(roomId)) throw new AppError("NOT_IN_ROOM");
-      return append(roomId, user.id, user.name, checkText(text, deps.maxMessageLength), clientMsgId);
+      const body = checkText(text, deps.maxMessageLength);
+      const limit = deps.sendLimit && { limiter: deps.sendLimit, key: user.id };
+      return append(roomId, user.id, user.name, body, clientMsgId, limit);
     },
 
     async history(user, { roomId, before, after, limit }) {

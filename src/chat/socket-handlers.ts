@@ -33,8 +33,8 @@ export function createSocketBroadcaster(io: AppServer): ChatBroadcaster {
   };
 }
 
+/** chat:send's limit is not here: the service applies it with the write (ChatServiceDeps.sendLimit). */
 export interface ChatRateLimits {
-  send: RateLimiter;
   typing: RateLimiter;
   join: RateLimiter;
   /** history and read: store reads, kept apart from joins so paging cannot starve them. */
@@ -54,7 +54,6 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
   });
   router.on("chat:send", {
     schema: chatSendPayload,
-    rateLimit: limits.send,
     handle: (payload, { socket, user }) => service.send(socket, user, payload),
   });
   router.on("chat:history", {

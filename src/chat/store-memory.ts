@@ -120,7 +120,8 @@ export function createMemoryMessageStore(options: MemoryStoreOptions): MessageSt
   };
 
   return {
-    async append(input): Promise<AppendResult> {
+    async append(input, limit): Promise<AppendResult> {
+      if (limit) await limit.limiter.consume(limit.key);
       const now = options.now();
       sweepIdempotency(now);
       const idemKey =

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { LUA_RATE_LIMIT, rateLimited } from "../infra/rate-limit.js";
 import type { RedisClient } from "../infra/redis.js";
 import { isRedisUnavailableError } from "../infra/redis.js";
 import { AppError, type Message } from "../protocol/index.js";
@@ -50,12 +51,21 @@ end
 `;
 
 /**
- * KEYS: stream [, idempotency key]. ARGV: senderId, json, maxlen, retentionMs, idempotencyTtlSec.
- * Returns {1, id} when stored, {0, "<id> <json>"} for a repeated clientMsgId.
+ * KEYS: stream, n rate-limit counters, [idempotency key]. ARGV: senderId, json, maxlen,
+ * retentionMs, idempotencyTtlSec, n, then points and durationSec per counter.
+ * Returns {1, id} when stored, {0, "<id> <json>"} for a repeated clientMsgId, {-1, ms}
+ * when the sender's rate limit refuses it (nothing stored).
  */
 const APPEND_LUA = `
-if KEYS[2] then
-  local prior = redis.call('GET', KEYS[2])
+${LUA_RATE_LIMIT}
+local counters = tonumber(ARGV[6])
+if counters > 0 then
+  local wait = rl_consume(2, 7, counters)
+  if wait then return {-1, wait} end
+end
+local idem = KEYS[2 + counters]
+if idem then
+  local prior = redis.call('GET', idem)
   if prior then return {0, prior} end
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[1], 'm', ARGV[2])
@@ -65,7 +75,7 @@ if retention > 0 then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(now - retention) .. '-0')
   redis.call('PEXPIRE', KEYS[1], retention)
 end
-if KEYS[2] then redis.call('SET', KEYS[2], id .. ' ' .. ARGV[2], 'EX', ARGV[5]) end
+if idem then redis.call('SET', idem, id .. ' ' .. ARGV[2], 'EX', ARGV[5]) end
 return {1, id}
 `;
 
@@ -218,6 +228,9 @@ end
 return {stale and 1 or 0, changes, online}
 `;
 
+/** What APPEND_LUA answers: stored, a repeated clientMsgId, or refused by the rate limit. */
+type AppendReply = [1, id: string] | [0, prior: string] | [-1, msBeforeNext: number];
+
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
 function script(redis: RedisClient, name: string, lua: string, numberOfKeys?: number): ScriptFn {
@@ -298,22 +311,38 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
   };
 
   return {
-    async append(input): Promise<AppendResult> {
+    async append(input, limit): Promise<AppendResult> {
+      // One round trip for limit and write where the counters can share a script with the
+      // room's keys; on a cluster they live in other slots, so the limit goes first there.
+      const counters = limit && !redis.isCluster ? limit.limiter.redisCounters?.(limit.key) : undefined;
+      if (limit && !counters) await limit.limiter.consume(limit.key);
       const body: StoredBody = { text: input.text, createdAt: input.createdAt };
       if (input.senderName !== undefined) body.senderName = input.senderName;
       if (input.clientMsgId !== undefined) body.clientMsgId = input.clientMsgId;
       const json = JSON.stringify(body);
-      const args: (string | number)[] =
-        input.clientMsgId === undefined
-          ? [1, stream(input.roomId)]
-          : [
-              2,
-              stream(input.roomId),
-              roomKey(keyPrefix, input.roomId, `idem:${input.senderId}|${input.clientMsgId}`),
-            ];
-      args.push(input.senderId, json, options.historyLimit, options.retentionMs, options.idempotencyTtlSec);
-      const [stored, value] = (await appendScript(...args).catch(unavailable)) as [number, string];
-      if (stored === 1) {
+      const keys = [stream(input.roomId)];
+      const limits: number[] = [];
+      for (const c of counters ?? []) {
+        keys.push(c.key);
+        limits.push(c.points, c.durationSec);
+      }
+      if (input.clientMsgId !== undefined) {
+        keys.push(roomKey(keyPrefix, input.roomId, `idem:${input.senderId}|${input.clientMsgId}`));
+      }
+      const reply = (await appendScript(
+        keys.length,
+        ...keys,
+        input.senderId,
+        json,
+        options.historyLimit,
+        options.retentionMs,
+        options.idempotencyTtlSec,
+        counters?.length ?? 0,
+        ...limits,
+      ).catch(unavailable)) as AppendReply;
+      if (reply[0] === -1) throw rateLimited(limit?.limiter.name ?? "send", reply[1]);
+      const value = reply[1];
+      if (reply[0] === 1) {
         const message: Message = {
           id: value,
           roomId: input.roomId,

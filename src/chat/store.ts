@@ -1,3 +1,4 @@
+import type { RateLimiter } from "../infra/rate-limit.js";
 import type { Message } from "../protocol/index.js";
 
 /**
@@ -8,6 +9,12 @@ import type { Message } from "../protocol/index.js";
 
 /** A message as handed to the store, before it has its stream id. */
 export type NewMessage = Omit<Message, "id">;
+
+/** A per-user rate limit the write must pass: nothing is stored when it refuses. */
+export interface AppendLimit {
+  limiter: RateLimiter;
+  key: string;
+}
 
 export interface AppendResult {
   message: Message;
@@ -50,8 +57,10 @@ export interface MessageStore {
   /**
    * Persist a message (idempotent per sender, room and `clientMsgId` for 24 h), trimming
    * the room to about `historyLimit` messages. Resolves only once the write is done.
+   * With `limit`, consumes it first and rejects with RATE_LIMITED, storing nothing, when
+   * it refuses (the Redis store does both in one script where it can).
    */
-  append(message: NewMessage): Promise<AppendResult>;
+  append(message: NewMessage, limit?: AppendLimit): Promise<AppendResult>;
   /** The newest `limit` messages. `hasMore`: older ones exist. */
   latest(roomId: string, limit: number): Promise<MessagePage>;
   /** Messages strictly after `since`, oldest first, at most `limit`. `hasMore`: newer ones exist. */

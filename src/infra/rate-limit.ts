@@ -17,10 +17,63 @@ export interface RateLimitRule {
   burstDurationSec?: number;
 }
 
+/** One fixed-window counter of a limit, as rate-limiter-flexible's RateLimiterRedis keeps it. */
+export interface RedisCounter {
+  key: string;
+  points: number;
+  durationSec: number;
+}
+
 export interface RateLimiter {
+  readonly name: string;
   /** Resolves when allowed; rejects with AppError RATE_LIMITED (with retryAfterMs) otherwise. */
   consume(key: string): Promise<void>;
+  /**
+   * The Redis counters `consume(key)` updates (the sustained one, then the burst one), for
+   * a store script that consumes them with `LUA_RATE_LIMIT` in the same round trip as its
+   * write. Absent when the limit is counted in this process.
+   */
+  redisCounters?(key: string): RedisCounter[];
 }
+
+/** The refusal `consume` rejects with, for limits checked elsewhere (a store script). */
+export function rateLimited(name: string, msBeforeNext: number): AppError {
+  return new AppError("RATE_LIMITED", `rate limit for ${name} exceeded`, {
+    retryAfterMs: Math.max(1, Math.ceil(msBeforeNext)),
+  });
+}
+
+/**
+ * The consume of `RedisCounter`s inside a store script: `rl_consume(keyIndex, argIndex, n)`
+ * takes n counters from KEYS[keyIndex..] with their points and durations from
+ * ARGV[argIndex..] (two values each) and returns nil when allowed, else the ms before the
+ * next point. It is rate-limiter-flexible's own algorithm, so the counters are the ones
+ * the library reads and writes: `rl_incr` is RateLimiterRedis' increment script, and the
+ * burst counter is touched only once the sustained one is spent (BurstyRateLimiter).
+ * It exists because the limit's own round trip was the largest cost a chat message had
+ * over a bare Socket.IO server (docs/performance.md).
+ */
+export const LUA_RATE_LIMIT = `
+local function rl_incr(key, durationSec)
+  redis.call('SET', key, 0, 'EX', durationSec, 'NX')
+  local consumed = redis.call('INCRBY', key, 1)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 then
+    redis.call('EXPIRE', key, durationSec)
+    ttl = 1000 * durationSec
+  end
+  return consumed, ttl
+end
+local function rl_consume(keyIndex, argIndex, n)
+  local wait = nil
+  for i = 0, n - 1 do
+    local consumed, ttl = rl_incr(KEYS[keyIndex + i], ARGV[argIndex + 2 * i + 1])
+    if consumed <= tonumber(ARGV[argIndex + 2 * i]) then return nil end
+    wait = wait and math.min(wait, ttl) or ttl
+  end
+  return wait
+end
+`;
 
 export type RateLimiterFactory = (name: string, rule: RateLimitRule) => RateLimiter;
 
@@ -52,23 +105,28 @@ export function createRateLimiterFactory(options: {
   return (name, rule) => {
     const prefix = `${options.keyPrefix}rl:${name}`;
     const main = make(prefix, rule.points, rule.durationSec);
-    const limiter: Consumer =
+    const burst =
       rule.burstPoints && rule.burstPoints > 0
-        ? new BurstyRateLimiter(main, make(`${prefix}:burst`, rule.burstPoints, rule.burstDurationSec ?? 10))
-        : main;
+        ? make(`${prefix}:burst`, rule.burstPoints, rule.burstDurationSec ?? 10)
+        : undefined;
+    const limiter: Consumer = burst ? new BurstyRateLimiter(main, burst) : main;
+    const counted = burst ? [main, burst] : [main];
     return {
+      name,
       async consume(key) {
         try {
           await limiter.consume(key);
         } catch (rejection) {
-          if (rejection instanceof RateLimiterRes) {
-            throw new AppError("RATE_LIMITED", `rate limit for ${name} exceeded`, {
-              retryAfterMs: Math.max(1, Math.ceil(rejection.msBeforeNext)),
-            });
-          }
+          if (rejection instanceof RateLimiterRes) throw rateLimited(name, rejection.msBeforeNext);
           throw rejection;
         }
       },
+      ...(options.redis
+        ? {
+            redisCounters: (key: string) =>
+              counted.map((l) => ({ key: l.getKey(key), points: l.points, durationSec: l.duration })),
+          }
+        : {}),
     };
   };
 }

@@ -3,7 +3,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { MemberStore, MessageStore, NewMessage } from "../../src/chat/store.js";
 import { createMemoryMemberStore, createMemoryMessageStore } from "../../src/chat/store-memory.js";
 import { createRedisMemberStore, createRedisMessageStore } from "../../src/chat/store-redis.js";
-import { MESSAGE_ID_PATTERN } from "../../src/protocol/index.js";
+import {
+  createRateLimiterFactory,
+  type RateLimiter,
+  type RateLimitRule,
+} from "../../src/infra/rate-limit.js";
+import { AppError, MESSAGE_ID_PATTERN } from "../../src/protocol/index.js";
 import { sleep } from "../helpers/client.js";
 import { RedisCluster } from "../helpers/redis-cluster.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
@@ -24,6 +29,8 @@ interface StoreOptions {
 interface Backend {
   name: string;
   messages(options?: StoreOptions): MessageStore;
+  /** A rate limit counted where production counts it with this store (Redis or memory). */
+  limiter(name: string, rule: RateLimitRule): RateLimiter;
   members(options?: StoreOptions): MemberStore;
 }
 
@@ -60,12 +67,14 @@ const backends: Backend[] = [
     name: "memory",
     messages: (o = {}) =>
       createMemoryMessageStore({ ...defaults, ...o, idempotencyTtlMs: 86_400_000, now: Date.now }),
+    limiter: (name, rule) => createRateLimiterFactory({ keyPrefix: prefix })(name, rule),
     members: () => createMemoryMemberStore(),
   },
   {
     name: "redis",
     messages: (o = {}) =>
       createRedisMessageStore({ redis, keyPrefix: prefix, ...defaults, ...o, idempotencyTtlSec: 86_400 }),
+    limiter: (name, rule) => createRateLimiterFactory({ redis, keyPrefix: prefix })(name, rule),
     members: (o = {}) =>
       createRedisMemberStore({
         redis,
@@ -84,6 +93,7 @@ const backends: Backend[] = [
         ...o,
         idempotencyTtlSec: 86_400,
       }),
+    limiter: (name, rule) => createRateLimiterFactory({ redis: cluster, keyPrefix: prefix })(name, rule),
     members: (o = {}) =>
       createRedisMemberStore({
         redis: cluster,
@@ -185,6 +195,52 @@ describe.each(backends)("$name message store", (backend) => {
     expect(otherSender.duplicate).toBe(false);
     expect(otherRoom.duplicate).toBe(false);
     expect((await store.latest("team:a", 10)).messages.map((m) => m.text)).toEqual(["once", "bob's"]);
+  });
+
+  it("refuses an append past the sender's rate limit with RATE_LIMITED and retryAfterMs, storing nothing", async () => {
+    const store = backend.messages();
+    // 1 per minute sustained, 2 more as a burst: the fourth send within the minute is refused.
+    const limiter = backend.limiter("send", {
+      points: 1,
+      durationSec: 60,
+      burstPoints: 2,
+      burstDurationSec: 30,
+    });
+    const send = (text: string, senderId = "alice") =>
+      store.append(msg("team:a", senderId, text), { limiter, key: senderId }).then(
+        () => "ok",
+        (err: unknown) => err,
+      );
+    expect([await send("s1"), await send("s2"), await send("s3")]).toEqual(["ok", "ok", "ok"]);
+    const refused = await send("s4");
+    expect(refused).toBeInstanceOf(AppError);
+    const body = (refused as AppError).toBody();
+    expect(body.code).toBe("RATE_LIMITED");
+    // The wait is the sooner of the two windows to reopen: the burst's 30 s.
+    expect(body.retryAfterMs).toBeGreaterThan(25_000);
+    expect(body.retryAfterMs).toBeLessThanOrEqual(30_000);
+    expect(await send("bob's", "bob")).toBe("ok");
+    expect((await store.latest("team:a", 10)).messages.map((m) => m.text)).toEqual([
+      "s1",
+      "s2",
+      "s3",
+      "bob's",
+    ]);
+  });
+
+  it("counts on the same counters as the limiter itself, so both ways of consuming share one limit", async () => {
+    const store = backend.messages();
+    const limiter = backend.limiter("send", { points: 3, durationSec: 60 });
+    await limiter.consume("alice");
+    await limiter.consume("alice");
+    await store.append(msg("team:a", "alice", "third"), { limiter, key: "alice" });
+    await expect(
+      store.append(msg("team:a", "alice", "fourth"), { limiter, key: "alice" }),
+    ).rejects.toMatchObject({
+      code: "RATE_LIMITED",
+    });
+    await expect(limiter.consume("alice")).rejects.toMatchObject({ code: "RATE_LIMITED" });
+    expect((await store.latest("team:a", 10)).messages.map((m) => m.text)).toEqual(["third"]);
   });
 
   it("recovers exactly the messages after a cursor, in order", async () => {
