@@ -10,6 +10,7 @@ import type {
   SocketData,
 } from "../protocol/index.js";
 import type { RedisConnections } from "./redis.js";
+import { coalesceWebsocketWrites } from "./write-coalescing.js";
 
 export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
@@ -49,6 +50,7 @@ export function createSocketServer(
     if (options.isOriginAllowed(req.headers.origin)) next();
     else next(new Error("origin not allowed"));
   });
+  coalesceWebsocketWrites(io.engine);
   return io;
 }
 
