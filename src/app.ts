@@ -5,12 +5,13 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
+import type { DisconnectReason } from "socket.io";
 import { createConnectionLimits } from "./auth/connection-limits.js";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
 import type { Config } from "./infra/config.js";
-import { createEventRouter, type EventRouter } from "./infra/event-router.js";
+import { type AppSocket, createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
 import { createHttpApp } from "./infra/http.js";
 import { createLogger, type Logger } from "./infra/logger.js";
@@ -160,6 +161,28 @@ export function createApp(
   });
 
   const connLog = logger.child({ module: "connection" });
+  // One listener of each kind per socket, the same function for every socket (`this` is
+  // the socket): a closure per feature per socket cost each idle connection about 200
+  // bytes apiece (docs/performance.md). A feature that throws must not skip the others.
+  const each = (what: string, socket: AppSocket, hook: (feature: Feature) => void) => {
+    for (const feature of built) {
+      try {
+        hook(feature);
+      } catch (err) {
+        connLog.error({ err, feature: feature.name, socketId: socket.id }, `${what} hook failed`);
+      }
+    }
+  };
+  function onDisconnecting(this: AppSocket): void {
+    each("disconnecting", this, (f) => f.onDisconnecting?.(this));
+  }
+  function onDisconnect(this: AppSocket, reason: DisconnectReason): void {
+    tokens.onDisconnect(this);
+    each("disconnect", this, (f) => f.onDisconnect?.(this));
+    metrics.disconnections.inc({ reason });
+    connLog.info({ socketId: this.id, userId: this.data.user.id, reason }, "disconnected");
+  }
+
   io.on("connection", (socket) => {
     // Listeners first, synchronously: events sent right after connect must not be lost.
     router.attach(socket);
@@ -176,10 +199,8 @@ export function createApp(
       },
       "connected",
     );
-    socket.once("disconnect", (reason) => {
-      metrics.disconnections.inc({ reason });
-      connLog.info({ socketId: socket.id, userId, reason }, "disconnected");
-    });
+    socket.on("disconnecting", onDisconnecting);
+    socket.on("disconnect", onDisconnect);
   });
 
   let stopGuard: (() => void) | undefined;
@@ -263,6 +284,7 @@ export function createApp(
           await new Promise((r) => setTimeout(r, 50));
         }
         io.local.disconnectSockets(true);
+        tokens.stop();
         await new Promise<void>((resolve) => {
           io.close(() => resolve());
           httpServer.closeAllConnections();

@@ -50,43 +50,76 @@ export function createAuthMiddleware(deps: { verifier: TokenVerifier; logger: Lo
   };
 }
 
-// setTimeout overflows past 2^31-1 ms (about 24.8 days) and fires at once.
-const MAX_TIMER_MS = 2_147_483_647;
-
 /**
- * Keeps a connection from outliving its token: at `exp` the socket gets
- * `auth:expired` and is disconnected; `auth:refresh` moves the deadline.
- * One timer per socket, kept in a WeakMap so nothing leaks with the socket.
+ * Keeps a connection from outliving its token: at `exp` (within a quarter of a second) the socket
+ * gets `auth:expired` and is disconnected; `auth:refresh` moves the deadline. Sockets are
+ * kept in buckets by expiry second and one timer per instance empties the due ones: a
+ * timer per socket would cost each idle connection about 250 bytes (docs/performance.md).
  */
-export function createTokenLifecycle(deps: { verifier: TokenVerifier; logger: Logger; now?: () => number }) {
+export function createTokenLifecycle(deps: {
+  verifier: TokenVerifier;
+  logger: Logger;
+  now?: () => number;
+  tickMs?: number;
+}) {
   const log = deps.logger.child({ module: "auth" });
   const now = deps.now ?? Date.now;
-  const timers = new WeakMap<AppSocket, NodeJS.Timeout>();
+  // exp (JWT seconds) -> sockets whose token expires then. socket.data.tokenExp is the key.
+  const buckets = new Map<number, Set<AppSocket>>();
+  // Every bucket at or below this second has been emptied.
+  let checkedUpTo = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const unschedule = (socket: AppSocket) => {
+    const exp = socket.data.tokenExp;
+    const bucket = buckets.get(exp);
+    if (!bucket) return;
+    bucket.delete(socket);
+    if (bucket.size === 0) buckets.delete(exp);
+  };
+
+  const expire = (socket: AppSocket) => {
+    if (!socket.connected) return;
+    log.info({ socketId: socket.id, userId: socket.data.user.id }, "token expired, disconnecting");
+    socket.emit("auth:expired", { exp: socket.data.tokenExp });
+    socket.disconnect(true);
+  };
+
+  const tick = () => {
+    // A token valid until second `exp` expires once now >= exp * 1000.
+    const due = Math.floor(now() / 1000);
+    for (let exp = checkedUpTo + 1; exp <= due; exp++) {
+      const bucket = buckets.get(exp);
+      if (!bucket) continue;
+      buckets.delete(exp);
+      for (const socket of bucket) expire(socket);
+    }
+    checkedUpTo = Math.max(checkedUpTo, due);
+  };
 
   const schedule = (socket: AppSocket) => {
-    clearTimeout(timers.get(socket));
+    if (!timer) {
+      checkedUpTo = Math.floor(now() / 1000) - 1;
+      timer = setInterval(tick, deps.tickMs ?? 250).unref();
+    }
     const exp = socket.data.tokenExp;
-    const delay = Math.max(0, exp * 1000 - now());
-    const fire = () => {
-      const remaining = exp * 1000 - now();
-      if (remaining > 0) {
-        timers.set(socket, setTimeout(fire, Math.min(remaining, MAX_TIMER_MS)).unref());
-        return;
-      }
-      log.info({ socketId: socket.id, userId: socket.data.user.id }, "token expired, disconnecting");
-      socket.emit("auth:expired", { exp });
-      socket.disconnect(true);
-    };
-    timers.set(socket, setTimeout(fire, Math.min(delay, MAX_TIMER_MS)).unref());
+    // Its second was already checked (a token verified at the edge of its validity).
+    if (exp <= checkedUpTo) {
+      setImmediate(expire, socket);
+      return;
+    }
+    const bucket = buckets.get(exp);
+    if (bucket) bucket.add(socket);
+    else buckets.set(exp, new Set([socket]));
   };
 
   return {
-    onConnection(socket: AppSocket) {
-      schedule(socket);
-      socket.once("disconnect", () => {
-        clearTimeout(timers.get(socket));
-        timers.delete(socket);
-      });
+    onConnection: schedule,
+    onDisconnect: unschedule,
+    stop() {
+      clearInterval(timer);
+      timer = undefined;
+      buckets.clear();
     },
     register(router: EventRouter) {
       router.on("auth:refresh", {
@@ -97,6 +130,7 @@ export function createTokenLifecycle(deps: { verifier: TokenVerifier; logger: Lo
             throw new AppError("FORBIDDEN", "the new token belongs to another user");
           }
           // Roles and rooms may change with a new token; the id never does.
+          unschedule(socket);
           socket.data.user = verified.user;
           socket.data.tokenExp = verified.exp;
           schedule(socket);

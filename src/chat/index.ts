@@ -1,7 +1,7 @@
 import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
 import { type ChatService, createChatService } from "./service.js";
-import { createSocketBroadcaster, onChatConnection, registerChatEvents } from "./socket-handlers.js";
+import { createSocketBroadcaster, registerChatEvents } from "./socket-handlers.js";
 import { createMemoryMemberStore, createMemoryMessageStore } from "./store-memory.js";
 import { createRedisMemberStore, createRedisMessageStore } from "./store-redis.js";
 
@@ -117,8 +117,9 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     register(router) {
       registerChatEvents(router, service, limits);
     },
-    onConnection(socket) {
-      onChatConnection(socket, service, onDisconnectError);
+    onDisconnecting(socket) {
+      // Leaving by disconnect counts as leaving every chat room (seen while the socket still has them).
+      service.disconnect(socket, socket.data.user).catch(onDisconnectError);
     },
     async start() {
       service.start();

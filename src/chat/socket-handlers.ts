@@ -1,4 +1,4 @@
-import type { AppSocket, EventRouter } from "../infra/event-router.js";
+import type { EventRouter } from "../infra/event-router.js";
 import type { RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
 import {
@@ -70,16 +70,5 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
     schema: chatReadPayload,
     rateLimit: limits.query,
     handle: (payload, { user }) => service.read(user, payload),
-  });
-}
-
-/** Leaving by disconnect counts as leaving every chat room (seen while the socket still has them). */
-export function onChatConnection(
-  socket: AppSocket,
-  service: ChatService,
-  onError: (err: unknown) => void,
-): void {
-  socket.once("disconnecting", () => {
-    service.disconnect(socket, socket.data.user).catch(onError);
   });
 }

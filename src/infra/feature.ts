@@ -14,6 +14,13 @@ export interface Feature {
    * attached. Async work must not delay listener registration (see PITFALLS).
    */
   onConnection?(socket: AppSocket): void;
+  /**
+   * The socket is leaving and still in its rooms (Socket.IO's `disconnecting`). The app
+   * holds one shared listener per socket for all features: no closure per feature.
+   */
+  onDisconnecting?(socket: AppSocket): void;
+  /** The socket is gone (Socket.IO's `disconnect`). */
+  onDisconnect?(socket: AppSocket): void;
   /** Routes mounted on the HTTP app (internal API, demo). */
   httpRouter?: Router;
   start?(): Promise<void>;

@@ -40,7 +40,9 @@ export function createPresenceFeature(deps: FeatureDeps): Feature {
     register: (router) => registerPresenceHandlers(router, service, limits),
     onConnection(socket) {
       service.connect(socket.id, socket.data.user.id);
-      socket.once("disconnect", () => service.disconnect(socket.id));
+    },
+    onDisconnect(socket) {
+      service.disconnect(socket.id);
     },
     start: () => service.start(),
     stop: () => service.stop(),
