@@ -134,8 +134,8 @@ export const ACK_TIMEOUT_MS = 5000;
 /**
  * A chat client as a real app would write one: it keeps every message it has seen by id,
  * (re)joins its room on every connect with `since` = the newest id it has, pages the
- * rest of a long recovery through `chat:history`, and retries an unanswered send with the
- * same `clientMsgId` until it is acknowledged.
+ * rest of a long recovery (and what a `chat:resync` announces) through `chat:history`,
+ * and retries an unanswered send with the same `clientMsgId` until it is acknowledged.
  */
 export class ChatClient {
   readonly received = new Map<string, Message>();
@@ -155,6 +155,11 @@ export class ChatClient {
   ) {
     socket.on("chat:message", (message) => {
       if (message.roomId === roomId) this.note(message);
+    });
+    // The instance's pub/sub link was interrupted: what was published meanwhile is only in
+    // the history. Catch up from it, as the SDK does.
+    socket.on("chat:resync", (notice) => {
+      if (notice.roomId === roomId) void this.pageAfter(notice.since).catch(() => undefined);
     });
     socket.on("connect", () => {
       this.connects += 1;
@@ -204,21 +209,28 @@ export class ChatClient {
       if (res?.ok) {
         this.joins.push({ since, result: res.data });
         for (const message of res.data.messages) this.note(message);
-        let more = res.data.hasMore && since !== undefined;
-        while (more) {
-          const page = await request(this.socket, "chat:history", {
-            roomId: this.roomId,
-            after: this.newest as string,
-            limit: 100,
-          });
-          if (!page.ok) break;
-          for (const message of page.data.messages) this.note(message);
-          more = page.data.hasMore;
-        }
+        if (res.data.hasMore && since !== undefined) await this.pageAfter(this.newest as string);
         this.joinedSocketId = socketId;
         return;
       }
       await sleep(100);
+    }
+  }
+
+  /** Every message after `after`, through `chat:history` pages. */
+  private async pageAfter(after: string): Promise<void> {
+    let cursor = after;
+    for (;;) {
+      const page = await request(this.socket, "chat:history", {
+        roomId: this.roomId,
+        after: cursor,
+        limit: 100,
+      });
+      if (!page.ok) return;
+      for (const message of page.data.messages) this.note(message);
+      const last = page.data.messages.at(-1);
+      if (!page.data.hasMore || !last) return;
+      cursor = last.id;
     }
   }
 
