@@ -50,18 +50,17 @@ export function createAuthMiddleware(deps: { verifier: TokenVerifier; logger: Lo
   };
 }
 
+/** How often the due expiry buckets are emptied: a token outlives its `exp` by at most this. */
+const EXPIRY_TICK_MS = 250;
+
 /**
- * Keeps a connection from outliving its token: at `exp` (within a quarter of a second) the socket
- * gets `auth:expired` and is disconnected; `auth:refresh` moves the deadline. Sockets are
- * kept in buckets by expiry second and one timer per instance empties the due ones: a
- * timer per socket would cost each idle connection about 250 bytes (docs/performance.md).
+ * Keeps a connection from outliving its token: at `exp` (within EXPIRY_TICK_MS) the
+ * socket gets `auth:expired` and is disconnected; `auth:refresh` moves the deadline.
+ * Sockets are kept in buckets by expiry second and one timer per instance empties the
+ * due ones: a timer per socket cost each idle connection about 250 bytes
+ * (docs/performance.md).
  */
-export function createTokenLifecycle(deps: {
-  verifier: TokenVerifier;
-  logger: Logger;
-  now?: () => number;
-  tickMs?: number;
-}) {
+export function createTokenLifecycle(deps: { verifier: TokenVerifier; logger: Logger; now?: () => number }) {
   const log = deps.logger.child({ module: "auth" });
   const now = deps.now ?? Date.now;
   // exp (JWT seconds) -> sockets whose token expires then. socket.data.tokenExp is the key.
@@ -100,7 +99,7 @@ export function createTokenLifecycle(deps: {
   const schedule = (socket: AppSocket) => {
     if (!timer) {
       checkedUpTo = Math.floor(now() / 1000) - 1;
-      timer = setInterval(tick, deps.tickMs ?? 250).unref();
+      timer = setInterval(tick, EXPIRY_TICK_MS).unref();
     }
     const exp = socket.data.tokenExp;
     // Its second was already checked (a token verified at the edge of its validity).
