@@ -14,7 +14,8 @@ type Packets = Parameters<InstanceType<typeof EngineWebSocket>["send"]>[0];
  */
 class CoalescingWebSocket extends EngineWebSocket {
   override send(packets: Packets): void {
-    // Both fields are private (Engine.IO's ws socket, ws' TCP socket): without them, write as Engine.IO does.
+    // Both fields are private (Engine.IO's ws socket, ws' TCP socket): without them,
+    // write as Engine.IO does.
     const ws = (this as unknown as { socket?: { _socket?: NetSocket } }).socket;
     const tcp = ws?._socket;
     if (packets.length < 2 || typeof tcp?.cork !== "function") {
