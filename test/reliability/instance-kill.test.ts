@@ -1,11 +1,20 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PresenceState } from "../../src/protocol/index.js";
-import { ChildServer } from "../helpers/child-server.js";
-import { closeAllClients, connected, eventually, ok, record, sleep } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { connected, eventually, ok, record, sleep } from "../helpers/client.js";
+import { startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
-import { ackedMessages, ChatClient, LoadBalancer, readHistory, sortedIds, startTraffic } from "./support.js";
+import {
+  ackedMessages,
+  ChatClient,
+  LoadBalancer,
+  RECONNECT,
+  readHistory,
+  sortedIds,
+  startTraffic,
+  TRAFFIC_LIMITS,
+  useFaultFixture,
+} from "./support.js";
 
 /**
  * Fault 3: an instance SIGKILLed under chat traffic. Its clients come back through the
@@ -18,42 +27,27 @@ const TTL = 1500;
 const GRACE = 600;
 /** The documented bound is TTL + TTL/3 (+ the grace); doubled for a loaded 2-core machine. */
 const PRESENCE_BOUND = 2 * (TTL + TTL / 3 + GRACE);
-const RECONNECT = { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 };
 
-const servers: ChildServer[] = [];
-let lb: LoadBalancer | undefined;
-let redis: RedisServer | undefined;
-
-afterEach(async () => {
-  closeAllClients();
-  await lb?.stop();
-  await Promise.all(servers.splice(0).map((s) => s.kill()));
-});
-afterAll(async () => {
-  await redis?.destroy();
-});
+const fixture = useFaultFixture();
 
 describe("an instance SIGKILLed under chat traffic", () => {
   it("moves its clients to the survivor, where they recover with since and end with exactly the acknowledged messages; presence is corrected within its bound", async () => {
-    redis = await startRedis();
+    const redis = await startRedis();
+    fixture.redis = redis;
     const env = {
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: `ik${randomBytes(4).toString("hex")}:`,
-      RATE_CHAT_SEND_PER_SEC: "1000",
-      RATE_CHAT_SEND_BURST: "2000",
-      RATE_CHAT_JOIN_PER_SEC: "1000",
+      ...TRAFFIC_LIMITS,
       RATE_PRESENCE_SUBSCRIBE_PER_SEC: "1000",
       PRESENCE_TTL_MS: String(TTL),
       PRESENCE_GRACE_MS: String(GRACE),
     };
-    servers.push(...(await Promise.all([new ChildServer(env).start(), new ChildServer(env).start()])));
-    const [victim, survivor] = servers as [ChildServer, ChildServer];
+    const [victim, survivor] = await fixture.twoInstances(env);
     // The balancer prefers the victim while it is ready: its clients land there first.
-    lb = await new LoadBalancer(() => [victim.port, survivor.port]).start();
+    const lb = await new LoadBalancer(() => [victim.port, survivor.port]).start();
+    fixture.lb = lb;
 
-    const movers = await Promise.all(
-      ["ann", "ben"].map((u) => ChatClient.open(lb?.url as string, u, ROOM, RECONNECT)),
-    );
+    const movers = await Promise.all(["ann", "ben"].map((u) => ChatClient.open(lb.url, u, ROOM, RECONNECT)));
     const stayers = await Promise.all(
       ["cat", "dan"].map((u) => ChatClient.open(survivor.url, u, ROOM, RECONNECT)),
     );

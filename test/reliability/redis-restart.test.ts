@@ -1,9 +1,17 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ChildServer } from "../helpers/child-server.js";
-import { closeAllClients, eventually, sleep } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
-import { ACK_TIMEOUT_MS, ChatClient, readHistory, readyStatus, sortedIds, startTraffic } from "./support.js";
+import { describe, expect, it } from "vitest";
+import { eventually, sleep } from "../helpers/client.js";
+import { startRedis } from "../helpers/redis-server.js";
+import {
+  ACK_TIMEOUT_MS,
+  ChatClient,
+  readHistory,
+  readyStatus,
+  sortedIds,
+  startTraffic,
+  TRAFFIC_LIMITS,
+  useFaultFixture,
+} from "./support.js";
 
 /**
  * Fault 1: Redis restarted under steady chat traffic across two built instances. The
@@ -11,16 +19,8 @@ import { ACK_TIMEOUT_MS, ChatClient, readHistory, readyStatus, sortedIds, startT
  */
 
 const ROOM = "team:load";
-const servers: ChildServer[] = [];
-let redis: RedisServer | undefined;
-
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(servers.splice(0).map((s) => s.kill()));
-});
-afterAll(async () => {
-  await redis?.destroy();
-});
+const fixture = useFaultFixture();
+const { servers } = fixture;
 
 async function bothReady(urls: string[], status: number, timeoutMs: number): Promise<number> {
   const started = Date.now();
@@ -34,17 +34,14 @@ async function bothReady(urls: string[], status: number, timeoutMs: number): Pro
 
 describe("Redis restarted under steady chat traffic across two instances", () => {
   it("keeps both processes up, flips /ready, answers UNAVAILABLE without hanging, resumes cross-instance delivery and loses no acknowledged message", async () => {
-    redis = await startRedis({ durable: true });
+    const redis = await startRedis({ durable: true });
+    fixture.redis = redis;
     const env = {
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: `rr${randomBytes(4).toString("hex")}:`,
-      // The traffic is the test's, not an abuse: keep the per-user limits out of the way.
-      RATE_CHAT_SEND_PER_SEC: "1000",
-      RATE_CHAT_SEND_BURST: "2000",
-      RATE_CHAT_JOIN_PER_SEC: "1000",
+      ...TRAFFIC_LIMITS,
     };
-    servers.push(...(await Promise.all([new ChildServer(env).start(), new ChildServer(env).start()])));
-    const [a, b] = servers as [ChildServer, ChildServer];
+    const [a, b] = await fixture.twoInstances(env);
     const urls = [a.url, b.url];
     const clients = await Promise.all(
       ["ann", "ben", "cat", "dan"].map((userId, i) => ChatClient.open(urls[i % 2] as string, userId, ROOM)),

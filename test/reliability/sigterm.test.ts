@@ -1,10 +1,19 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { ChildServer } from "../helpers/child-server.js";
-import { closeAllClients, connected, eventually, nextEvent, sleep } from "../helpers/client.js";
-import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { describe, expect, it } from "vitest";
+import { connected, eventually, nextEvent, sleep } from "../helpers/client.js";
+import { startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
-import { ackedMessages, ChatClient, LoadBalancer, readHistory, sortedIds, startTraffic } from "./support.js";
+import {
+  ackedMessages,
+  ChatClient,
+  LoadBalancer,
+  RECONNECT,
+  readHistory,
+  sortedIds,
+  startTraffic,
+  TRAFFIC_LIMITS,
+  useFaultFixture,
+} from "./support.js";
 
 /**
  * Fault 4: SIGTERM to an instance under chat traffic (a rolling deploy). Its clients are
@@ -14,39 +23,24 @@ import { ackedMessages, ChatClient, LoadBalancer, readHistory, sortedIds, startT
 
 const ROOM = "team:load";
 const GRACE_MS = 2500;
-const RECONNECT = { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 };
 
-const servers: ChildServer[] = [];
-let lb: LoadBalancer | undefined;
-let redis: RedisServer | undefined;
-
-afterEach(async () => {
-  closeAllClients();
-  await lb?.stop();
-  await Promise.all(servers.splice(0).map((s) => s.kill()));
-});
-afterAll(async () => {
-  await redis?.destroy();
-});
+const fixture = useFaultFixture();
 
 describe("SIGTERM under chat traffic", () => {
   it("tells its clients server:shutdown, exits 0 within SHUTDOWN_GRACE_MS even with a client that stays, and loses no acknowledged message", async () => {
-    redis = await startRedis();
+    const redis = await startRedis();
+    fixture.redis = redis;
     const env = {
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: `st${randomBytes(4).toString("hex")}:`,
-      RATE_CHAT_SEND_PER_SEC: "1000",
-      RATE_CHAT_SEND_BURST: "2000",
-      RATE_CHAT_JOIN_PER_SEC: "1000",
+      ...TRAFFIC_LIMITS,
       SHUTDOWN_GRACE_MS: String(GRACE_MS),
     };
-    servers.push(...(await Promise.all([new ChildServer(env).start(), new ChildServer(env).start()])));
-    const [leaving, staying] = servers as [ChildServer, ChildServer];
-    lb = await new LoadBalancer(() => [leaving.port, staying.port]).start();
+    const [leaving, staying] = await fixture.twoInstances(env);
+    const lb = await new LoadBalancer(() => [leaving.port, staying.port]).start();
+    fixture.lb = lb;
 
-    const movers = await Promise.all(
-      ["ann", "ben"].map((u) => ChatClient.open(lb?.url as string, u, ROOM, RECONNECT)),
-    );
+    const movers = await Promise.all(["ann", "ben"].map((u) => ChatClient.open(lb.url, u, ROOM, RECONNECT)));
     const stayers = await Promise.all(
       ["cat", "dan"].map((u) => ChatClient.open(staying.url, u, ROOM, RECONNECT)),
     );

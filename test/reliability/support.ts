@@ -1,9 +1,12 @@
 import type { AddressInfo } from "node:net";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
+import { afterAll, afterEach } from "vitest";
 import { compareMessageIds } from "../../src/chat/message-id.js";
 import type { ChatJoinResult, ErrorCode, Message } from "../../src/protocol/index.js";
-import { connectClient, request, sleep, type TestSocket } from "../helpers/client.js";
+import { ChildServer } from "../helpers/child-server.js";
+import { closeAllClients, connectClient, request, sleep, type TestSocket } from "../helpers/client.js";
+import type { RedisServer } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
 
 /** The status of `GET /ready`, or 0 when nothing answers. */
@@ -331,3 +334,45 @@ export function ackedMessages(clients: ChatClient[]): Message[] {
 
 export const sortedIds = (messages: Iterable<Message>): string[] =>
   [...messages].map((m) => m.id).sort(compareMessageIds);
+
+/** A client that comes back by itself, fast: how the fault tests' clients reconnect. */
+export const RECONNECT = { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 };
+
+/** The traffic of a fault test is the test's, not an abuse: per-user chat limits out of its way. */
+export const TRAFFIC_LIMITS = {
+  RATE_CHAT_SEND_PER_SEC: "1000",
+  RATE_CHAT_SEND_BURST: "2000",
+  RATE_CHAT_JOIN_PER_SEC: "1000",
+} as const;
+
+export interface FaultFixture {
+  /** The built instances a test started: killed after each test. */
+  servers: ChildServer[];
+  /** The balancer a test started, if any: stopped after each test. */
+  lb?: LoadBalancer;
+  /** The file's redis-server, started by the test with the options it needs; destroyed at the end. */
+  redis?: RedisServer;
+  /** Start two built instances with this environment. */
+  twoInstances(env: Record<string, string>): Promise<[ChildServer, ChildServer]>;
+}
+
+/** The lifecycle of a fault test file on built instances behind (optionally) a balancer. */
+export function useFaultFixture(): FaultFixture {
+  const fixture: FaultFixture = {
+    servers: [],
+    async twoInstances(env) {
+      const pair = await Promise.all([new ChildServer(env).start(), new ChildServer(env).start()]);
+      fixture.servers.push(...pair);
+      return pair;
+    },
+  };
+  afterEach(async () => {
+    closeAllClients();
+    await fixture.lb?.stop();
+    await Promise.all(fixture.servers.splice(0).map((s) => s.kill()));
+  });
+  afterAll(async () => {
+    await fixture.redis?.destroy();
+  });
+  return fixture;
+}
