@@ -2,8 +2,7 @@ import { type ChildProcess, fork, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
-import { freePort } from "../test/helpers/redis-server.js";
+import { freePort, type RedisServer, startRedis } from "../test/helpers/redis-server.js";
 import type { WorkerCommand, WorkerReply, WorkerRequest } from "./load-protocol.js";
 
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -334,69 +333,37 @@ export class LoadWorker {
   }
 }
 
-/** A private, non-persistent redis-server on a free port, killed with the run. */
+/** A private, non-persistent redis-server on a free port (the tests' own), killed with the run. */
 export class BenchRedis {
   private constructor(
+    private readonly server: RedisServer,
     readonly child: ChildProcess,
-    readonly port: number,
     readonly version: string,
   ) {}
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return this.server.url;
   }
 
   static async start(): Promise<BenchRedis> {
-    const port = await freePort();
-    const child = track(
-      spawn(
-        "redis-server",
-        [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--loglevel",
-          "warning",
-        ],
-        { stdio: ["ignore", "ignore", "pipe"] },
-      ),
-    );
-    child.on("error", () => {});
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const client = new Redis({
-        port,
-        host: "127.0.0.1",
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      client.on("error", () => {});
-      try {
-        await client.connect();
-        const info = await client.info("server");
-        return new BenchRedis(child, port, /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown");
-      } catch {
-        // not up yet
-      } finally {
-        client.disconnect();
-      }
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 50));
+    const server = await startRedis().catch((err: unknown) => {
+      throw new Error(`redis-server did not start (is it installed?): ${(err as Error).message}`);
+    });
+    const child = server.process;
+    if (!child) throw new Error("redis-server exited right after starting");
+    track(child);
+    const client = server.client();
+    try {
+      const info = await client.info("server");
+      return new BenchRedis(server, child, /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown");
+    } finally {
+      client.disconnect();
     }
-    await stopChild(child, 1000);
-    throw new Error("redis-server did not start (is it installed?)");
   }
 
   /** Drop every key and the adapter's state between two servers' runs. */
   async flush(): Promise<void> {
-    const client = new Redis({ port: this.port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
-    client.on("error", () => {});
+    const client = this.server.client();
     try {
       await client.flushall();
     } finally {
@@ -405,6 +372,6 @@ export class BenchRedis {
   }
 
   async stop(): Promise<void> {
-    await stopChild(this.child, 2000);
+    await this.server.destroy();
   }
 }

@@ -40,6 +40,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The running redis-server process (for a caller that must kill it on a crash, or read its CPU). */
+  get process(): ChildProcess | undefined {
+    return this.child;
+  }
+
   async start(): Promise<this> {
     if (this.port === 0) this.port = await freePort();
     const args = [
