@@ -18,7 +18,7 @@ export const BENCH_API_KEY = "bench-internal-api-key-0123456789";
 /**
  * The service's environment for a bench run. The per-user rate limits are raised far
  * above the offered load so the bench measures throughput, not the limiter; every
- * limiter still runs (and still costs its Redis round trip) on every event.
+ * limiter still runs on every event, in Redis (chat:send's inside the store script).
  */
 export const SERVICE_BENCH_ENV: Record<string, string> = {
   NODE_ENV: "test",
