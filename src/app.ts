@@ -60,6 +60,8 @@ export interface FeatureDeps {
   rateLimiter: RateLimiterFactory;
   verifier: TokenVerifier;
   metrics: Metrics;
+  /** The pub/sub kind every instance uses (known once `start` has asked Redis): chat's feed follows it. */
+  pubsubKind: () => AdapterKind;
 }
 
 /** Builds the feature modules from the shared dependencies, wiring them to each other explicitly. */
@@ -134,7 +136,18 @@ export function createApp(
   });
   featureRoutes.use(createMetricsRouter(metrics, config.metricsToken));
 
-  const featureDeps: FeatureDeps = { config, instanceId, logger, io, redis, rateLimiter, verifier, metrics };
+  let adapterKind: AdapterKind = "classic";
+  const featureDeps: FeatureDeps = {
+    config,
+    instanceId,
+    logger,
+    io,
+    redis,
+    rateLimiter,
+    verifier,
+    metrics,
+    pubsubKind: () => adapterKind,
+  };
   const built = buildFeatures(featureDeps);
   const router: EventRouter = createEventRouter({ logger, observe: metrics.observeEvent });
   const tokens = createTokenLifecycle({ verifier, logger });
@@ -227,6 +240,7 @@ export function createApp(
             "REDIS_ADAPTER=auto could not read the Redis version: using classic; set REDIS_ADAPTER explicitly",
           );
         }
+        adapterKind = adapter.kind;
         attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix, (err, what) =>
           log.warn({ err: err.message, what }, "adapter Redis call failed"),
         );

@@ -10,25 +10,27 @@ import {
   chatTypingPayload,
   userRoom,
 } from "../protocol/index.js";
-import type { ChatBroadcaster, ChatService } from "./service.js";
+import type { LocalDelivery } from "./relay.js";
+import type { ChatService } from "./service.js";
 
-/** Socket.IO delivery: `io.to(room)` reaches the room's sockets on every instance through the adapter. */
-export function createSocketBroadcaster(io: AppServer): ChatBroadcaster {
+/**
+ * The relay's hand-off to this instance's sockets that follow a room (the Socket.IO room
+ * of the same id, joined by `chat:join`). Local only: every instance relays the room's
+ * events itself, from the room's feed.
+ */
+export function createLocalDelivery(io: AppServer): LocalDelivery {
   return {
     message(message) {
-      io.to(message.roomId).emit("chat:message", message);
+      io.local.to(message.roomId).emit("chat:message", message);
     },
     typing(roomId, userId, typing) {
-      io.to(roomId).except(userRoom(userId)).emit("chat:typing", { roomId, userId, typing });
+      io.local.to(roomId).except(userRoom(userId)).emit("chat:typing", { roomId, userId, typing });
     },
     read(roomId, userId, messageId) {
-      io.to(roomId).emit("chat:read", { roomId, userId, messageId });
+      io.local.to(roomId).emit("chat:read", { roomId, userId, messageId });
     },
-    member({ roomId, userId, event }) {
-      io.to(roomId).emit("chat:member", { roomId, userId, event });
-    },
-    resync(roomId, since) {
-      io.local.to(roomId).emit("chat:resync", { roomId, since });
+    member(roomId, userId, event) {
+      io.local.to(roomId).emit("chat:member", { roomId, userId, event });
     },
   };
 }
