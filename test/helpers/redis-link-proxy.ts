@@ -16,6 +16,8 @@ interface Rule {
   delayMs: number;
   stalled: boolean;
   repliesHeld: boolean;
+  /** Hold the replies from the first command that contains this text on. */
+  holdRepliesFrom: string | undefined;
 }
 
 const NAME = /rt-socket:(cmd|pub|sub)/;
@@ -49,7 +51,7 @@ export class RedisLinkProxy {
   private rule(role: LinkRole): Rule {
     let rule = this.rules.get(role);
     if (!rule) {
-      rule = { delayMs: 0, stalled: false, repliesHeld: false };
+      rule = { delayMs: 0, stalled: false, repliesHeld: false, holdRepliesFrom: undefined };
       this.rules.set(role, rule);
     }
     return rule;
@@ -91,6 +93,10 @@ export class RedisLinkProxy {
       }
       link.pending.shift();
       link.upstream.write(next.data);
+      if (rule.holdRepliesFrom !== undefined && next.data.toString("latin1").includes(rule.holdRepliesFrom)) {
+        rule.repliesHeld = true;
+        rule.holdRepliesFrom = undefined;
+      }
     }
   }
 
@@ -125,10 +131,15 @@ export class RedisLinkProxy {
    * Back to normal. Links whose replies were dropped are cut: their client would pair every
    * later reply with the wrong command.
    */
+  /** Like `holdReplies`, from the first command that contains `text` on (that one's reply included). */
+  holdRepliesFrom(role: LinkRole, text: string): void {
+    this.rule(role).holdRepliesFrom = text;
+  }
+
   resume(role: LinkRole): void {
     const rule = this.rule(role);
     if (rule.repliesHeld) this.cut(role);
-    Object.assign(rule, { delayMs: 0, stalled: false, repliesHeld: false });
+    Object.assign(rule, { delayMs: 0, stalled: false, repliesHeld: false, holdRepliesFrom: undefined });
     this.each(role, (link) => this.flush(link));
   }
 
