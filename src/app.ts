@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
 import type { DisconnectReason } from "socket.io";
-import { createConnectionLimits } from "./auth/connection-limits.js";
+import { createAddressLimit, createConnectionLimits } from "./auth/connection-limits.js";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
@@ -144,15 +144,14 @@ export function createApp(
     if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
   }
 
-  io.use(createAuthMiddleware({ verifier, logger }));
   io.use(
-    createConnectionLimits({
-      io,
-      maxPerUser: config.socket.maxConnectionsPerUser,
+    createAddressLimit({
       perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
       logger,
     }),
   );
+  io.use(createAuthMiddleware({ verifier, logger }));
+  io.use(createConnectionLimits({ io, maxPerUser: config.socket.maxConnectionsPerUser, logger }));
   // Last, awaited: once connected, a broadcast to the user's room reaches this socket from
   // every instance (with sharded pub/sub the room's subscription is confirmed first).
   io.use(async (socket, next) => {

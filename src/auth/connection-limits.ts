@@ -37,30 +37,42 @@ function refused(status: number, code: string, extra: Record<string, unknown> = 
 }
 
 /**
- * Runs after authentication: a connection flood from one address is refused with
- * RATE_LIMITED, and a user may hold at most `maxPerUser` sockets across all instances
- * (counted through the adapter, so a dead instance's sockets never count).
+ * The first handshake middleware: every handshake of an address counts, before its token
+ * is verified, so token guessing (and signature checks, costly with RS256 or a JWKS) is
+ * limited too. Beyond the limit: RATE_LIMITED with a retry hint.
  */
-export function createConnectionLimits(deps: {
-  io: AppServer;
-  maxPerUser: number;
-  perAddress: RateLimiter;
-  logger: Logger;
-  countTimeoutMs?: number;
-}) {
+export function createAddressLimit(deps: { perAddress: RateLimiter; logger: Logger }) {
   const log = deps.logger.child({ module: "connection-limits" });
   return async (socket: AppSocket, next: (err?: ExtendedError) => void): Promise<void> => {
     const address = clientAddress(socket.handshake);
     try {
       await deps.perAddress.consume(address);
+      next();
     } catch (err) {
       if (err instanceof AppError && err.code === "RATE_LIMITED") {
-        log.warn({ address, userId: socket.data.user.id }, "connection rate limit");
+        log.warn({ address }, "connection rate limit");
         next(refused(429, "RATE_LIMITED", { retryAfterMs: err.retryAfterMs }));
         return;
       }
-      throw err;
+      // The limiter falls back to in-memory counters while Redis is down: this is a bug.
+      log.error({ err, address }, "connection rate limit failed");
+      next(refused(500, "INTERNAL"));
     }
+  };
+}
+
+/**
+ * Runs after authentication: a user may hold at most `maxPerUser` sockets across all
+ * instances (counted through the adapter, so a dead instance's sockets never count).
+ */
+export function createConnectionLimits(deps: {
+  io: AppServer;
+  maxPerUser: number;
+  logger: Logger;
+  countTimeoutMs?: number;
+}) {
+  const log = deps.logger.child({ module: "connection-limits" });
+  return async (socket: AppSocket, next: (err?: ExtendedError) => void): Promise<void> => {
     try {
       // The adapter queues its first Redis command without limit while Redis is down;
       // its own request timeout starts only after that. Bound the whole count here.

@@ -64,6 +64,34 @@ describe("connection floods from one address", () => {
   });
 });
 
+describe("token guessing from one address", () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startApp({ RATE_CONNECT_PER_IP_PER_MIN: "5", MAX_CONNECTIONS_PER_USER: "100" }, () => []);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("counts handshakes refused by authentication, so a valid token after them is refused RATE_LIMITED", async () => {
+    const bad = [undefined, "not.a.jwt", await tokenFor("guesser", {}, { secret: "x".repeat(40) })];
+    const codes = [];
+    for (let i = 0; i < 5; i++) codes.push((await connectError(t.url, bad[i % bad.length])).data?.code);
+    expect(codes).toEqual([
+      "TOKEN_MISSING",
+      "TOKEN_INVALID",
+      "TOKEN_INVALID",
+      "TOKEN_MISSING",
+      "TOKEN_INVALID",
+    ]);
+    const err = await connectError(t.url, await tokenFor("guesser"));
+    expect(err.data).toMatchObject({ status: 429, code: "RATE_LIMITED", retryAfterMs: expect.any(Number) });
+    // Refused before its token was looked at: a missing token gets the same answer.
+    expect((await connectError(t.url, undefined)).data?.code).toBe("RATE_LIMITED");
+  });
+});
+
 describe("connections while Redis is down", () => {
   let redis: RedisServer;
   let t: TestApp;
