@@ -137,7 +137,7 @@ export function createApp(
   const featureDeps: FeatureDeps = { config, instanceId, logger, io, redis, rateLimiter, verifier, metrics };
   const built = buildFeatures(featureDeps);
   const router: EventRouter = createEventRouter({ logger, observe: metrics.observeEvent });
-  const tokens = createTokenLifecycle({ verifier, logger });
+  const tokens = createTokenLifecycle({ verifier, logger, clockToleranceSec: config.jwt.clockToleranceSec });
   tokens.register(router);
   for (const feature of built) {
     feature.register?.(router);
