@@ -137,7 +137,13 @@ export function createApp(
   const featureDeps: FeatureDeps = { config, instanceId, logger, io, redis, rateLimiter, verifier, metrics };
   const built = buildFeatures(featureDeps);
   const router: EventRouter = createEventRouter({ logger, observe: metrics.observeEvent });
-  const tokens = createTokenLifecycle({ verifier, logger, clockToleranceSec: config.jwt.clockToleranceSec });
+  const tokens = createTokenLifecycle({
+    verifier,
+    logger,
+    clockToleranceSec: config.jwt.clockToleranceSec,
+    onUserChanged: async (socket) =>
+      (await Promise.all(built.map((f) => f.onUserChanged?.(socket) ?? []))).flat(),
+  });
   tokens.register(router);
   for (const feature of built) {
     feature.register?.(router);

@@ -58,6 +58,11 @@ export interface TokenLifecycleDeps {
   logger: Logger;
   /** JWT_CLOCK_TOLERANCE_SEC: a token is valid until `exp` plus this (tokenDeadlineMs). */
   clockToleranceSec: number;
+  /**
+   * After `auth:refresh` replaced the socket's user: the features drop what the new claims
+   * no longer grant and resolve with the rooms the socket left.
+   */
+  onUserChanged?: (socket: AppSocket) => Promise<string[]>;
   now?: () => number;
 }
 
@@ -151,7 +156,8 @@ export function createTokenLifecycle(deps: TokenLifecycleDeps) {
           socket.data.user = verified.user;
           socket.data.tokenExp = verified.exp;
           schedule(socket);
-          return { exp: verified.exp };
+          const leftRooms = (await deps.onUserChanged?.(socket)) ?? [];
+          return { exp: verified.exp, leftRooms };
         },
       });
     },

@@ -1,5 +1,6 @@
 import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
+import { roomAccess } from "./policy.js";
 import { type ChatService, createChatService } from "./service.js";
 import { createSocketBroadcaster, registerChatEvents } from "./socket-handlers.js";
 import { createMemoryMemberStore, createMemoryMessageStore } from "./store-memory.js";
@@ -116,6 +117,13 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     service,
     register(router) {
       registerChatEvents(router, service, limits);
+    },
+    async onUserChanged(socket) {
+      // A refreshed token may grant fewer rooms: leave those as chat:leave would.
+      const user = socket.data.user;
+      const dropped = service.roomsOf(socket).filter((roomId) => !roomAccess(user, roomId).allowed);
+      await Promise.all(dropped.map((roomId) => service.leave(socket, user, { roomId })));
+      return dropped;
     },
     onDisconnecting(socket) {
       // Leaving by disconnect counts as leaving every chat room (seen while the socket still has them).

@@ -21,6 +21,12 @@ export interface Feature {
   onDisconnecting?(socket: AppSocket): void;
   /** The socket is gone (Socket.IO's `disconnect`). */
   onDisconnect?(socket: AppSocket): void;
+  /**
+   * `auth:refresh` replaced the socket's user: same id, but roles and rooms may differ.
+   * Resolves with the rooms the socket left because the new claims no longer grant them
+   * (they reach the client in the refresh's ack).
+   */
+  onUserChanged?(socket: AppSocket): Promise<string[]>;
   /** Routes mounted on the HTTP app (internal API, demo). */
   httpRouter?: Router;
   start?(): Promise<void>;
