@@ -270,6 +270,7 @@ describe("the token lifetime rule: valid until exp + JWT_CLOCK_TOLERANCE_SEC, ev
     const exp = now() + 1.25;
     expect(await ok(socket, "auth:refresh", { token: await tokenWithExp("frac-refresh", exp) })).toEqual({
       exp,
+      leftRooms: [],
     });
     const { payload, at } = await expiry(socket);
     expect(payload).toEqual({ exp });
@@ -291,6 +292,7 @@ describe("the token lifetime rule: valid until exp + JWT_CLOCK_TOLERANCE_SEC, ev
     const exp = now() - 1;
     expect(await ok(socket, "auth:refresh", { token: await tokenWithExp("lenient-refresh", exp) })).toEqual({
       exp,
+      leftRooms: [],
     });
     const cut = expiry(socket);
     expect(await ok(socket, "presence:query", { userIds: ["lenient-refresh"] })).toHaveLength(1);
