@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
 import type { DisconnectReason } from "socket.io";
-import { createAddressLimit, createConnectionLimits } from "./auth/connection-limits.js";
+import { createAddressLimit, createAdmission } from "./auth/connection-limits.js";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
@@ -26,7 +26,7 @@ import {
   createSocketServer,
   resolveAdapterKind,
 } from "./infra/socket-server.js";
-import { CLIENT_EVENT_NAMES, userRoom } from "./protocol/index.js";
+import { CLIENT_EVENT_NAMES } from "./protocol/index.js";
 
 /** At most this much of SHUTDOWN_GRACE_MS is kept for closing sockets and Redis after the drain. */
 const CLOSE_RESERVE_MS = 1000;
@@ -157,13 +157,7 @@ export function createApp(
     }),
   );
   io.use(createAuthMiddleware({ verifier, logger }));
-  io.use(createConnectionLimits({ io, maxPerUser: config.socket.maxConnectionsPerUser, logger }));
-  // Last, awaited: once connected, a broadcast to the user's room reaches this socket from
-  // every instance (with sharded pub/sub the room's subscription is confirmed first).
-  io.use(async (socket, next) => {
-    await socket.join(userRoom(socket.data.user.id));
-    next();
-  });
+  io.use(createAdmission({ features: built, logger }));
 
   const connLog = logger.child({ module: "connection" });
   // One listener of each kind per socket, the same function for every socket (`this` is
