@@ -121,6 +121,36 @@ describe("auth:refresh that narrows access", () => {
     );
   });
 
+  it("refuses a join that was in flight while a refresh narrowed access, and leaves the room", async () => {
+    const [a] = await twoInstances();
+    const fay = await as(a, "fay", { rooms: ["team:*"] });
+    const bob = await as(a, "bob", { rooms: ["team:*"] });
+    for (const s of [fay, bob]) await ok(s, "chat:join", { roomId: "team:b" });
+    await ok(bob, "chat:join", { roomId: "team:a" });
+    const members = record(bob, "chat:member");
+    // Writes wait in Redis: the join's rate limit holds it there while the refresh, which
+    // writes nothing, completes.
+    const admin = ctx.redis.client();
+    try {
+      await admin.call("CLIENT", "PAUSE", "700", "WRITE");
+      const join = request(fay, "chat:join", { roomId: "team:a" });
+      const narrowed = await tokenFor("fay", { rooms: ["team:b"] });
+      expect((await ok(fay, "auth:refresh", { token: narrowed })).leftRooms).toEqual([]);
+      expect(await join).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    } finally {
+      admin.disconnect();
+    }
+    expect(await roomTrafficReaches(bob, fay, "team:a", "team:b")).toEqual({
+      messages: ["team:b"],
+      typing: [],
+      reads: [],
+    });
+    expect(members.map((m) => [m.roomId, m.userId, m.event])).toEqual([
+      ["team:a", "fay", "join"],
+      ["team:a", "fay", "leave"],
+    ]);
+  });
+
   it("leaves nothing when the new token grants every joined room", async () => {
     const [a] = await twoInstances();
     const erin = await as(a, "erin", { rooms: ["team:a"] });
