@@ -7,6 +7,7 @@ import { createMemoryMemberStore } from "./member-store-memory.js";
 import { createRedisMemberStore } from "./member-store-redis.js";
 import { createMemoryMessageStore } from "./message-store-memory.js";
 import { createRedisMessageStore } from "./message-store-redis.js";
+import { roomAccess } from "./policy.js";
 import { createRoomRelay } from "./relay.js";
 import { type ChatService, createChatService } from "./service.js";
 import { createLocalDelivery, registerChatEvents } from "./socket-handlers.js";
@@ -117,6 +118,13 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     service,
     register(router) {
       registerChatEvents(router, service, limits);
+    },
+    async onUserChanged(socket) {
+      // A refreshed token may grant fewer rooms: leave those as chat:leave would.
+      const user = socket.data.user;
+      const dropped = service.roomsOf(socket).filter((roomId) => !roomAccess(user, roomId).allowed);
+      await Promise.all(dropped.map((roomId) => service.leave(socket, user, { roomId })));
+      return dropped;
     },
     onDisconnecting(socket) {
       // Leaving by disconnect counts as leaving every chat room (seen while the socket still has them).

@@ -79,6 +79,8 @@ export interface ChatService {
   read(user: AuthenticatedUser, payload: ChatReadPayload): Promise<{ roomId: string; messageId: string }>;
   /** The connection is going away: it leaves every chat room it joined. */
   disconnect(conn: RoomConnection, user: AuthenticatedUser): Promise<void>;
+  /** The chat rooms this connection has joined (here, through `join`). */
+  roomsOf(conn: RoomConnection): string[];
   /**
    * Store and broadcast a message on behalf of the system (internal API). Validates
    * like `chat:send`: INVALID_PAYLOAD for a bad room id, sender id or text.
@@ -421,6 +423,10 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       await Promise.all(
         rooms.map((roomId) => syncMember(roomId, user.id, removeLocal(roomId, user.id, conn.id))),
       );
+    },
+
+    roomsOf(conn) {
+      return local.roomsOf(conn.id);
     },
 
     async postSystemMessage(roomId, text, senderId = "system") {

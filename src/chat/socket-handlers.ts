@@ -2,6 +2,7 @@ import type { EventRouter } from "../infra/event-router.js";
 import type { RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
 import {
+  AppError,
   chatHistoryPayload,
   chatJoinPayload,
   chatLeavePayload,
@@ -10,6 +11,7 @@ import {
   chatTypingPayload,
   userRoom,
 } from "../protocol/index.js";
+import { roomAccess } from "./policy.js";
 import type { LocalDelivery } from "./relay.js";
 import type { ChatService } from "./service.js";
 
@@ -48,7 +50,17 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
   router.on("chat:join", {
     schema: chatJoinPayload,
     rateLimit: limits.join,
-    handle: (payload, { socket, user }) => service.join(socket, user, payload),
+    async handle(payload, { socket, user }) {
+      const joined = await service.join(socket, user, payload);
+      // An auth:refresh that narrowed the socket's rooms may have completed while this join
+      // was in flight (its own leave of ungranted rooms ran before the room was joined).
+      const now = socket.data.user;
+      if (now !== user && !roomAccess(now, payload.roomId).allowed) {
+        await service.leave(socket, now, payload);
+        throw new AppError("FORBIDDEN", "the refreshed token does not grant this room");
+      }
+      return joined;
+    },
   });
   router.on("chat:leave", {
     schema: chatLeavePayload,

@@ -92,7 +92,8 @@ export interface NotificationListResult {
 }
 
 export interface ClientToServerEvents {
-  "auth:refresh": (payload: AuthRefreshPayload, ack?: Ack<{ exp: number }>) => void;
+  /** `leftRooms`: the chat rooms the socket left because the new token no longer grants them. */
+  "auth:refresh": (payload: AuthRefreshPayload, ack?: Ack<{ exp: number; leftRooms: string[] }>) => void;
 
   "chat:join": (payload: ChatJoinPayload, ack?: Ack<ChatJoinResult>) => void;
   "chat:leave": (payload: ChatLeavePayload, ack?: Ack<{ roomId: string }>) => void;
