@@ -39,12 +39,6 @@ export class ClientLink {
     return target?.port;
   }
 
-  /** The instance the client is connected to now, if any. */
-  current(): Instance | undefined {
-    const port = this.proxy.connections().at(-1)?.upstreamPort;
-    return port === undefined ? undefined : this.cluster.byPort(port);
-  }
-
   /** The next connection goes to this instance (a fault that needs the client there). */
   steerNext(instance: Instance): void {
     this.steered = instance;

@@ -100,11 +100,6 @@ export class Cluster {
     return this.instances.filter((instance) => instance.alive);
   }
 
-  /** Every instance's port, alive or not (a proxy routes only to alive ones). */
-  byPort(port: number): Instance | undefined {
-    return this.instances.find((instance) => instance.port === port);
-  }
-
   /** Redis crashes (SIGKILL) and comes back on the same port with its append-only file. */
   async restartRedis(downMs: number): Promise<void> {
     await this.redis.stop("SIGKILL");

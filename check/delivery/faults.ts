@@ -2,6 +2,7 @@ import type { ClientLink } from "./client-link.js";
 import { type Cluster, type Instance, REDIS_ROLES, type RedisRole } from "./cluster.js";
 import type { Notifier } from "./notifier.js";
 import type { Random } from "./random.js";
+import type { LinkShape } from "./tcp-proxy.js";
 import { sleep } from "./wire.js";
 
 export const FAULT_KINDS = [
@@ -129,71 +130,73 @@ export class FaultRunner {
     return instances[fault.instance % instances.length] as Instance;
   }
 
-  private async inject(fault: PlannedFault): Promise<void> {
-    const { cluster } = this.targets;
+  private inject(fault: PlannedFault): Promise<void> {
     const target = this.instance(fault);
-    const link = target.redisLink;
     switch (fault.kind) {
-      case "instance-kill": {
-        // With 100 ms each way on its command link a publish takes about 800 ms (rate
-        // limit, claim, insert, complete: one round trip each), and a burst spread over
-        // the second before the kill leaves requests at every step of that work.
-        link.shape("cmd", { delayMs: KILL_LINK_DELAY_MS });
-        const burst = this.targets.killBurst;
-        for (let i = 0; i < burst; i++) {
-          this.targets.notifier.publish(target);
-          await sleep(KILL_BURST_SPREAD_MS / burst);
-        }
-        await sleep(fault.delayMs / 4);
-        await target.kill();
-        link.clear();
-        this.note(
-          `instance-kill ${target.name} (down ${fault.holdMs} ms, ${this.targets.killBurst} notifications aimed at it)`,
-        );
-        await sleep(fault.holdMs);
-        await target.start();
-        return;
-      }
+      case "instance-kill":
+        return this.killInstance(target, fault);
       case "redis-restart":
         this.note(`redis-restart (SIGKILL, down ${fault.holdMs} ms)`);
-        await cluster.restartRedis(fault.holdMs);
-        return;
-      case "pubsub-kill": {
-        const killed = await cluster.admin.call("CLIENT", "KILL", "TYPE", "pubsub");
-        this.note(`pubsub-kill (CLIENT KILL TYPE pubsub: ${killed} connections)`);
-        return;
-      }
+        return this.targets.cluster.restartRedis(fault.holdMs);
+      case "pubsub-kill":
+        return this.killSubscribers();
       case "slow-publish":
         this.note(`slow-publish ${target.name} (+${fault.delayMs} ms each way for ${fault.holdMs} ms)`);
-        link.shape("cmd", { delayMs: fault.delayMs });
-        link.shape("pub", { delayMs: fault.delayMs });
-        await sleep(fault.holdMs);
-        link.clear();
-        return;
-      case "stall-history": {
-        const receivers = this.targets.receivers;
-        const receiver = receivers[fault.receiver % receivers.length] as ClientLink;
-        const index = fault.receiver % receivers.length;
-        this.note(`stall-history ${target.name} (${fault.holdMs} ms, receiver #${index} moved there)`);
-        link.shape("cmd", { stalled: true });
-        receiver.steerNext(target);
-        receiver.cut();
-        await sleep(fault.holdMs);
-        link.clear();
-        return;
-      }
+        return this.shapeFor(target, ["cmd", "pub"], { delayMs: fault.delayMs }, fault.holdMs);
+      case "stall-history":
+        return this.stallHistory(target, fault);
       case "sub-stall":
         this.note(`sub-stall ${target.name} (${fault.holdMs} ms)`);
-        link.shape("sub", { stalled: true });
-        await sleep(fault.holdMs);
-        link.clear();
-        return;
+        return this.shapeFor(target, ["sub"], { stalled: true }, fault.holdMs);
       case "link-cut": {
-        const cut = link.cut((c) => c.tag === fault.role);
+        const cut = target.redisLink.cut((c) => c.tag === fault.role);
         this.note(`link-cut ${target.name} ${fault.role} (${cut} connections)`);
-        return;
+        return Promise.resolve();
       }
     }
+  }
+
+  /** Shapes some of an instance's Redis links for a while, then clears them. */
+  private async shapeFor(target: Instance, roles: RedisRole[], shape: Partial<LinkShape>, ms: number) {
+    for (const role of roles) target.redisLink.shape(role, shape);
+    await sleep(ms);
+    target.redisLink.clear();
+  }
+
+  private async killInstance(target: Instance, fault: PlannedFault): Promise<void> {
+    // With 100 ms each way on its command link a publish takes about 800 ms (rate limit,
+    // claim, insert, complete: one round trip each), and a burst spread over the second
+    // before the kill leaves requests at every step of that work when the kill lands.
+    target.redisLink.shape("cmd", { delayMs: KILL_LINK_DELAY_MS });
+    const burst = this.targets.killBurst;
+    for (let i = 0; i < burst; i++) {
+      this.targets.notifier.publish(target);
+      await sleep(KILL_BURST_SPREAD_MS / burst);
+    }
+    await sleep(fault.delayMs / 4);
+    await target.kill();
+    target.redisLink.clear();
+    this.note(`instance-kill ${target.name} (down ${fault.holdMs} ms, ${burst} notifications aimed at it)`);
+    await sleep(fault.holdMs);
+    await target.start();
+  }
+
+  private async killSubscribers(): Promise<void> {
+    const killed = await this.targets.cluster.admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+    this.note(`pubsub-kill (CLIENT KILL TYPE pubsub: ${killed} connections)`);
+  }
+
+  /** A receiver rejoins on an instance whose command link (its history read) is stalled. */
+  private async stallHistory(target: Instance, fault: PlannedFault): Promise<void> {
+    const receivers = this.targets.receivers;
+    const index = fault.receiver % receivers.length;
+    const receiver = receivers[index] as ClientLink;
+    this.note(`stall-history ${target.name} (${fault.holdMs} ms, receiver #${index} moved there)`);
+    target.redisLink.shape("cmd", { stalled: true });
+    receiver.steerNext(target);
+    receiver.cut();
+    await sleep(fault.holdMs);
+    target.redisLink.clear();
   }
 
   /** Cuts a random client's connection every `everyMs` on average until `heal`. */

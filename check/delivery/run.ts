@@ -102,8 +102,154 @@ async function closeParticipants(p: Participants): Promise<void> {
   await Promise.all(p.links.map((l) => l.stop()));
 }
 
+/** What the traffic phase leaves for the verification. */
+interface Traffic {
+  notifier: Notifier;
+  faults: FaultRunner;
+}
+
+/** Senders, notifications, client cuts and the fault schedule for the size's duration; then every fault healed. */
+async function driveTraffic(
+  cluster: Cluster,
+  p: Participants,
+  options: CheckOptions,
+  random: Random,
+  log: (line: string) => void,
+): Promise<Traffic> {
+  const { size } = options;
+  const startedAt = Date.now();
+  const endsAt = startedAt + size.durationSec * 1000;
+  const receivers = [...p.raws, ...p.sdks];
+  const notifier = new Notifier(
+    cluster,
+    receivers.map((r) => r.userId),
+    random.fork("notify"),
+    `k${options.seed}`,
+    NOTIFY_DEADLINE_MS,
+    endsAt + NOTIFY_AFTER_END_MS,
+  );
+  const faults = new FaultRunner(
+    {
+      cluster,
+      receivers: receivers.map((r) => r.clientLink),
+      clients: p.links,
+      notifier,
+      killBurst: size.killBurst,
+    },
+    random.fork("cuts"),
+  );
+  const plan = planFaults(
+    random.fork("plan"),
+    options.faults,
+    size.durationSec * 1000,
+    size.faultGapMs,
+    INSTANCES,
+  );
+
+  for (const s of p.senders) s.start(size.sendIntervalMs, SEND_DEADLINE_MS);
+  if (options.faults.includes("client-cut")) faults.startClientCuts(size.clientCutEveryMs);
+  const notifying = (async () => {
+    const pace = random.fork("notify-pace");
+    while (Date.now() < endsAt) {
+      notifier.publish();
+      await sleep(Math.round(size.notifyEveryMs * (0.5 + pace.next())));
+    }
+  })();
+  const schedule = faults.runPlan(plan, startedAt, () => Date.now() >= endsAt);
+  await sleep(endsAt - Date.now());
+  await schedule;
+  await faults.heal();
+  await notifying;
+  log("traffic over, faults healed; waiting for outstanding sends and notifications");
+  await Promise.all(p.senders.map((s) => s.stop()));
+  await notifier.settle();
+  return { notifier, faults };
+}
+
+/** Waits (bounded) for every receiver to reach the end of every room; returns the rooms' logs then. */
+async function quietEnd(
+  cluster: Cluster,
+  p: Participants,
+  rooms: string[],
+  settleMs: number,
+  log: (line: string) => void,
+): Promise<Map<string, RoomLog>> {
+  const logs = await readLogs(cluster, rooms);
+  if (!(await until(() => reachedEnd([...p.raws, ...p.sdks], logs), settleMs)))
+    log(`not every receiver reached the end of every room within ${settleMs} ms`);
+  return readLogs(cluster, rooms);
+}
+
+function sum<T>(items: T[], of: (item: T) => number): number {
+  return items.reduce((n, item) => n + of(item), 0);
+}
+
+/** Compares what the run recorded with what Redis holds, and counts everything. */
+function buildReport(
+  options: CheckOptions,
+  p: Participants,
+  traffic: Traffic,
+  logs: Map<string, RoomLog>,
+  inboxes: Map<string, Inbox>,
+  began: number,
+): CheckReport {
+  const { notifier, faults } = traffic;
+  const sent = p.senders.flatMap((s) => [...s.sent.values()]);
+  const storage = verifyStorage([...logs.values()], sent);
+  const rawViews = verifyViews(
+    logs,
+    p.raws.map((r) => r.record),
+  );
+  const sdkViews = verifyViews(
+    logs,
+    p.sdks.map((r) => r.record),
+  );
+  const records: ReceiverRecord[] = [...p.raws, ...p.sdks].map((r) => r.record);
+  const publishes = notifier.publishes;
+  return {
+    seed: options.seed,
+    size: options.size,
+    faultsEnabled: options.faults,
+    rooms: logs.size,
+    messages: {
+      sent: sent.length,
+      acked: sent.filter((s) => s.acked).length,
+      attempts: sum(sent, (s) => s.attempts),
+      stored: sum([...logs.values()], (l) => l.messages.length),
+      storedUnacked: storage.storedUnacked,
+    },
+    deliveries: { raw: rawViews.deliveries, sdk: sdkViews.deliveries },
+    receivers: { raw: p.raws.length, sdk: p.sdks.length },
+    reconnects: {
+      raw: sum(p.raws, (r) => r.record.reconnects),
+      sdk: sum(p.sdks, (r) => r.record.reconnects),
+      senders: sum(p.senders, (s) => s.reconnects),
+    },
+    announcedGaps: rawViews.announcedGaps + sdkViews.announcedGaps,
+    announcedSkipped: rawViews.announcedSkipped + sdkViews.announcedSkipped,
+    notRecovered: sum(records, (r) => r.notRecovered),
+    oldEpoch: rawViews.oldEpoch + sdkViews.oldEpoch,
+    notifications: {
+      publishes: publishes.length,
+      acked: publishes.filter((n) => n.acked).length,
+      attempts: sum(publishes, (n) => n.attempts),
+      unavailable: sum(publishes, (n) => n.statuses.filter((status) => status === 503).length),
+      items: sum([...inboxes.values()], (i) => i.items.length),
+    },
+    faults: faults.counts,
+    journal: faults.journal,
+    violations: [
+      ...storage.violations,
+      ...rawViews.violations,
+      ...sdkViews.violations,
+      ...verifyNotifications(publishes, inboxes),
+    ],
+    wallSec: Math.round((Date.now() - began) / 1000),
+  };
+}
+
 /**
- * One run: the cluster, the clients, traffic under the fault schedule, then a quiet end in
+ * One run: the cluster, the clients, traffic under the fault schedule, a quiet end in
  * which every receiver gets the chance to reach the end of every room, then the
  * comparison of everything recorded with what Redis holds.
  */
@@ -115,127 +261,24 @@ export async function runDeliveryCheck(
   const { size, seed } = options;
   const random = new Random(seed);
   const rooms = Array.from({ length: size.rooms }, (_, i) => `check:room${i + 1}`);
-  log(
-    `seed ${seed}, size ${size.name}, ${size.durationSec} s of traffic, faults: ${options.faults.join(", ") || "none"}`,
-  );
+  const faultList = options.faults.join(", ") || "none";
+  log(`seed ${seed}, size ${size.name}, ${size.durationSec} s of traffic, faults: ${faultList}`);
   const cluster = await Cluster.start({ instances: INSTANCES, env: instanceEnv(size) });
   options.signal?.addEventListener("abort", () => void cluster.stop(), { once: true });
   let participants: Participants | undefined;
   try {
     participants = await openParticipants(cluster, size, rooms, random);
-    const { raws, sdks, senders, links } = participants;
-    const everyone = [...raws, ...sdks, ...senders];
+    const everyone = [...participants.raws, ...participants.sdks, ...participants.senders];
     if (!(await until(() => everyone.every((c) => c.joined), JOIN_DEADLINE_MS)))
       throw new Error(`not every client joined: ${everyone.filter((c) => !c.joined).map((c) => c.name)}`);
     log(`${INSTANCES} instances up, ${everyone.length} clients joined ${rooms.length} rooms`);
-
-    const startedAt = Date.now() + 200;
-    const endsAt = startedAt + size.durationSec * 1000;
-    const notifier = new Notifier(
-      cluster,
-      [...raws, ...sdks].map((r) => r.userId),
-      random.fork("notify"),
-      `k${seed}`,
-      NOTIFY_DEADLINE_MS,
-      endsAt + NOTIFY_AFTER_END_MS,
-    );
-    const faults = new FaultRunner(
-      {
-        cluster,
-        receivers: [...raws, ...sdks].map((r) => r.clientLink),
-        clients: links,
-        notifier,
-        killBurst: size.killBurst,
-      },
-      random.fork("cuts"),
-    );
-    const plan = planFaults(
-      random.fork("plan"),
-      options.faults,
-      size.durationSec * 1000,
-      size.faultGapMs,
-      INSTANCES,
-    );
-
-    await sleep(startedAt - Date.now());
-    for (const s of senders) s.start(size.sendIntervalMs, SEND_DEADLINE_MS);
-    if (options.faults.includes("client-cut")) faults.startClientCuts(size.clientCutEveryMs);
-    const notifying = (async () => {
-      const pace = random.fork("notify-pace");
-      while (Date.now() < endsAt) {
-        notifier.publish();
-        await sleep(Math.round(size.notifyEveryMs * (0.5 + pace.next())));
-      }
-    })();
-    const schedule = faults.runPlan(plan, startedAt, () => Date.now() >= endsAt);
-    await sleep(endsAt - Date.now());
-    await schedule;
-    await faults.heal();
-    await notifying;
-    log("traffic over, faults healed; waiting for outstanding sends and notifications");
-    await Promise.all(senders.map((s) => s.stop()));
-    await notifier.settle();
-
-    const logs = await readLogs(cluster, rooms);
-    const caughtUp = await until(() => reachedEnd([...raws, ...sdks], logs), size.settleMs);
-    if (!caughtUp) log(`not every receiver reached the end of every room within ${size.settleMs} ms`);
-    const finalLogs = await readLogs(cluster, rooms);
+    const traffic = await driveTraffic(cluster, participants, options, random, log);
+    const logs = await quietEnd(cluster, participants, rooms, size.settleMs, log);
     const inboxes = await readInboxes(
       cluster,
-      notifier.publishes.flatMap((p) => p.userIds),
+      traffic.notifier.publishes.flatMap((n) => n.userIds),
     );
-
-    const sent = senders.flatMap((s) => [...s.sent.values()]);
-    const storage = verifyStorage([...finalLogs.values()], sent);
-    const rawViews = verifyViews(
-      finalLogs,
-      raws.map((r) => r.record),
-    );
-    const sdkViews = verifyViews(
-      finalLogs,
-      sdks.map((r) => r.record),
-    );
-    const records: ReceiverRecord[] = [...raws, ...sdks].map((r) => r.record);
-    return {
-      seed,
-      size,
-      faultsEnabled: options.faults,
-      rooms: rooms.length,
-      messages: {
-        sent: sent.length,
-        acked: sent.filter((s) => s.acked).length,
-        attempts: sent.reduce((n, s) => n + s.attempts, 0),
-        stored: [...finalLogs.values()].reduce((n, l) => n + l.messages.length, 0),
-        storedUnacked: storage.storedUnacked,
-      },
-      deliveries: { raw: rawViews.deliveries, sdk: sdkViews.deliveries },
-      receivers: { raw: raws.length, sdk: sdks.length },
-      reconnects: {
-        raw: raws.reduce((n, r) => n + r.record.reconnects, 0),
-        sdk: sdks.reduce((n, r) => n + r.record.reconnects, 0),
-        senders: senders.reduce((n, s) => n + s.reconnects, 0),
-      },
-      announcedGaps: rawViews.announcedGaps + sdkViews.announcedGaps,
-      announcedSkipped: rawViews.announcedSkipped + sdkViews.announcedSkipped,
-      notRecovered: records.reduce((n, r) => n + r.notRecovered, 0),
-      oldEpoch: rawViews.oldEpoch + sdkViews.oldEpoch,
-      notifications: {
-        publishes: notifier.publishes.length,
-        acked: notifier.publishes.filter((p) => p.acked).length,
-        attempts: notifier.publishes.reduce((n, p) => n + p.attempts, 0),
-        unavailable: notifier.publishes.reduce((n, p) => n + p.statuses.filter((s) => s === 503).length, 0),
-        items: [...inboxes.values()].reduce((n, i) => n + i.items.length, 0),
-      },
-      faults: faults.counts,
-      journal: faults.journal,
-      violations: [
-        ...storage.violations,
-        ...rawViews.violations,
-        ...sdkViews.violations,
-        ...verifyNotifications(notifier.publishes, inboxes),
-      ],
-      wallSec: Math.round((Date.now() - began) / 1000),
-    };
+    return buildReport(options, participants, traffic, logs, inboxes, began);
   } finally {
     if (participants) await closeParticipants(participants);
     await cluster.stop();

@@ -18,25 +18,17 @@ export class RoomView {
   readonly entries: ViewEntry[] = [];
   /** Ids handed so far. */
   readonly handed = new Set<string>();
-  private lastMessage: WireMessage | undefined;
-  gaps = 0;
 
   constructor(readonly roomId: string) {}
 
   hand(message: WireMessage): void {
     this.entries.push({ kind: "message", message, at: Date.now() });
     this.handed.add(message.id);
-    this.lastMessage = message;
   }
 
   /** The receiver was told it missed messages (recovered:false, a new epoch, the SDK's gap event). */
   gap(reason: string): void {
     this.entries.push({ kind: "gap", reason, at: Date.now() });
-    this.gaps += 1;
-  }
-
-  last(): WireMessage | undefined {
-    return this.lastMessage;
   }
 }
 
