@@ -155,10 +155,13 @@ async function driveTraffic(
       await sleep(Math.round(size.notifyEveryMs * (0.5 + pace.next())));
     }
   })();
-  const schedule = faults.runPlan(plan, startedAt, () => Date.now() >= endsAt);
-  await sleep(endsAt - Date.now());
-  await schedule;
-  await faults.heal();
+  try {
+    const schedule = faults.runPlan(plan, startedAt, () => Date.now() >= endsAt);
+    await sleep(endsAt - Date.now());
+    await schedule;
+  } finally {
+    await faults.heal();
+  }
   await notifying;
   log("traffic over, faults healed; waiting for outstanding sends and notifications");
   await Promise.all(p.senders.map((s) => s.stop()));

@@ -23,6 +23,7 @@ export class Sender {
   private socket!: CheckSocket;
   private joinedOn: string | undefined;
   private running = false;
+  private closed = false;
   private loop: Promise<void> | undefined;
   private readonly outstanding = new Set<Promise<void>>();
   reconnects = 0;
@@ -87,7 +88,7 @@ export class Sender {
   }
 
   private async deliver(message: SentMessage, deadline: number): Promise<void> {
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !this.closed) {
       if (!this.joined) {
         await sleep(20);
         continue;
@@ -115,7 +116,10 @@ export class Sender {
     await Promise.all([...this.outstanding]);
   }
 
+  /** Stops at once, sends under way included (the end of a run, or a run that failed). */
   close(): void {
+    this.running = false;
+    this.closed = true;
     this.socket.disconnect();
   }
 }

@@ -1,9 +1,10 @@
 import type { WireMessage } from "./wire.js";
 
+/** What the verification needs of a handed message (a long run keeps millions of them). */
+export type Handed = Pick<WireMessage, "id" | "seq" | "epoch">;
+
 /** What a receiver's app saw in one room, in the order it saw it. */
-export type ViewEntry =
-  | { kind: "message"; message: WireMessage; at: number }
-  | { kind: "gap"; reason: string; at: number };
+export type ViewEntry = { kind: "message"; message: Handed } | { kind: "gap"; reason: string };
 
 /** A live `chat:message` that came after a later one of the room and was not a repeat. */
 export interface ArrivalAnomaly {
@@ -21,14 +22,19 @@ export class RoomView {
 
   constructor(readonly roomId: string) {}
 
-  hand(message: WireMessage): void {
-    this.entries.push({ kind: "message", message, at: Date.now() });
+  hand({ id, seq, epoch }: WireMessage): void {
+    const message: Handed = {
+      id,
+      ...(seq === undefined ? {} : { seq }),
+      ...(epoch === undefined ? {} : { epoch }),
+    };
+    this.entries.push({ kind: "message", message });
     this.handed.add(message.id);
   }
 
   /** The receiver was told it missed messages (recovered:false, a new epoch, the SDK's gap event). */
   gap(reason: string): void {
-    this.entries.push({ kind: "gap", reason, at: Date.now() });
+    this.entries.push({ kind: "gap", reason });
   }
 }
 
