@@ -5,13 +5,15 @@ import { FAULT_KINDS } from "../../check/delivery/faults.js";
 import type { Inbox } from "../../check/delivery/inbox.js";
 import type { Publish } from "../../check/delivery/notifier.js";
 import { SIZES } from "../../check/delivery/options.js";
+import { RawRoomRule } from "../../check/delivery/raw-rule.js";
 import { formatJournal, formatReport, summarizeViolations } from "../../check/delivery/report.js";
 import { runDeliveryCheck } from "../../check/delivery/run.js";
 import type { SentMessage } from "../../check/delivery/sender.js";
 import { parseStreamEntry, type RoomLog } from "../../check/delivery/stream.js";
 import { TcpProxy } from "../../check/delivery/tcp-proxy.js";
 import { verifyNotifications, verifyStorage, verifyViews } from "../../check/delivery/verify.js";
-import { type ReceiverRecord, RoomView } from "../../check/delivery/view.js";
+import { type ArrivalAnomaly, type ReceiverRecord, RoomView } from "../../check/delivery/view.js";
+import type { WireJoinResult, WireMessage } from "../../check/delivery/wire.js";
 import { eventually } from "../helpers/client.js";
 
 /**
@@ -171,6 +173,92 @@ describe("the checker's verification", () => {
       "notification-missing:1",
       "unread-count:1",
     ]);
+  });
+});
+
+/** Message `seq` of the room in epoch `epoch`. */
+const msg = (seq: number, epoch = "e1"): WireMessage => ({
+  id: `${1000 + seq}-${seq}`,
+  roomId: ROOM,
+  senderId: "s",
+  text: "t",
+  createdAt: 0,
+  seq,
+  epoch,
+});
+const answer = (messages: WireMessage[], extra: Partial<WireJoinResult> = {}): WireJoinResult => ({
+  roomId: ROOM,
+  messages,
+  hasMore: false,
+  online: [],
+  lastReadId: null,
+  unread: 0,
+  live: true,
+  ...extra,
+});
+
+function rawRoom() {
+  const view = new RoomView(ROOM);
+  const anomalies: ArrivalAnomaly[] = [];
+  const rule = new RawRoomRule(view, anomalies);
+  const seqs = () => view.entries.map((e) => (e.kind === "gap" ? e.reason : e.message.seq));
+  return { rule, view, anomalies, seqs };
+}
+
+describe("the raw receivers' rule", () => {
+  it("applies the answer and live messages, and joins again with sinceSeq and epoch of the last one", () => {
+    const { rule, seqs } = rawRoom();
+    expect(rule.joinPayload()).toEqual({ roomId: ROOM });
+    rule.joining = true;
+    expect(rule.onAnswer({ roomId: ROOM }, answer([msg(1), msg(2)]))).toBe("live");
+    rule.onMessage(msg(3));
+    expect(seqs()).toEqual([1, 2, 3]);
+    expect(rule.joinPayload()).toEqual({ roomId: ROOM, sinceSeq: 3, epoch: "e1" });
+  });
+
+  it("drops a repeat quietly and notes a lower message it never had as an out-of-order arrival", () => {
+    const { rule, seqs, anomalies } = rawRoom();
+    rule.onMessage(msg(1));
+    rule.onMessage(msg(3));
+    rule.onMessage(msg(3));
+    rule.onMessage(msg(2));
+    expect(seqs()).toEqual([1, 3]);
+    expect(anomalies.map((a) => [a.id, a.after])).toEqual([[msg(2).id, msg(3).id]]);
+  });
+
+  it("holds live messages until the join's answer, and joins again from the answer's last message while live is false", () => {
+    const { rule, seqs } = rawRoom();
+    rule.onMessage(msg(1));
+    rule.joining = true;
+    rule.onMessage(msg(4));
+    const first = rule.joinPayload();
+    expect(rule.onAnswer(first, answer([msg(2)], { live: false, recovered: true }))).toBe("again");
+    expect(rule.joinPayload()).toEqual({ roomId: ROOM, sinceSeq: 2, epoch: "e1" });
+    expect(rule.onAnswer(rule.joinPayload(), answer([msg(3)], { recovered: true }))).toBe("live");
+    expect(seqs()).toEqual([1, 2, 3, 4]);
+  });
+
+  it("marks recovered:false and a new epoch as gaps, and joins without a cursor after a new epoch", () => {
+    const { rule, seqs } = rawRoom();
+    rule.onMessage(msg(1));
+    rule.joining = true;
+    expect(rule.onAnswer(rule.joinPayload(), answer([msg(7), msg(8)], { recovered: false }))).toBe("live");
+    expect(rule.onMessage(msg(1, "e2"))).toBe("rejoin");
+    expect(rule.joinPayload()).toEqual({ roomId: ROOM });
+    expect(rule.onAnswer({ roomId: ROOM }, answer([msg(1, "e2")]))).toBe("live");
+    expect(seqs()).toEqual([1, "recovered:false", 7, 8, "epoch", 1]);
+    expect(rule.notRecovered).toBe(1);
+  });
+
+  it("uses the message id as the cursor when messages carry no seq", () => {
+    const { rule, seqs, anomalies } = rawRoom();
+    const plain = (id: string): WireMessage => ({ id, roomId: ROOM, senderId: "s", text: "t", createdAt: 0 });
+    rule.onMessage(plain("1000-0"));
+    rule.onMessage(plain("1002-0"));
+    rule.onMessage(plain("1001-0"));
+    expect(rule.joinPayload()).toEqual({ roomId: ROOM, since: "1002-0" });
+    expect(seqs()).toEqual([undefined, undefined]);
+    expect(anomalies).toHaveLength(1);
   });
 });
 
