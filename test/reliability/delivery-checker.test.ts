@@ -21,30 +21,19 @@ import { eventually } from "../helpers/client.js";
  * its quick size end to end, and the parts whose mistakes would hide a violation.
  */
 
-/**
- * The server speaks the per-room sequence contract only once that work lands: until then
- * the checker finds today's violations on every run (out-of-order arrival, silent gaps),
- * which is its proof that it can fail. Remove the switch when the server lands.
- */
-const CONTRACT_LANDED = process.env.DELIVERY_CONTRACT === "1";
-
 describe("the delivery checker, quick size", () => {
-  it.skipIf(!CONTRACT_LANDED)(
-    "finds every acked message stored once, every receiver's view equal to the stream and one inbox item per key, under every fault kind",
-    async () => {
-      const seed = Number(process.env.DELIVERY_CHECK_SEED ?? Math.floor(Math.random() * 2 ** 31));
-      const report = await runDeliveryCheck({ size: SIZES.quick, seed, faults: [...FAULT_KINDS] }, () => {});
-      const text = `${formatJournal(report)}\n${formatReport(report)}`;
-      expect(summarizeViolations(report.violations), text).toEqual([]);
-      for (const kind of FAULT_KINDS)
-        expect(report.faults[kind], `${kind} never injected\n${text}`).toBeGreaterThan(0);
-      expect(report.messages.acked, text).toBeGreaterThan(500);
-      expect(report.deliveries.raw, text).toBeGreaterThan(0);
-      expect(report.deliveries.sdk, text).toBeGreaterThan(0);
-      expect(report.notifications.acked, text).toBeGreaterThan(0);
-    },
-    150_000,
-  );
+  it("finds every acked message stored once, every receiver's view equal to the stream and one inbox item per key, under every fault kind", async () => {
+    const seed = Number(process.env.DELIVERY_CHECK_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const report = await runDeliveryCheck({ size: SIZES.quick, seed, faults: [...FAULT_KINDS] }, () => {});
+    const text = `${formatJournal(report)}\n${formatReport(report)}`;
+    expect(summarizeViolations(report.violations), text).toEqual([]);
+    for (const kind of FAULT_KINDS)
+      expect(report.faults[kind], `${kind} never injected\n${text}`).toBeGreaterThan(0);
+    expect(report.messages.acked, text).toBeGreaterThan(500);
+    expect(report.deliveries.raw, text).toBeGreaterThan(0);
+    expect(report.deliveries.sdk, text).toBeGreaterThan(0);
+    expect(report.notifications.acked, text).toBeGreaterThan(0);
+  }, 150_000);
 });
 
 const ROOM = "check:room";
