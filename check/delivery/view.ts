@@ -1,7 +1,7 @@
 import type { WireMessage } from "./wire.js";
 
 /** What the verification needs of a handed message (a long run keeps millions of them). */
-export type Handed = { id: string; seq?: number; epoch?: string };
+export type Handed = Pick<WireMessage, "id" | "seq" | "epoch">;
 
 /** What a receiver's app saw in one room, in the order it saw it. */
 export type ViewEntry = { kind: "message"; message: Handed } | { kind: "gap"; reason: string };

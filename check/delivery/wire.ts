@@ -13,7 +13,7 @@ import type {
  * the socket is live. Optional here so the checker also runs against a server that does
  * not speak it yet: it then falls back to message ids, and its findings say why.
  */
-export type WireMessage = Message & { seq?: number; epoch?: string };
+export type WireMessage = Omit<Message, "seq" | "epoch"> & { seq?: number; epoch?: string };
 export type WireJoinResult = Omit<ChatJoinResult, "messages"> & {
   messages: WireMessage[];
   epoch?: string;
