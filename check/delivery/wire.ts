@@ -14,7 +14,7 @@ import type {
  * not speak it yet: it then falls back to message ids, and its findings say why.
  */
 export type WireMessage = Omit<Message, "seq" | "epoch"> & { seq?: number; epoch?: string };
-export type WireJoinResult = Omit<ChatJoinResult, "messages"> & {
+export type WireJoinResult = Omit<ChatJoinResult, "messages" | "epoch" | "seq" | "live"> & {
   messages: WireMessage[];
   epoch?: string;
   seq?: number;
