@@ -31,6 +31,7 @@ const envSchema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default("0.0.0.0"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_FORMAT: z.enum(["json", "pretty"]).default("json"),
   INSTANCE_ID: optionalString,
 
   CORS_ORIGINS: list,
@@ -110,6 +111,8 @@ export interface Config {
   port: number;
   host: string;
   logLevel: Env["LOG_LEVEL"];
+  /** `pretty` formats lines for a person in development; collectors want `json`. */
+  logFormat: Env["LOG_FORMAT"];
   /** Stable for the process; every log line and /health carry it. */
   instanceId: string | undefined;
   version: string;
@@ -323,6 +326,7 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     instanceId: e.INSTANCE_ID,
     version,
     cors: {
