@@ -136,6 +136,7 @@ export function createApp(
   const metrics = createMetrics({
     knownEvents: CLIENT_EVENT_NAMES,
     connectedSockets: () => io.of("/").sockets.size,
+    ready: () => readiness() === undefined,
     redis,
   });
   featureRoutes.use(createMetricsRouter(metrics, config.metricsToken));
