@@ -119,7 +119,10 @@ export function createApp(
     readiness,
     logger,
     routes: featureRoutes,
-    links: config.demo.enabled ? { demo: "/demo" } : {},
+    links: {
+      ...(config.demo.enabled ? { demo: "/demo" } : {}),
+      ...(config.admin.enabled ? { admin: "/admin/" } : {}),
+    },
   });
   const httpServer = config.tls
     ? createHttpsServer(

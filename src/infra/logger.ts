@@ -24,6 +24,8 @@ export const REDACT_PATHS = [
   "*.internalApiKey",
   "secret",
   "*.secret",
+  "password",
+  "*.password",
 ];
 
 export interface LoggerOptions {
