@@ -166,6 +166,9 @@ export interface Config {
   warnings: string[];
 }
 
+/** Production refuses a shorter INTERNAL_API_KEY: it is the only secret guarding /internal/*. */
+export const MIN_INTERNAL_API_KEY_LENGTH = 24;
+
 const HOST_PORT = /^[A-Za-z0-9_.:[\]-]+:\d{1,5}$/;
 
 function hostPorts(entries: string[]): { host: string; port: number }[] {
@@ -281,8 +284,14 @@ export function loadConfig(source: Record<string, string | undefined>, version =
       "REDIS_URL is not set: single instance with in-memory adapter and stores; state is lost on restart",
     );
   }
-  if (isProduction && e.INTERNAL_API_KEY !== undefined && e.INTERNAL_API_KEY.length < 24) {
-    problems.push("INTERNAL_API_KEY: must be at least 24 characters in production");
+  if (
+    isProduction &&
+    e.INTERNAL_API_KEY !== undefined &&
+    e.INTERNAL_API_KEY.length < MIN_INTERNAL_API_KEY_LENGTH
+  ) {
+    problems.push(
+      `INTERNAL_API_KEY: must be at least ${MIN_INTERNAL_API_KEY_LENGTH} characters in production`,
+    );
   }
   // The demo mints a token for any name it is given: an open door in production.
   if (isProduction && e.DEMO_ENABLED === "true") {

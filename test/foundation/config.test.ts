@@ -2,7 +2,12 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { parseEnv, promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../../src/infra/config.js";
+import {
+  CONFIG_VARIABLES,
+  ConfigError,
+  loadConfig,
+  MIN_INTERNAL_API_KEY_LENGTH,
+} from "../../src/infra/config.js";
 import { DIST_MAIN } from "../helpers/child-server.js";
 
 const run = promisify(execFile);
@@ -76,6 +81,26 @@ describe("configuration", () => {
   it("documents every variable in the README's configuration table", () => {
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
     expect(CONFIG_VARIABLES.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  it("states the production minimum length of INTERNAL_API_KEY wherever the variable is documented", () => {
+    const production = {
+      NODE_ENV: "production",
+      JWT_SECRET: "p".repeat(40),
+      CORS_ORIGINS: "https://a.example",
+    };
+    const short = "k".repeat(MIN_INTERNAL_API_KEY_LENGTH - 1);
+    expect(problemsOf({ ...production, INTERNAL_API_KEY: short })).toEqual([
+      `INTERNAL_API_KEY: must be at least ${MIN_INTERNAL_API_KEY_LENGTH} characters in production`,
+    ]);
+    expect(problemsOf({ ...production, INTERNAL_API_KEY: `${short}k` })).toEqual([]);
+    const rule = `${MIN_INTERNAL_API_KEY_LENGTH} characters in production`;
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const row = readme.split("\n").find((line) => line.startsWith("| `INTERNAL_API_KEY` |"));
+    expect(row).toContain(rule);
+    const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
+    const at = example.indexOf("INTERNAL_API_KEY=");
+    expect(example.slice(at, example.indexOf("\n# METRICS_TOKEN", at))).toContain(rule);
   });
 
   it("stops the process with a message naming the variable", async () => {
