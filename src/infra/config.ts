@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
+import { redactUrlCredentials } from "./redact.js";
 
 /**
  * The service's whole configuration, parsed from environment variables once, in
@@ -39,6 +40,8 @@ const envSchema = z.object({
     z
       .string()
       .regex(/^rediss?:\/\//, "must start with redis:// or rediss://")
+      // A password with an unencoded `@`, `/` or space breaks the URL: say so here, not in a stack trace.
+      .refine((url) => URL.canParse(url), "is not a valid URL (percent-encode special characters)")
       .optional(),
   ),
   REDIS_MODE: z.enum(["standalone", "cluster", "sentinel"]).default("standalone"),
@@ -198,7 +201,11 @@ export function loadConfig(source: Record<string, string | undefined>, version =
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? "environment");
         const value = source[name];
-        const shown = value === undefined || /SECRET|KEY|TOKEN/.test(name) ? "" : ` (got "${value}")`;
+        // URLs are shown without their credentials: a mistyped REDIS_URL carries a password.
+        const shown =
+          value === undefined || /SECRET|KEY|TOKEN/.test(name)
+            ? ""
+            : ` (got "${redactUrlCredentials(value)}")`;
         return `${name}: ${issue.message}${shown}`;
       }),
     );

@@ -103,6 +103,34 @@ describe("configuration", () => {
     expect(example.slice(at, example.indexOf("\n# METRICS_TOKEN", at))).toContain(rule);
   });
 
+  it("shows a mistyped URL without its credentials", () => {
+    const [problem] = problemsOf({ REDIS_URL: "http://user:s3cret@redis.example:6379" });
+    expect(problem).toBe(
+      'REDIS_URL: must start with redis:// or rediss:// (got "http://[redacted]@redis.example:6379")',
+    );
+    const [unparsable] = problemsOf({ REDIS_URL: "redis://:s3cret@[::1:6379" });
+    expect(unparsable).toMatch(
+      /^REDIS_URL: is not a valid URL .*\(got "redis:\/\/\[redacted\]@\[::1:6379"\)$/,
+    );
+  });
+
+  it("never prints a URL's password when it refuses to start", async () => {
+    for (const url of [
+      "http://user:s3cret@redis.example:6379",
+      "redis://user:s3cret@bad host:6379",
+      "redis://:s3cret@[::1:6379",
+    ]) {
+      const failure = await run(process.execPath, [DIST_MAIN], {
+        env: { PATH: process.env.PATH, PORT: "0", REDIS_URL: url },
+        timeout: 10_000,
+      }).catch((err: { code: number; stdout: string; stderr: string }) => err);
+      expect(failure, url).toMatchObject({ code: 1 });
+      const { stdout, stderr } = failure as { stdout: string; stderr: string };
+      expect(stderr, url).toMatch(/invalid configuration:\n\s+- REDIS_URL: /);
+      expect(stdout + stderr, url).not.toContain("s3cret");
+    }
+  });
+
   it("stops the process with a message naming the variable", async () => {
     const failure = await run(process.execPath, [DIST_MAIN], {
       env: { PATH: process.env.PATH, PORT: "not-a-port" },
