@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
+import { unknownVariableWarnings } from "./env-check.js";
 import { redactUrlCredentials } from "./redact.js";
 
 /**
@@ -212,7 +213,7 @@ export function loadConfig(source: Record<string, string | undefined>, version =
   }
   const e = parsed.data;
   const problems: string[] = [];
-  const warnings: string[] = [];
+  const warnings: string[] = unknownVariableWarnings(source, CONFIG_VARIABLES);
   const isProduction = e.NODE_ENV === "production";
 
   const keySources = [e.JWT_SECRET, e.JWT_PUBLIC_KEY, e.JWT_JWKS_URL].filter((v) => v !== undefined);

@@ -103,6 +103,39 @@ describe("configuration", () => {
     expect(example.slice(at, example.indexOf("\n# METRICS_TOKEN", at))).toContain(rule);
   });
 
+  it("warns about a misspelled variable, naming the one it probably meant", () => {
+    const warnings = loadConfig({
+      REDIS_ADAPTR: "classic",
+      NOTIFICATIONS_LIMIT: "5",
+      JWT_SECRET_KEY: "x".repeat(40),
+      REDIS_PASSWORD: "pw",
+      RATE_TYPO_ANYTHING: "1",
+    }).warnings.filter((w) => w.includes("is not a variable"));
+    expect(warnings).toEqual([
+      "JWT_SECRET_KEY is not a variable of this service and is ignored: did you mean JWT_SECRET?",
+      "NOTIFICATIONS_LIMIT is not a variable of this service and is ignored: did you mean NOTIFICATION_LIMIT?",
+      "RATE_TYPO_ANYTHING is not a variable of this service and is ignored",
+      "REDIS_ADAPTR is not a variable of this service and is ignored: did you mean REDIS_ADAPTER?",
+      "REDIS_PASSWORD is not a variable of this service and is ignored: Redis host, port, credentials and TLS go in REDIS_URL",
+    ]);
+  });
+
+  it("says nothing about the variables others set: proxies, Kubernetes service links, Node's and the shell's", () => {
+    const config = loadConfig({
+      HTTP_PROXY: "http://proxy:3128",
+      REDIS_SERVICE_HOST: "10.0.0.11",
+      REDIS_SERVICE_PORT: "6379",
+      REDIS_SERVICE_PORT_REDIS: "6379",
+      REDIS_PORT: "tcp://10.0.0.11:6379",
+      REDIS_PORT_6379_TCP: "tcp://10.0.0.11:6379",
+      REDIS_PORT_6379_TCP_ADDR: "10.0.0.11",
+      NODE_OPTIONS: "--max-old-space-size=512",
+      LOGNAME: "node",
+      REDIS_ADAPTER: "classic",
+    });
+    expect(config.warnings.filter((w) => w.includes("is not a variable"))).toEqual([]);
+  });
+
   it("shows a mistyped URL without its credentials", () => {
     const [problem] = problemsOf({ REDIS_URL: "http://user:s3cret@redis.example:6379" });
     expect(problem).toBe(
