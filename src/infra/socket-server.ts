@@ -1,6 +1,7 @@
 import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import helmet from "helmet";
 import { type Namespace, Server } from "socket.io";
 import { Adapter, type BroadcastOptions, MessageType } from "socket.io-adapter";
 import type {
@@ -45,7 +46,9 @@ export function createSocketServer(
   });
   // Engine.IO middlewares run for every request, polling requests of an existing session
   // and websocket upgrades included; `allowRequest` and the `cors` option only see the
-  // handshake. This is what stops cross-site WebSocket hijacking.
+  // handshake. Helmet first, so that refusals carry its headers too.
+  io.engine.use(helmet());
+  // The Origin check is what stops cross-site WebSocket hijacking.
   io.engine.use((req: IncomingMessage, _res: unknown, next: (err?: Error) => void) => {
     if (options.isOriginAllowed(req.headers.origin)) next();
     else next(new Error("origin not allowed"));
