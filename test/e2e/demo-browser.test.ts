@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChildServer, DIST_MAIN } from "../helpers/child-server.js";
 import { eventually } from "../helpers/client.js";
 import { freePort, type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { systemBinaries } from "../helpers/system-binaries.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DEMO_INDEX = join(ROOT, "dist/public/demo/index.html");
 // Every run saves its screenshots under test-results/ (ignored by git); UPDATE_SCREENSHOTS=1
@@ -21,10 +21,8 @@ const SCREENSHOTS = join(
 const API_KEY = "e2e-internal-key-0123456789abcdef";
 const STEP_MS = 15_000;
 
-// .ci/run installs Chromium and sets E2E_REQUIRED=1; elsewhere a machine without it skips the suite.
-const runnable = existsSync(CHROMIUM) || process.env.E2E_REQUIRED === "1";
-if (!runnable)
-  console.warn(`skipping the browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+// .ci/run installs Chromium and sets REQUIRE_ALL_TESTS=1; elsewhere a machine without it skips the suite.
+const binaries = systemBinaries("the browser tests (test/e2e/demo-browser.test.ts)", "chromium");
 
 /** The conversation as a page shows it: stored messages only, in order. */
 const shownTexts = (page: Page) =>
@@ -48,7 +46,7 @@ async function say(page: Page, text: string): Promise<void> {
   await page.press("#message-input", "Enter");
 }
 
-describe.skipIf(!runnable)("the demo in Chromium: two users on two instances over one Redis", () => {
+describe.skipIf(!binaries)("the demo in Chromium: two users on two instances over one Redis", () => {
   let redis: RedisServer;
   let one: ChildServer;
   let two: ChildServer;
@@ -79,7 +77,7 @@ describe.skipIf(!runnable)("the demo in Chromium: two users on two instances ove
     await Promise.all([one.start(), two.start()]);
     profile = mkdtempSync(join(tmpdir(), "rt-chromium-"));
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: binaries?.chromium,
       args: [
         "--headless",
         "--no-sandbox",

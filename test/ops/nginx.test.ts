@@ -4,6 +4,7 @@ import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, connected, eventually, ok, record, type TestSocket } from "../helpers/client.js";
 import { Nginx } from "../helpers/nginx.js";
 import { freePort, type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { systemBinaries } from "../helpers/system-binaries.js";
 import { type SelfSignedCert, selfSignedCert } from "../helpers/tls.js";
 import { tokenFor } from "../helpers/tokens.js";
 
@@ -11,7 +12,9 @@ import { tokenFor } from "../helpers/tokens.js";
  * The load balancer example (deploy/nginx/socket-server.conf.template) in front of two
  * instances over one Redis: polling (sticky) and websocket clients, TLS at the balancer.
  */
-describe("nginx in front of two instances", () => {
+const binaries = systemBinaries("the load balancer test (test/ops/nginx.test.ts)", "nginx", "openssl");
+
+describe.skipIf(!binaries)("nginx in front of two instances", () => {
   let redis: RedisServer;
   let apps: TestApp[];
   let nginx: Nginx;
@@ -23,9 +26,9 @@ describe("nginx in front of two instances", () => {
     redis = await startRedis();
     const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `lb${Date.now()}:` };
     apps = [await startApp({ ...env, INSTANCE_ID: "A" }), await startApp({ ...env, INSTANCE_ID: "B" })];
-    tls = selfSignedCert();
+    tls = selfSignedCert(binaries?.openssl ?? "");
     const [httpPort, httpsPort] = [await freePort(), await freePort()];
-    nginx = await new Nginx({
+    nginx = await new Nginx(binaries?.nginx ?? "", {
       SOCKET_UPSTREAM_A: new URL(apps[0]?.url ?? "").host,
       SOCKET_UPSTREAM_B: new URL(apps[1]?.url ?? "").host,
       LB_HTTP_PORT: String(httpPort),
@@ -41,6 +44,7 @@ describe("nginx in front of two instances", () => {
     await nginx?.stop();
     for (const app of apps ?? []) await app.close();
     await redis?.destroy();
+    tls?.remove();
   });
 
   /** Which instance holds the socket of `userId`. */
