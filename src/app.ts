@@ -16,7 +16,7 @@ import type { Feature } from "./infra/feature.js";
 import { createHttpApp } from "./infra/http.js";
 import { createLogger, type Logger } from "./infra/logger.js";
 import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metrics.js";
-import { createOriginPolicy } from "./infra/origin.js";
+import { createOriginPolicy, logRefusedOrigin } from "./infra/origin.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
 import {
@@ -91,6 +91,7 @@ export function createApp(
       })
     : undefined;
   const isOriginAllowed = createOriginPolicy(config.cors);
+  const onOriginRefused = logRefusedOrigin(logger);
   const verifier = createTokenVerifier(config.jwt);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
 
@@ -111,6 +112,7 @@ export function createApp(
     startedAt,
     bodyLimit: config.http.bodyLimit,
     isOriginAllowed,
+    onOriginRefused,
     readiness,
     logger,
     routes: featureRoutes,
@@ -124,6 +126,7 @@ export function createApp(
   const io = createSocketServer(httpServer, {
     maxHttpBufferSize: config.socket.maxHttpBufferSize,
     isOriginAllowed,
+    onOriginRefused,
     refuseReason: () => (draining ? "server is shutting down" : undefined),
   });
 

@@ -74,6 +74,15 @@ describe("HTTP surface", () => {
     expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  it("allows CORS for a page of the server's own origin, though CORS_ORIGINS does not list it", async () => {
+    const own = await fetch(`${t.url}/health`, { headers: { origin: t.url } });
+    expect(own.headers.get("access-control-allow-origin")).toBe(t.url);
+    const port = Number(new URL(t.url).port);
+    const otherPort = `http://127.0.0.1:${port === 65535 ? port - 1 : port + 1}`;
+    const other = await fetch(`${t.url}/health`, { headers: { origin: otherPort } });
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
   it("answers unknown routes with a JSON 404", async () => {
     const res = await fetch(`${t.url}/does/not/exist`);
     expect(res.status).toBe(404);

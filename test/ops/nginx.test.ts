@@ -108,6 +108,18 @@ describe.skipIf(!binaries)("nginx in front of two instances", () => {
     await chatsAcross(pair, "team:upgrade");
   });
 
+  it("passes the Host on, so a page served through the balancer may connect (same origin)", async () => {
+    for (const transports of [["websocket"], ["polling"]] as ("polling" | "websocket")[][]) {
+      const socket = await connected(httpUrl, await tokenFor(`page-${transports[0]}`), {
+        transports,
+        extraHeaders: { origin: httpUrl },
+      });
+      expect(socket.connected).toBe(true);
+    }
+    const own = await fetch(`${httpUrl}/health`, { headers: { origin: httpUrl } });
+    expect(own.headers.get("access-control-allow-origin")).toBe(httpUrl);
+  });
+
   it("terminates TLS: wss:// clients chat across instances", async () => {
     await chatsAcross(await oneOnEach(httpsUrl, ["websocket"], { ca: tls.cert }), "team:wss");
   });
