@@ -97,6 +97,14 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
   // offline queue (see PITFALLS: enableOfflineQueue=false breaks the adapter).
   const pub = connect("pub", { maxRetriesPerRequest: null });
   const sub = connect("sub", { maxRetriesPerRequest: null });
+  for (const [role, client] of [
+    ["pub", pub],
+    ["sub", sub],
+  ] as const) {
+    handleDiscardedReplies(client, (err, command) =>
+      log.debug({ role, command, err: err.message }, "pub/sub command failed"),
+    );
+  }
 
   const clients = { command, pub, sub } as const;
   for (const [role, client] of Object.entries(clients)) {
@@ -155,6 +163,37 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
       );
     },
   };
+}
+
+/**
+ * The pub/sub commands the Socket.IO adapters send without looking at ioredis' promise:
+ * `publish` (classic adapter), `(s)subscribe` and `(s)unsubscribe` (rooms appearing and
+ * disappearing, `close()`). Queued while Redis is away and flushed with "Connection is
+ * closed." when the connection is then closed (a shutdown during an outage), each one
+ * became an unhandled rejection. Callers that await these commands still see the error.
+ */
+const DISCARDED_BY_ADAPTERS = [
+  "publish",
+  "spublish",
+  "subscribe",
+  "unsubscribe",
+  "psubscribe",
+  "punsubscribe",
+  "ssubscribe",
+  "sunsubscribe",
+] as const;
+
+function handleDiscardedReplies(client: RedisClient, onError: (err: Error, command: string) => void): void {
+  const methods = client as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const command of DISCARDED_BY_ADAPTERS) {
+    const send = methods[command];
+    if (typeof send !== "function") continue;
+    methods[command] = function (this: unknown, ...args: unknown[]) {
+      const reply = send.apply(this, args);
+      if (reply instanceof Promise) reply.catch((err: Error) => onError(err, command));
+      return reply;
+    };
+  }
 }
 
 /** True for errors that mean "Redis is not reachable right now" rather than a bug. */
