@@ -50,6 +50,20 @@ export interface App {
   url(): string;
 }
 
+/** Whether `work` settles before the `deadline` (epoch ms); its rejection is thrown. */
+async function settlesBefore(work: Promise<void> | void, deadline: number): Promise<boolean> {
+  if (work === undefined) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([work.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Everything a feature module may be built from. */
 export interface FeatureDeps {
   config: Config;
@@ -277,7 +291,11 @@ export function createApp(
         io.local.emit("server:shutdown", { reconnect: true });
         for (const feature of [...built].reverse()) {
           try {
-            await feature.stop?.();
+            // A hung Redis makes every write of a stop wait its command timeout: the grace
+            // bounds them all, whatever is left undone (presence entries are then reaped).
+            if (!(await settlesBefore(feature.stop?.(), deadline))) {
+              log.warn({ feature: feature.name }, "feature stop did not finish within the grace period");
+            }
           } catch (err) {
             log.error({ err, feature: feature.name }, "feature stop failed");
           }

@@ -35,6 +35,28 @@ export interface RedisConnectionOptions {
 
 const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
+/** How long `close()` waits for Redis to answer QUIT before cutting the connection. */
+const QUIT_TIMEOUT_MS = 500;
+
+/** Whether `promise` resolves within `ms` (a rejection counts as not). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => false,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createRedisConnections(options: RedisConnectionOptions): RedisConnections {
   const log = options.logger.child({ module: "redis" });
   const base: RedisOptions = {
@@ -153,12 +175,9 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     async close() {
       await Promise.all(
         all.map(async (c) => {
-          try {
-            if (c.status === "ready") await c.quit();
-            else c.disconnect();
-          } catch {
-            c.disconnect();
-          }
+          // A hung Redis never answers QUIT: the shutdown must still end within its grace.
+          if (c.status === "ready" && (await settlesWithin(c.quit(), QUIT_TIMEOUT_MS))) return;
+          c.disconnect();
         }),
       );
     },
