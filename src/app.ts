@@ -13,10 +13,11 @@ import { startSlowConsumerGuard } from "./infra/backpressure.js";
 import type { Config } from "./infra/config.js";
 import { type AppSocket, createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
+import { reportingRefusals } from "./infra/handshake-refusals.js";
 import { createHttpApp } from "./infra/http.js";
 import { createLogger, type Logger } from "./infra/logger.js";
 import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metrics.js";
-import { createOriginPolicy, logRefusedOrigin } from "./infra/origin.js";
+import { createOriginPolicy, logRefusedOrigin, type OriginRefusal } from "./infra/origin.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
 import {
@@ -26,7 +27,7 @@ import {
   createSocketServer,
   resolveAdapterKind,
 } from "./infra/socket-server.js";
-import { CLIENT_EVENT_NAMES, userRoom } from "./protocol/index.js";
+import { CLIENT_EVENT_NAMES, type ErrorCode, userRoom } from "./protocol/index.js";
 
 /** At most this much of SHUTDOWN_GRACE_MS is kept for closing sockets and Redis after the drain. */
 const CLOSE_RESERVE_MS = 1000;
@@ -105,7 +106,13 @@ export function createApp(
       })
     : undefined;
   const isOriginAllowed = createOriginPolicy(config.cors);
-  const onOriginRefused = logRefusedOrigin(logger);
+  const logOriginRefused = logRefusedOrigin(logger);
+  // Metrics need `io` (the socket count), so they exist only once `io` does; these run later.
+  const countRefusal = (code: ErrorCode) => metrics.handshakesRefused.inc({ code });
+  const onOriginRefused: OriginRefusal = (origin, host, what) => {
+    logOriginRefused(origin, host, what);
+    if (what === "socket.io") countRefusal("FORBIDDEN");
+  };
   const verifier = createTokenVerifier(config.jwt);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
 
@@ -141,13 +148,18 @@ export function createApp(
     maxHttpBufferSize: config.socket.maxHttpBufferSize,
     isOriginAllowed,
     onOriginRefused,
-    refuseReason: () => (draining ? "server is shutting down" : undefined),
+    refuseReason: () => {
+      if (!draining) return undefined;
+      countRefusal("UNAVAILABLE");
+      return "server is shutting down";
+    },
   });
 
   const metrics = createMetrics({
     knownEvents: CLIENT_EVENT_NAMES,
     connectedSockets: () => io.of("/").sockets.size,
     redis,
+    version: config.version,
   });
   featureRoutes.use(createMetricsRouter(metrics, config.metricsToken));
 
@@ -161,14 +173,17 @@ export function createApp(
     if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
   }
 
-  io.use(createAuthMiddleware({ verifier, logger }));
+  io.use(reportingRefusals(createAuthMiddleware({ verifier, logger }), countRefusal));
   io.use(
-    createConnectionLimits({
-      io,
-      maxPerUser: config.socket.maxConnectionsPerUser,
-      perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
-      logger,
-    }),
+    reportingRefusals(
+      createConnectionLimits({
+        io,
+        maxPerUser: config.socket.maxConnectionsPerUser,
+        perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
+        logger,
+      }),
+      countRefusal,
+    ),
   );
   // Last, awaited: once connected, a broadcast to the user's room reaches this socket from
   // every instance (with sharded pub/sub the room's subscription is confirmed first).

@@ -301,6 +301,11 @@ export function loadConfig(source: Record<string, string | undefined>, version =
       `INTERNAL_API_KEY: must be at least ${MIN_INTERNAL_API_KEY_LENGTH} characters in production`,
     );
   }
+  if (isProduction && e.METRICS_TOKEN === undefined) {
+    warnings.push(
+      "METRICS_TOKEN is not set: GET /metrics answers anyone who reaches this port; set it, or keep the port private",
+    );
+  }
   // The demo mints a token for any name it is given: an open door in production.
   if (isProduction && e.DEMO_ENABLED === "true") {
     problems.push("DEMO_ENABLED: the demo cannot be enabled in production (it mints tokens for anyone)");

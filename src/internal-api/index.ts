@@ -19,6 +19,7 @@ export function createInternalApiFeature(
       ...services,
       // Goes through the adapter, so sockets on other instances are disconnected too.
       disconnectUser: (userId) => deps.io.in(userRoom(userId)).disconnectSockets(true),
+      onRequest: (route, status) => deps.metrics.internalApiRequests.inc({ route, status: String(status) }),
     }),
   };
 }

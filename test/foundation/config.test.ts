@@ -62,6 +62,18 @@ describe("configuration", () => {
     ).toEqual([]);
   });
 
+  it("warns in production when METRICS_TOKEN is unset, and only then", () => {
+    const production = {
+      NODE_ENV: "production",
+      JWT_SECRET: "p".repeat(40),
+      CORS_ORIGINS: "https://a.example",
+    };
+    const warning = expect.stringMatching(/^METRICS_TOKEN is not set: GET \/metrics answers anyone/);
+    expect(loadConfig(production).warnings).toContainEqual(warning);
+    expect(loadConfig({ ...production, METRICS_TOKEN: "t".repeat(32) }).warnings).not.toContainEqual(warning);
+    expect(loadConfig({}).warnings).not.toContainEqual(warning);
+  });
+
   it("refuses HMAC algorithms together with a public key", () => {
     const pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----";
     expect(problemsOf({ JWT_PUBLIC_KEY: pem, JWT_ALGORITHMS: "HS256" })).toEqual([

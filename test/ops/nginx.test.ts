@@ -1,3 +1,5 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Message } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
@@ -108,6 +110,28 @@ describe.skipIf(!binaries)("nginx in front of two instances", () => {
     await chatsAcross(pair, "team:upgrade");
   });
 
+  it("does not forward /metrics or /internal/* to the instances, however the path is spelled", async () => {
+    const blocked = [
+      ["GET", "/metrics"],
+      ["GET", "/METRICS"],
+      ["GET", "/metrics/"],
+      ["GET", "/%6detrics"],
+      ["GET", "/socket.io/../metrics"],
+      ["POST", "/internal/notifications"],
+      ["POST", "/Internal/users/u1/disconnect"],
+      ["POST", "//internal/notifications"],
+    ];
+    for (const [method, path] of blocked) {
+      for (const base of [httpUrl, httpsUrl]) {
+        const status = await rawStatus(`${base}${path}`, method as string);
+        expect(status, `${method} ${base}${path}`).toBe(404);
+      }
+    }
+    // Served on the instances themselves (the private side).
+    expect((await fetch(`${apps[0]?.url}/metrics`)).status).toBe(200);
+    expect((await fetch(`${httpUrl}/health`)).status).toBe(200);
+  });
+
   it("passes the Host on, so a page served through the balancer may connect (same origin)", async () => {
     for (const transports of [["websocket"], ["polling"]] as ("polling" | "websocket")[][]) {
       const socket = await connected(httpUrl, await tokenFor(`page-${transports[0]}`), {
@@ -124,3 +148,27 @@ describe.skipIf(!binaries)("nginx in front of two instances", () => {
     await chatsAcross(await oneOnEach(httpsUrl, ["websocket"], { ca: tls.cert }), "team:wss");
   });
 });
+
+/** The status of a request sent with its path exactly as written (fetch would normalise `..` and `%6d`). */
+function rawStatus(url: string, method: string): Promise<number> {
+  const { protocol, hostname, port } = new URL(url);
+  const path = url.slice(url.indexOf("/", protocol.length + 2));
+  return new Promise((resolve, reject) => {
+    const req = (protocol === "https:" ? httpsRequest : httpRequest)(
+      {
+        host: hostname,
+        port,
+        method,
+        path,
+        rejectUnauthorized: false,
+        headers: { "content-type": "application/json" },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on("error", reject);
+    req.end(method === "POST" ? "{}" : undefined);
+  });
+}
