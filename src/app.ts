@@ -11,6 +11,7 @@ import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.j
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
 import type { Config } from "./infra/config.js";
+import { bridgeClassicEmitter, type EmitterBridge } from "./infra/emitter-bridge.js";
 import { type AppSocket, createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
 import { reportingRefusals } from "./infra/handshake-refusals.js";
@@ -236,6 +237,7 @@ export function createApp(
   });
 
   let stopGuard: (() => void) | undefined;
+  let emitterBridge: EmitterBridge | undefined;
   let address: AddressInfo | undefined;
   let shuttingDown: Promise<void> | undefined;
 
@@ -262,6 +264,18 @@ export function createApp(
         attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix, (err, what) =>
           log.warn({ err: err.message, what }, "adapter Redis call failed"),
         );
+        if (adapter.kind === "sharded") {
+          emitterBridge = bridgeClassicEmitter({
+            io,
+            sub: redis.sub,
+            channel: `${config.redis.keyPrefix}socket.io`,
+            logger,
+          });
+          // Not fatal: ioredis subscribes once Redis is reachable.
+          if (redis.isReady() && !(await emitterBridge.ready(2000))) {
+            log.warn("the @socket.io/redis-emitter channels are not subscribed yet");
+          }
+        }
         log.info(
           { adapter: adapter.kind, mode: redis.mode, serverVersion: adapter.serverVersion },
           "redis adapter",
@@ -321,6 +335,7 @@ export function createApp(
         }
         io.local.disconnectSockets(true);
         tokens.stop();
+        emitterBridge?.stop();
         await new Promise<void>((resolve) => {
           io.close(() => resolve());
           httpServer.closeAllConnections();
