@@ -594,26 +594,6 @@ export function connect(options: ConnectOptions): RealtimeClient {
     for (const roomId of outbox.rooms()) if (!rooms.has(roomId)) void pump(roomId);
   }
 
-  async function catchUp(roomId: string, after: string, my: number): Promise<void> {
-    let cursor = after;
-    try {
-      for (let page = 0; page < MAX_RECOVERY_PAGES; page++) {
-        if (epoch !== my || !rooms.has(roomId)) return;
-        const next = await request("chat:history", { roomId, after: cursor, limit: HISTORY_PAGE_SIZE });
-        deliver(tracker.acceptAll(next.messages));
-        const last = next.messages[next.messages.length - 1];
-        if (!next.hasMore || !last) return;
-        cursor = last.id;
-      }
-      // More than the client pages through: start over from the newest page, as a rejoin would.
-      await joinRoom(roomId, my, true);
-    } catch (err) {
-      const error = toRealtimeError(err);
-      // A dropped connection rejoins with `since` on the next connect anyway.
-      if (error.code !== "DISCONNECTED") reportError(error);
-    }
-  }
-
   socket.on("connect", () => {
     epoch += 1;
     everConnected = true;
@@ -678,12 +658,6 @@ export function connect(options: ConnectOptions): RealtimeClient {
     // another one) instead of being cut at the end of its grace period.
     socket.disconnect();
     scheduleReconnect(Math.round(Math.random() * SHUTDOWN_JITTER_MS));
-  });
-
-  // The server's instance lost its link to the others for a moment: messages stored after
-  // `since` may never have arrived live. Page through them; the tracker drops what we have.
-  socket.on("chat:resync", ({ roomId, since }) => {
-    if (rooms.get(roomId)?.joinedEpoch === epoch) void catchUp(roomId, since, epoch);
   });
 
   socket.on("auth:expired", () => invalidateToken());

@@ -6,6 +6,8 @@ import type { Message } from "../../src/protocol/index.js";
 const msg = (id: string, roomId = "team:core"): Message => ({
   id,
   roomId,
+  seq: Number(id.split("-")[1]),
+  epoch: "e1",
   senderId: "bob",
   text: `text ${id}`,
   createdAt: 0,
