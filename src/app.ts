@@ -11,12 +11,14 @@ import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.j
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
 import type { Config } from "./infra/config.js";
+import { bridgeClassicEmitter, type EmitterBridge } from "./infra/emitter-bridge.js";
 import { type AppSocket, createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
+import { reportingRefusals } from "./infra/handshake-refusals.js";
 import { createHttpApp } from "./infra/http.js";
 import { createLogger, type Logger } from "./infra/logger.js";
 import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metrics.js";
-import { createOriginPolicy } from "./infra/origin.js";
+import { createOriginPolicy, logRefusedOrigin, type OriginRefusal } from "./infra/origin.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
 import {
@@ -26,7 +28,7 @@ import {
   createSocketServer,
   resolveAdapterKind,
 } from "./infra/socket-server.js";
-import { CLIENT_EVENT_NAMES } from "./protocol/index.js";
+import { CLIENT_EVENT_NAMES, type ErrorCode } from "./protocol/index.js";
 
 /** At most this much of SHUTDOWN_GRACE_MS is kept for closing sockets and Redis after the drain. */
 const CLOSE_RESERVE_MS = 1000;
@@ -48,6 +50,20 @@ export interface App {
   /** Graceful shutdown (SIGTERM): drain, tell clients, close sockets within the grace period, close Redis. */
   shutdown(reason?: string): Promise<void>;
   url(): string;
+}
+
+/** Whether `work` settles before the `deadline` (epoch ms); its rejection is thrown. */
+async function settlesBefore(work: Promise<void> | void, deadline: number): Promise<boolean> {
+  if (work === undefined) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([work.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Everything a feature module may be built from. */
@@ -98,6 +114,13 @@ export function createApp(
       })
     : undefined;
   const isOriginAllowed = createOriginPolicy(config.cors);
+  const logOriginRefused = logRefusedOrigin(logger);
+  // Metrics need `io` (the socket count), so they exist only once `io` does; these run later.
+  const countRefusal = (code: ErrorCode) => metrics.handshakesRefused.inc({ code });
+  const onOriginRefused: OriginRefusal = (origin, host, what) => {
+    logOriginRefused(origin, host, what);
+    if (what === "socket.io") countRefusal("FORBIDDEN");
+  };
   const verifier = createTokenVerifier(config.jwt);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
 
@@ -118,6 +141,7 @@ export function createApp(
     startedAt,
     bodyLimit: config.http.bodyLimit,
     isOriginAllowed,
+    onOriginRefused,
     readiness,
     logger,
     routes: featureRoutes,
@@ -135,7 +159,12 @@ export function createApp(
   const io = createSocketServer(httpServer, {
     maxHttpBufferSize: config.socket.maxHttpBufferSize,
     isOriginAllowed,
-    refuseReason: () => (draining ? "server is shutting down" : undefined),
+    onOriginRefused,
+    refuseReason: () => {
+      if (!draining) return undefined;
+      countRefusal("UNAVAILABLE");
+      return "server is shutting down";
+    },
   });
 
   const metrics = createMetrics({
@@ -143,6 +172,7 @@ export function createApp(
     connectedSockets: () => io.of("/").sockets.size,
     ready: () => readiness() === undefined,
     redis,
+    version: config.version,
   });
   featureRoutes.use(createMetricsRouter(metrics, config.metricsToken));
 
@@ -173,14 +203,18 @@ export function createApp(
     if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
   }
 
+  // Each step's refusals are counted by the code the client gets (rt_handshakes_refused_total).
   io.use(
-    createAddressLimit({
-      perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
-      logger,
-    }),
+    reportingRefusals(
+      createAddressLimit({
+        perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
+        logger,
+      }),
+      countRefusal,
+    ),
   );
-  io.use(createAuthMiddleware({ verifier, logger }));
-  io.use(createAdmission({ features: built, logger }));
+  io.use(reportingRefusals(createAuthMiddleware({ verifier, logger }), countRefusal));
+  io.use(reportingRefusals(createAdmission({ features: built, logger }), countRefusal));
 
   const connLog = logger.child({ module: "connection" });
   // One listener of each kind per socket, the same function for every socket (`this` is
@@ -226,6 +260,7 @@ export function createApp(
   });
 
   let stopGuard: (() => void) | undefined;
+  let emitterBridge: EmitterBridge | undefined;
   let address: AddressInfo | undefined;
   let shuttingDown: Promise<void> | undefined;
 
@@ -253,6 +288,18 @@ export function createApp(
         attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix, (err, what) =>
           log.warn({ err: err.message, what }, "adapter Redis call failed"),
         );
+        if (adapter.kind === "sharded") {
+          emitterBridge = bridgeClassicEmitter({
+            io,
+            sub: redis.sub,
+            channel: `${config.redis.keyPrefix}socket.io`,
+            logger,
+          });
+          // Not fatal: ioredis subscribes once Redis is reachable.
+          if (redis.isReady() && !(await emitterBridge.ready(2000))) {
+            log.warn("the @socket.io/redis-emitter channels are not subscribed yet");
+          }
+        }
         log.info(
           { adapter: adapter.kind, mode: redis.mode, serverVersion: adapter.serverVersion },
           "redis adapter",
@@ -305,7 +352,11 @@ export function createApp(
         io.local.emit("server:shutdown", { reconnect: true });
         for (const feature of [...built].reverse()) {
           try {
-            await feature.stop?.();
+            // A hung Redis makes every write of a stop wait its command timeout: the grace
+            // bounds them all, whatever is left undone (presence entries are then reaped).
+            if (!(await settlesBefore(feature.stop?.(), deadline))) {
+              log.warn({ feature: feature.name }, "feature stop did not finish within the grace period");
+            }
           } catch (err) {
             log.error({ err, feature: feature.name }, "feature stop failed");
           }
@@ -316,6 +367,7 @@ export function createApp(
         }
         io.local.disconnectSockets(true);
         tokens.stop();
+        emitterBridge?.stop();
         await new Promise<void>((resolve) => {
           io.close(() => resolve());
           httpServer.closeAllConnections();

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { createApp } from "./app.js";
 import { buildFeatures } from "./features.js";
 import { ConfigError, loadConfig } from "./infra/config.js";
+import { redactUrlCredentials } from "./infra/redact.js";
 
 /** The composition root's entry: read the environment, build the app, handle signals. */
 async function main(): Promise<void> {
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err);
+  // Before the logger exists: an error quoting a URL (a Redis URL) must not print its password.
+  console.error(redactUrlCredentials(err instanceof Error ? (err.stack ?? err.message) : String(err)));
   process.exit(1);
 });

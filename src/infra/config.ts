@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
+import { unknownVariableWarnings } from "./env-check.js";
+import { redactUrlCredentials } from "./redact.js";
 
 /**
  * The service's whole configuration, parsed from environment variables once, in
@@ -40,6 +42,8 @@ const envSchema = z.object({
     z
       .string()
       .regex(/^rediss?:\/\//, "must start with redis:// or rediss://")
+      // A password with an unencoded `@`, `/` or space breaks the URL: say so here, not in a stack trace.
+      .refine((url) => URL.canParse(url), "is not a valid URL (percent-encode special characters)")
       .optional(),
   ),
   REDIS_MODE: z.enum(["standalone", "cluster", "sentinel"]).default("standalone"),
@@ -187,6 +191,9 @@ export interface Config {
   warnings: string[];
 }
 
+/** Production refuses a shorter INTERNAL_API_KEY: it is the only secret guarding /internal/*. */
+export const MIN_INTERNAL_API_KEY_LENGTH = 24;
+
 const HOST_PORT = /^[A-Za-z0-9_.:[\]-]+:\d{1,5}$/;
 
 function hostPorts(entries: string[]): { host: string; port: number }[] {
@@ -216,15 +223,18 @@ export function loadConfig(source: Record<string, string | undefined>, version =
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? "environment");
         const value = source[name];
+        // URLs are shown without their credentials: a mistyped REDIS_URL carries a password.
         const shown =
-          value === undefined || /SECRET|KEY|TOKEN|PASSWORD/.test(name) ? "" : ` (got "${value}")`;
+          value === undefined || /SECRET|KEY|TOKEN|PASSWORD/.test(name)
+            ? ""
+            : ` (got "${redactUrlCredentials(value)}")`;
         return `${name}: ${issue.message}${shown}`;
       }),
     );
   }
   const e = parsed.data;
   const problems: string[] = [];
-  const warnings: string[] = [];
+  const warnings: string[] = unknownVariableWarnings(source, CONFIG_VARIABLES);
   const isProduction = e.NODE_ENV === "production";
 
   const keySources = [e.JWT_SECRET, e.JWT_PUBLIC_KEY, e.JWT_JWKS_URL].filter((v) => v !== undefined);
@@ -303,8 +313,19 @@ export function loadConfig(source: Record<string, string | undefined>, version =
       "REDIS_URL is not set: single instance with in-memory adapter and stores; state is lost on restart",
     );
   }
-  if (isProduction && e.INTERNAL_API_KEY !== undefined && e.INTERNAL_API_KEY.length < 24) {
-    problems.push("INTERNAL_API_KEY: must be at least 24 characters in production");
+  if (
+    isProduction &&
+    e.INTERNAL_API_KEY !== undefined &&
+    e.INTERNAL_API_KEY.length < MIN_INTERNAL_API_KEY_LENGTH
+  ) {
+    problems.push(
+      `INTERNAL_API_KEY: must be at least ${MIN_INTERNAL_API_KEY_LENGTH} characters in production`,
+    );
+  }
+  if (isProduction && e.METRICS_TOKEN === undefined) {
+    warnings.push(
+      "METRICS_TOKEN is not set: GET /metrics answers anyone who reaches this port; set it, or keep the port private",
+    );
   }
   // The demo mints a token for any name it is given: an open door in production.
   if (isProduction && e.DEMO_ENABLED === "true") {

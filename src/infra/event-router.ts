@@ -37,6 +37,16 @@ export type EventOutcome = "ok" | ErrorBody["code"];
 
 export type EventObserver = (event: string, outcome: EventOutcome, durationMs: number) => void;
 
+/**
+ * No ack waits longer than this, whatever the handler is still waiting for: a hung Redis
+ * makes every command wait its own timeout, and a handler that chains several (a rate
+ * limit, a subscription, reads) would otherwise add them up (docs/reliability.md
+ * promises 5 s; the sweep below adds up to `DEADLINE_SWEEP_MS`).
+ */
+export const ACK_DEADLINE_MS = 3500;
+/** How often events past their deadline are answered: one timer per router, not one per event. */
+const DEADLINE_SWEEP_MS = 250;
+
 export interface EventRouter {
   on<E extends ClientEventName, P>(event: E, definition: EventDefinition<E, P>): void;
   /** Route this socket's events through the pipeline. */
@@ -61,9 +71,15 @@ export function toErrorBody(err: unknown): { body: ErrorBody; unexpected: boolea
  * Events are dispatched from a single shared `onAny` listener instead of one
  * closure per event per socket: it keeps the per-connection memory flat.
  */
-export function createEventRouter(deps: { logger: Logger; observe?: EventObserver }): EventRouter {
+export function createEventRouter(deps: {
+  logger: Logger;
+  observe?: EventObserver;
+  /** @default ACK_DEADLINE_MS */
+  ackDeadlineMs?: number;
+}): EventRouter {
   const log = deps.logger.child({ module: "events" });
   const definitions = new Map<string, EventDefinition<ClientEventName, unknown>>();
+  const deadlines = createDeadlines(deps.ackDeadlineMs ?? ACK_DEADLINE_MS);
 
   async function dispatch(socket: AppSocket, event: string, args: unknown[]): Promise<void> {
     const started = performance.now();
@@ -97,13 +113,33 @@ export function createEventRouter(deps: { logger: Logger; observe?: EventObserve
       );
       return;
     }
+    // Answered once: by the handler, or by the deadline if the handler is not done by then.
+    let answered = false;
+    const overdue = deadlines.add(() => {
+      answered = true;
+      log.warn({ event, socketId: socket.id, userId: user.id }, "no answer within the ack deadline");
+      fail(new AppError("UNAVAILABLE", "no answer in time, try again").toBody());
+    });
     try {
       if (definition.rateLimit) await definition.rateLimit.consume(user.id);
       const data = await definition.handle(parsed.data, { socket, user });
+      if (answered) {
+        log.debug({ event, socketId: socket.id, userId: user.id }, "late result dropped");
+        return;
+      }
+      answered = true;
       if (ack) ack({ ok: true, data });
       deps.observe?.(event, "ok", performance.now() - started);
     } catch (err) {
       const { body, unexpected } = toErrorBody(err);
+      if (answered) {
+        // A bug stays an error, even when the deadline has already answered for it.
+        if (unexpected)
+          log.error({ err, event, socketId: socket.id, userId: user.id }, "handler failed late");
+        else log.debug({ event, socketId: socket.id, code: body.code }, "late failure dropped");
+        return;
+      }
+      answered = true;
       if (unexpected) {
         log.error({ err, event, socketId: socket.id, userId: user.id }, "handler failed");
       } else if (body.code === "UNAVAILABLE") {
@@ -113,6 +149,8 @@ export function createEventRouter(deps: { logger: Logger; observe?: EventObserve
         );
       }
       fail(body);
+    } finally {
+      deadlines.remove(overdue);
     }
   }
 
@@ -130,6 +168,42 @@ export function createEventRouter(deps: { logger: Logger; observe?: EventObserve
     },
     attach(socket) {
       socket.onAny(onAnyEvent);
+    },
+  };
+}
+
+/**
+ * The events still waiting for their handler, oldest first (a Set keeps insertion order,
+ * and every entry has the same deadline), checked by one timer that runs only while
+ * something is pending: a Set insert and delete per event instead of a timer of its own.
+ */
+function createDeadlines(deadlineMs: number) {
+  const pending = new Set<{ due: number; expire: () => void }>();
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    const now = performance.now();
+    for (const entry of pending) {
+      if (entry.due > now) break;
+      pending.delete(entry);
+      entry.expire();
+    }
+    if (pending.size === 0) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+  return {
+    add(expire: () => void) {
+      const entry = { due: performance.now() + deadlineMs, expire };
+      pending.add(entry);
+      if (!sweeper) {
+        sweeper = setInterval(sweep, Math.min(DEADLINE_SWEEP_MS, deadlineMs));
+        sweeper.unref();
+      }
+      return entry;
+    },
+    remove(entry: { due: number; expire: () => void }) {
+      pending.delete(entry);
     },
   };
 }

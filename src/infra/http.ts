@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Router } from "express";
 import helmet from "helmet";
 import { AppError, httpStatusOf } from "../protocol/index.js";
 import type { Logger } from "./logger.js";
+import type { OriginCheck, OriginRefusal } from "./origin.js";
 import { isRedisUnavailableError } from "./redis.js";
 
 /** undefined when ready, otherwise the reason it is not. */
@@ -13,7 +14,9 @@ export interface HttpAppOptions {
   version: string;
   startedAt: number;
   bodyLimit: string;
-  isOriginAllowed: (origin: string | undefined) => boolean;
+  isOriginAllowed: OriginCheck;
+  /** Told of every request whose Origin gets no CORS headers. */
+  onOriginRefused?: OriginRefusal;
   readiness: ReadinessCheck;
   logger: Logger;
   /** Feature routes (internal API, demo), mounted after the probes and before the 404 handler. */
@@ -31,11 +34,13 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.disable("x-powered-by");
   app.set("trust proxy", "loopback, linklocal, uniquelocal");
   app.use(helmet());
+  // The delegate form: the check needs the request's Host (same-origin pages are allowed).
   app.use(
-    cors({
-      origin: (origin, callback) => callback(null, options.isOriginAllowed(origin)),
-      credentials: true,
-      maxAge: 600,
+    cors((req, callback) => {
+      const { origin, host } = req.headers;
+      const allowed = options.isOriginAllowed(origin, host);
+      if (!allowed && origin !== undefined) options.onOriginRefused?.(origin, host, "http");
+      callback(null, { origin: allowed, credentials: true, maxAge: 600 });
     }),
   );
 

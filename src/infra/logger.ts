@@ -1,5 +1,6 @@
 import { type DestinationStream, type Logger, pino } from "pino";
 import { PinoPretty } from "pino-pretty";
+import { redactUrlCredentials } from "./redact.js";
 
 export type { Logger };
 
@@ -37,6 +38,31 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/** An error as pino serialises it, with URL credentials hidden in every string it carries. */
+function serializeError(err: unknown): unknown {
+  const serialized: unknown = pino.stdSerializers.err(err as Error);
+  if (typeof serialized === "string") return redactUrlCredentials(serialized);
+  if (typeof serialized !== "object" || serialized === null) return serialized;
+  return redactStrings(serialized as Record<string, unknown>);
+}
+
+/**
+ * URL credentials hidden in the strings of a log object's first level (and in errors, by
+ * their serializer): a Redis URL or an error message quoting one never reaches the log
+ * with its password. Deeper values are the redaction paths' business.
+ */
+function redactStrings(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(object)) {
+    const value = object[key];
+    if (typeof value !== "string" || !value.includes("://")) continue;
+    // The caller's object is never changed: it may be logged or used again.
+    copy ??= { ...object };
+    copy[key] = redactUrlCredentials(value);
+  }
+  return copy ?? object;
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
     {
@@ -44,7 +70,17 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { instanceId: options.instanceId, pid: process.pid },
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: serializeError },
+      formatters: { level: (label) => ({ level: label }), log: redactStrings },
+      hooks: {
+        logMethod(args, method) {
+          const [first, ...rest] = args;
+          if (typeof first === "string") return method.apply(this, [redactUrlCredentials(first), ...rest]);
+          const message = rest[0];
+          if (typeof message === "string") rest[0] = redactUrlCredentials(message);
+          return method.apply(this, [first, ...rest] as Parameters<typeof method>);
+        },
+      },
     },
     options.destination ?? defaultDestination(options.format ?? "json"),
   );

@@ -1,6 +1,6 @@
 import { type Request, type Response, Router } from "express";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { ClientEventName } from "../protocol/index.js";
+import type { ClientEventName, ErrorCode } from "../protocol/index.js";
 import { bearerToken, createSecretCheck } from "./bearer.js";
 import type { EventOutcome } from "./event-router.js";
 import type { RedisConnections } from "./redis.js";
@@ -20,9 +20,24 @@ export interface Metrics {
   rateLimited: Counter<"event">;
   redisErrors: Counter<"role">;
   slowConsumerDisconnects: Counter;
+  /** Handshakes refused, by the code the client got (FORBIDDEN: origin; UNAVAILABLE: draining). */
+  handshakesRefused: Counter<"code">;
+  /** Internal API requests by route pattern (never the raw path) and HTTP status. */
+  internalApiRequests: Counter<"route" | "status">;
   /** Feed the event pipeline's observations in. */
   observeEvent(event: string, outcome: EventOutcome, durationMs: number): void;
 }
+
+/** The codes a refused handshake can get: their series exist from the start, at zero. */
+export const HANDSHAKE_REFUSAL_CODES: readonly ErrorCode[] = [
+  "TOKEN_MISSING",
+  "TOKEN_EXPIRED",
+  "TOKEN_INVALID",
+  "RATE_LIMITED",
+  "TOO_MANY_CONNECTIONS",
+  "FORBIDDEN",
+  "UNAVAILABLE",
+];
 
 export function createMetrics(options: {
   knownEvents: readonly ClientEventName[];
@@ -30,10 +45,19 @@ export function createMetrics(options: {
   /** What `/ready` answers: true when ready. */
   ready?: () => boolean;
   redis?: RedisConnections;
+  /** The service's version, for rt_build_info. */
+  version: string;
 }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const known = new Set<string>(options.knownEvents);
+
+  new Gauge({
+    name: "rt_build_info",
+    help: "Always 1; the labels say which build runs",
+    labelNames: ["version", "node_version"],
+    registers: [registry],
+  }).set({ version: options.version, node_version: process.version }, 1);
 
   new Gauge({
     name: "rt_sockets_connected",
@@ -120,6 +144,18 @@ export function createMetrics(options: {
       help: "Sockets disconnected because their send buffer passed the limit",
       registers: [registry],
     }),
+    handshakesRefused: new Counter({
+      name: "rt_handshakes_refused_total",
+      help: "Connections refused before they were established, by the code the client got (FORBIDDEN: origin, UNAVAILABLE: draining)",
+      labelNames: ["code"],
+      registers: [registry],
+    }),
+    internalApiRequests: new Counter({
+      name: "rt_internal_api_requests_total",
+      help: "Internal API requests by route pattern and HTTP status",
+      labelNames: ["route", "status"],
+      registers: [registry],
+    }),
     observeEvent(event, outcome, durationMs) {
       // Unknown event names come from clients: never let them become label values.
       const name = known.has(event) ? event : "unknown";
@@ -128,8 +164,13 @@ export function createMetrics(options: {
       if (outcome === "RATE_LIMITED") metrics.rateLimited.inc({ event: name });
     },
   };
+  // Every labelled series an alert may watch exists from the start, at zero: a rate() over
+  // a series that appears with its first increment misses that increment.
+  for (const event of known) metrics.rateLimited.inc({ event }, 0);
+  for (const code of HANDSHAKE_REFUSAL_CODES) metrics.handshakesRefused.inc({ code }, 0);
   if (redis) {
     for (const role of ["command", "pub", "sub"] as const) {
+      metrics.redisErrors.inc({ role }, 0);
       redis[role].on("error", () => metrics.redisErrors.inc({ role }));
     }
   }

@@ -35,6 +35,28 @@ export interface RedisConnectionOptions {
 
 const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
+/** How long `close()` waits for Redis to answer QUIT before cutting the connection. */
+const QUIT_TIMEOUT_MS = 500;
+
+/** Whether `promise` resolves within `ms` (a rejection counts as not). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => false,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createRedisConnections(options: RedisConnectionOptions): RedisConnections {
   const log = options.logger.child({ module: "redis" });
   const base: RedisOptions = {
@@ -97,6 +119,14 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
   // offline queue (see PITFALLS: enableOfflineQueue=false breaks the adapter).
   const pub = connect("pub", { maxRetriesPerRequest: null });
   const sub = connect("sub", { maxRetriesPerRequest: null });
+  for (const [role, client] of [
+    ["pub", pub],
+    ["sub", sub],
+  ] as const) {
+    handleDiscardedReplies(client, (err, command) =>
+      log.debug({ role, command, err: err.message }, "pub/sub command failed"),
+    );
+  }
 
   const clients = { command, pub, sub } as const;
   for (const [role, client] of Object.entries(clients)) {
@@ -145,16 +175,44 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
     async close() {
       await Promise.all(
         all.map(async (c) => {
-          try {
-            if (c.status === "ready") await c.quit();
-            else c.disconnect();
-          } catch {
-            c.disconnect();
-          }
+          // A hung Redis never answers QUIT: the shutdown must still end within its grace.
+          if (c.status === "ready" && (await settlesWithin(c.quit(), QUIT_TIMEOUT_MS))) return;
+          c.disconnect();
         }),
       );
     },
   };
+}
+
+/**
+ * The pub/sub commands the Socket.IO adapters send without looking at ioredis' promise:
+ * `publish` (classic adapter), `(s)subscribe` and `(s)unsubscribe` (rooms appearing and
+ * disappearing, `close()`). Queued while Redis is away and flushed with "Connection is
+ * closed." when the connection is then closed (a shutdown during an outage), each one
+ * became an unhandled rejection. Callers that await these commands still see the error.
+ */
+const DISCARDED_BY_ADAPTERS = [
+  "publish",
+  "spublish",
+  "subscribe",
+  "unsubscribe",
+  "psubscribe",
+  "punsubscribe",
+  "ssubscribe",
+  "sunsubscribe",
+] as const;
+
+function handleDiscardedReplies(client: RedisClient, onError: (err: Error, command: string) => void): void {
+  const methods = client as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const command of DISCARDED_BY_ADAPTERS) {
+    const send = methods[command];
+    if (typeof send !== "function") continue;
+    methods[command] = function (this: unknown, ...args: unknown[]) {
+      const reply = send.apply(this, args);
+      if (reply instanceof Promise) reply.catch((err: Error) => onError(err, command));
+      return reply;
+    };
+  }
 }
 
 /** True for errors that mean "Redis is not reachable right now" rather than a bug. */

@@ -1,6 +1,7 @@
 import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import helmet from "helmet";
 import { type Namespace, Server } from "socket.io";
 import { Adapter, type BroadcastOptions, MessageType } from "socket.io-adapter";
 import {
@@ -10,6 +11,7 @@ import {
   type ServerToClientEvents,
   type SocketData,
 } from "../protocol/index.js";
+import type { OriginCheck, OriginRefusal } from "./origin.js";
 import type { RedisConnections } from "./redis.js";
 import { coalesceWebsocketWrites } from "./write-coalescing.js";
 
@@ -17,7 +19,9 @@ export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, Inter
 
 export interface SocketServerOptions {
   maxHttpBufferSize: number;
-  isOriginAllowed: (origin: string | undefined) => boolean;
+  isOriginAllowed: OriginCheck;
+  /** Told of every request refused for its Origin. */
+  onOriginRefused?: OriginRefusal;
   /** Refuse new connections while this returns a reason (draining). */
   refuseReason: () => string | undefined;
 }
@@ -34,10 +38,12 @@ export function createSocketServer(
     pingTimeout: 20_000,
     connectTimeout: 10_000,
     serveClient: false,
-    cors: {
-      origin: (origin, callback) => callback(null, options.isOriginAllowed(origin)),
-      credentials: true,
-    },
+    // The delegate form: the check needs the request's Host (same-origin pages are allowed).
+    cors: (req, callback) =>
+      callback(null, {
+        origin: options.isOriginAllowed(req.headers.origin, req.headers.host),
+        credentials: true,
+      }),
     allowRequest: (_req, callback) => {
       const refused = options.refuseReason();
       if (refused) return callback(refused, false);
@@ -46,10 +52,14 @@ export function createSocketServer(
   });
   // Engine.IO middlewares run for every request, polling requests of an existing session
   // and websocket upgrades included; `allowRequest` and the `cors` option only see the
-  // handshake. This is what stops cross-site WebSocket hijacking.
+  // handshake. Helmet first, so that refusals carry its headers too.
+  io.engine.use(helmet());
+  // The Origin check is what stops cross-site WebSocket hijacking.
   io.engine.use((req: IncomingMessage, _res: unknown, next: (err?: Error) => void) => {
-    if (options.isOriginAllowed(req.headers.origin)) next();
-    else next(new Error("origin not allowed"));
+    const { origin, host } = req.headers;
+    if (options.isOriginAllowed(origin, host)) return next();
+    if (origin !== undefined) options.onOriginRefused?.(origin, host, "socket.io");
+    next(new Error("origin not allowed"));
   });
   coalesceWebsocketWrites(io.engine);
   return io;

@@ -27,6 +27,7 @@ export function createInternalApiFeature(
         }
         deps.io.in(userRoom(userId)).disconnectSockets(true);
       },
+      onRequest: (route, status) => deps.metrics.internalApiRequests.inc({ route, status: String(status) }),
     }),
   };
 }

@@ -1,4 +1,4 @@
-import express, { type RequestHandler, type Router } from "express";
+import express, { type Request, type RequestHandler, type Router } from "express";
 import { bearerToken, createSecretCheck } from "../infra/bearer.js";
 import type { Config } from "../infra/config.js";
 import type { Logger } from "../infra/logger.js";
@@ -24,6 +24,17 @@ export interface InternalApiDeps {
    * when the request cannot reach the other instances now.
    */
   disconnectUser(userId: string): void;
+  /** Told of every answered request: the route's pattern (`unknown` when none matched) and the status. */
+  onRequest?(route: string, status: number): void;
+}
+
+/**
+ * What a request counts as: the matched route's pattern, never the raw path (it holds ids).
+ * Read once the answer is sent, when Express has left the routers (and reset `baseUrl`).
+ */
+function routeOf(req: Request): string {
+  const pattern = (req.route as { path?: unknown } | undefined)?.path;
+  return typeof pattern === "string" ? `/internal${pattern}` : "unknown";
 }
 
 /**
@@ -33,6 +44,13 @@ export interface InternalApiDeps {
  */
 export function createInternalApi(deps: InternalApiDeps): Router {
   const router = express.Router();
+  const onRequest = deps.onRequest;
+  if (onRequest) {
+    router.use("/internal", (req, res, next) => {
+      res.once("finish", () => onRequest(routeOf(req), res.statusCode));
+      next();
+    });
+  }
   const key = deps.config.internalApiKey;
   if (key === undefined) {
     router.use("/internal", () => {
@@ -58,17 +76,18 @@ export function createInternalApi(deps: InternalApiDeps): Router {
     next();
   };
 
+  // The key is checked on each route (not before routing), so every answer, a 401 or 429
+  // included, is counted under the route it was for.
   const api = express.Router();
-  api.use(authenticate);
 
-  api.post("/notifications", async (req, res) => {
+  api.post("/notifications", authenticate, async (req, res) => {
     const input = parseOrThrow(publishNotificationBody, req.body, "notification");
     const result = await deps.notifications.publish(input);
     if (result.replayed) res.set("Idempotent-Replayed", "true");
     res.status(202).json({ notifications: result.notifications });
   });
 
-  api.post("/rooms/:roomId/messages", async (req, res) => {
+  api.post("/rooms/:roomId/messages", authenticate, async (req, res) => {
     const { roomId } = parseOrThrow(roomParams, req.params, "room");
     const { text, senderId } = parseOrThrow(roomMessageBody, req.body, "message");
     const message = await deps.rooms.postSystemMessage(roomId, text, senderId);
@@ -76,11 +95,16 @@ export function createInternalApi(deps: InternalApiDeps): Router {
     res.status(201).json({ message });
   });
 
-  api.post("/users/:userId/disconnect", (req, res) => {
+  api.post("/users/:userId/disconnect", authenticate, (req, res) => {
     const { userId } = parseOrThrow(userParams, req.params, "user");
     deps.disconnectUser(userId);
     log.info({ userId }, "user disconnected on request");
     res.status(202).json({ userId });
+  });
+
+  // Unknown routes need the key too: without it they answer 401, never reveal what exists.
+  api.use(authenticate, () => {
+    throw new AppError("NOT_FOUND", "no such internal route");
   });
 
   router.use("/internal", api);

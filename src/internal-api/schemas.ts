@@ -1,19 +1,26 @@
 import { z } from "zod";
 import { AppError, describeIssues, MAX_TEXT_HARD_LIMIT, roomId, userId } from "../protocol/index.js";
+import { nestingDepthExceeds } from "./json-bounds.js";
 
 export const MAX_DATA_BYTES = 8 * 1024;
+/** `data` itself is level 1: `{"a": {"b": 1}}` is 2 levels deep. */
+export const MAX_DATA_DEPTH = 32;
+
+/** A JSON object of bounded depth (checked first, without recursion) and size. */
+const notificationData = z.record(z.string(), z.unknown()).superRefine((data, ctx) => {
+  if (nestingDepthExceeds(data, MAX_DATA_DEPTH)) {
+    ctx.addIssue({ code: "custom", message: `must be nested at most ${MAX_DATA_DEPTH} levels deep` });
+  } else if (Buffer.byteLength(JSON.stringify(data), "utf8") > MAX_DATA_BYTES) {
+    ctx.addIssue({ code: "custom", message: `must be at most ${MAX_DATA_BYTES} bytes as JSON` });
+  }
+});
 
 export const publishNotificationBody = z.object({
   userIds: z.array(userId).min(1).max(1000),
   type: z.string().min(1).max(64),
   title: z.string().min(1).max(200),
   body: z.string().max(2000).optional(),
-  data: z
-    .record(z.string(), z.unknown())
-    .refine((data) => Buffer.byteLength(JSON.stringify(data), "utf8") <= MAX_DATA_BYTES, {
-      message: `must be at most ${MAX_DATA_BYTES} bytes as JSON`,
-    })
-    .optional(),
+  data: notificationData.optional(),
   idempotencyKey: z.string().min(1).max(200).optional(),
 });
 

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChildServer, DIST_MAIN } from "../helpers/child-server.js";
 import { eventually } from "../helpers/client.js";
 import { freePort, type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { systemBinaries } from "../helpers/system-binaries.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DEMO_INDEX = join(ROOT, "dist/public/demo/index.html");
 // Every run saves its screenshots under test-results/ (ignored by git); UPDATE_SCREENSHOTS=1
@@ -21,10 +21,8 @@ const SCREENSHOTS = join(
 const API_KEY = "e2e-internal-key-0123456789abcdef";
 const STEP_MS = 15_000;
 
-// .ci/run installs Chromium and sets E2E_REQUIRED=1; elsewhere a machine without it skips the suite.
-const runnable = existsSync(CHROMIUM) || process.env.E2E_REQUIRED === "1";
-if (!runnable)
-  console.warn(`skipping the browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+// .ci/run installs Chromium and sets REQUIRE_ALL_TESTS=1; elsewhere a machine without it skips the suite.
+const binaries = systemBinaries("the browser tests (test/e2e/demo-browser.test.ts)", "chromium");
 
 /** The conversation as a page shows it: stored messages only, in order. */
 const shownTexts = (page: Page) =>
@@ -48,7 +46,7 @@ async function say(page: Page, text: string): Promise<void> {
   await page.press("#message-input", "Enter");
 }
 
-describe.skipIf(!runnable)("the demo in Chromium: two users on two instances over one Redis", () => {
+describe.skipIf(!binaries)("the demo in Chromium: two users on two instances over one Redis", () => {
   let redis: RedisServer;
   let one: ChildServer;
   let two: ChildServer;
@@ -70,8 +68,8 @@ describe.skipIf(!runnable)("the demo in Chromium: two users on two instances ove
       REDIS_KEY_PREFIX: `e2e${randomBytes(4).toString("hex")}:`,
       INTERNAL_API_KEY: API_KEY,
       DEMO_ENABLED: "true",
-      // The page is served by each instance itself: both origins may open sockets.
-      CORS_ORIGINS: `http://127.0.0.1:${portOne},http://127.0.0.1:${portTwo}`,
+      // Not the pages' origins: each page is served by the instance it connects to (same origin).
+      CORS_ORIGINS: "https://app.example",
       SHUTDOWN_GRACE_MS: "1000",
     };
     one = new ChildServer({ ...env, PORT: String(portOne), INSTANCE_ID: "one" });
@@ -79,7 +77,7 @@ describe.skipIf(!runnable)("the demo in Chromium: two users on two instances ove
     await Promise.all([one.start(), two.start()]);
     profile = mkdtempSync(join(tmpdir(), "rt-chromium-"));
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: binaries?.chromium,
       args: [
         "--headless",
         "--no-sandbox",
@@ -213,4 +211,49 @@ describe.skipIf(!runnable)("the demo in Chromium: two users on two instances ove
     expect(await bob.locator("#messages li.pending, #messages li.failed").count()).toBe(0);
     expect(problems).toEqual([]);
   }, 90_000);
+});
+
+describe.skipIf(!binaries)("the demo in Chromium when the connection is refused", () => {
+  let server: ChildServer;
+  let browser: Browser;
+  let profile: string;
+
+  beforeAll(async () => {
+    server = new ChildServer({
+      DEMO_ENABLED: "true",
+      // Only another origin listed: the page still connects, being served by the server itself.
+      CORS_ORIGINS: "https://app.example",
+      MAX_CONNECTIONS_PER_USER: "1",
+    });
+    await server.start();
+    profile = mkdtempSync(join(tmpdir(), "rt-chromium-"));
+    browser = await chromium.launch({
+      executablePath: binaries?.chromium,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", `--disk-cache-dir=${join(profile, "cache")}`],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.kill();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  it("shows why it cannot connect instead of hanging on Connecting…", async () => {
+    const first = await (await browser.newContext()).newPage();
+    await enter(first, server.url, "Carol");
+    // The same user again, over the server's one-connection limit: refused at every attempt.
+    const second = await (await browser.newContext()).newPage();
+    await second.goto(`${server.url}/demo`);
+    await second.fill("#name", "Carol");
+    await second.click("#login-form button[type=submit]");
+    const banner = second.locator("#connection-error");
+    await banner.waitFor({ state: "visible", timeout: STEP_MS });
+    expect(await banner.textContent()).toContain("TOO_MANY_CONNECTIONS");
+    expect(await second.getAttribute("#connection", "data-status")).toBe("connecting");
+    // Once the first page leaves, the second one gets in and the banner goes.
+    await first.close();
+    await second.locator('#connection[data-status="connected"]').waitFor({ timeout: 30_000 });
+    expect(await banner.isHidden()).toBe(true);
+  }, 60_000);
 });

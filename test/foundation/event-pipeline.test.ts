@@ -1,28 +1,33 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { ACK_DEADLINE_MS } from "../../src/infra/event-router.js";
 import type { Feature } from "../../src/infra/feature.js";
 import { AppError } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, connected, nextEvent, request } from "../helpers/client.js";
+import { closeAllClients, connected, eventually, nextEvent, record, request } from "../helpers/client.js";
 import { tokenFor } from "../helpers/tokens.js";
 
 /**
  * A feature made for this test: real server, real client, handlers that misbehave on
  * purpose, to show that the pipeline contains every failure.
  */
+/** limit 6 waits until the test lets it finish (a handler stuck on a hung dependency). */
+let releaseStuck: () => void = () => {};
+
 function misbehavingFeature(): Feature {
   return {
     name: "misbehaving",
     register(router) {
       router.on("notification:list", {
         schema: z
-          .object({ limit: z.number().int().max(5) })
+          .object({ limit: z.number().int().max(6) })
           .optional()
           .default({ limit: 1 }),
-        handle({ limit }) {
+        async handle({ limit }) {
           if (limit === 3) throw new AppError("NOT_FOUND", "nothing here");
           if (limit === 4) throw new Error("a bug with a secret stack");
           if (limit === 5) return Promise.reject(new TypeError("async bug"));
+          if (limit === 6) await new Promise<void>((resolve) => (releaseStuck = resolve));
           return { items: [], unreadCount: limit, hasMore: false };
         },
       });
@@ -34,7 +39,7 @@ describe("the event pipeline", () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startApp({}, () => [misbehavingFeature()]);
+    t = await startApp({ LOG_LEVEL: "debug" }, () => [misbehavingFeature()]);
   });
   afterEach(() => closeAllClients());
   afterAll(async () => {
@@ -76,6 +81,21 @@ describe("the event pipeline", () => {
     const logged = t.logs.lines.filter((l) => l.msg === "handler failed");
     expect(logged).toHaveLength(2);
     expect(await request(socket, "notification:list", { limit: 1 })).toMatchObject({ ok: true });
+  });
+
+  it("answers UNAVAILABLE once a handler is past the ack deadline, and drops its late result", async () => {
+    const socket = await connected(t.url, await tokenFor("u1"));
+    const res = await request(socket, "notification:list", { limit: 6 }, ACK_DEADLINE_MS + 1500);
+    expect(res).toEqual({
+      ok: false,
+      error: { code: "UNAVAILABLE", message: "no answer in time, try again" },
+    });
+    const late = record(socket, "server:error");
+    releaseStuck();
+    await eventually(() => t.logs.lines.some((l) => l.msg === "late result dropped" && l.level === "debug"));
+    // Answered once: the late result reaches the client neither as an ack nor as an error.
+    expect(await request(socket, "notification:list", { limit: 2 })).toMatchObject({ ok: true });
+    expect(late).toEqual([]);
   });
 
   it("answers an unknown event with NOT_FOUND", async () => {

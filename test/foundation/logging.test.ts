@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startApp, type TestApp } from "../helpers/app.js";
+import { createLogger } from "../../src/infra/logger.js";
+import { LogCapture, startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, connectError, connected, eventually, request } from "../helpers/client.js";
 import { tokenFor } from "../helpers/tokens.js";
 
@@ -53,5 +54,29 @@ describe("logging", () => {
   it("does not log health probes per request", () => {
     const all = t.logs.raw.join("\n");
     expect(all).not.toMatch(/\/health|\/ready/);
+  });
+});
+
+describe("URLs in log lines", () => {
+  it("never carry their credentials: in the message, in fields, in errors", async () => {
+    const logs = new LogCapture();
+    const logger = createLogger({ level: "info", instanceId: "redact-1", destination: logs }).child({
+      module: "test",
+    });
+    const url = "rediss://default:s3cret-pw@cache.example:6380/0";
+    const err = Object.assign(new Error(`cannot reach ${url}`), { input: url });
+    const fields = { url, err };
+    logger.warn(fields, `connecting to ${url}`);
+    logger.error({ err: err.message }, "failed");
+    logger.info(`plain ${url}`);
+    await eventually(() => logs.lines.length === 3);
+    expect(logs.raw.join("\n")).not.toContain("s3cret");
+    expect(logs.lines[0]).toMatchObject({
+      msg: "connecting to rediss://[redacted]@cache.example:6380/0",
+      url: "rediss://[redacted]@cache.example:6380/0",
+      err: { message: "cannot reach rediss://[redacted]@cache.example:6380/0" },
+    });
+    // The object a caller logged is left as it was.
+    expect(fields.url).toBe(url);
   });
 });

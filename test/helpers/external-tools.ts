@@ -1,14 +1,13 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { requireAllTests } from "./system-binaries.js";
 
 /**
- * Whether this run demands the tools that do not come from npm (Chromium, python3-socketio,
- * Prometheus). `.ci/run` sets E2E_REQUIRED=1: there a missing tool fails its suite. Elsewhere
- * the suite is skipped with a loud warning.
+ * Whether this run demands the tools that do not come from npm (python3-socketio,
+ * Prometheus): with REQUIRE_ALL_TESTS=1 (`.ci/run`) a missing tool fails its suite.
+ * Elsewhere the suite is skipped with a loud warning.
  */
-export function externalToolsRequired(): boolean {
-  return process.env.E2E_REQUIRED === "1";
-}
+export const externalToolsRequired = requireAllTests;
 
 export interface ToolCheck {
   /** Run the suite: the tool is there, or it is required (and its absence then fails the suite). */
@@ -23,7 +22,9 @@ export interface ToolCheck {
  */
 export function checkTool(suite: string, problem: string | undefined): ToolCheck {
   if (problem !== undefined && !externalToolsRequired()) {
-    console.warn(`\n!!! SKIPPING ${suite}: ${problem}. Set E2E_REQUIRED=1 to make this a failure. !!!\n`);
+    console.warn(
+      `\n!!! SKIPPING ${suite}: ${problem}. Set REQUIRE_ALL_TESTS=1 to make this a failure. !!!\n`,
+    );
   }
   return { run: problem === undefined || externalToolsRequired(), missing: problem };
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,9 +17,23 @@ export class Nginx {
   private child: ChildProcess | undefined;
   private stderr = "";
 
-  constructor(private readonly vars: Record<string, string>) {}
+  /** `binary`: nginx's path, from `systemBinaries`. */
+  constructor(
+    private readonly binary: string,
+    private readonly vars: Record<string, string>,
+  ) {}
 
+  /** Start nginx; on failure nothing is left behind (no process, no temp folder). */
   async start(): Promise<this> {
+    try {
+      return await this.launch();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async launch(): Promise<this> {
     const snippet = readFileSync(TEMPLATE, "utf8").replace(/\$\{([A-Z_]+)\}/g, (whole, name: string) => {
       const value = this.vars[name];
       if (value === undefined) throw new Error(`no value for ${whole}`);
@@ -48,9 +62,13 @@ export class Nginx {
         "}",
       ].join("\n"),
     );
-    const binary = existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
-    const child = spawn(binary, ["-p", this.dir, "-c", join(this.dir, "nginx.conf")], {
+    const child = spawn(this.binary, ["-p", this.dir, "-c", join(this.dir, "nginx.conf")], {
       stdio: ["ignore", "ignore", "pipe"],
+    });
+    // A spawn failure (ENOENT) is an 'error' event: without a listener it would be uncaught.
+    let spawnError: Error | undefined;
+    child.once("error", (err) => {
+      spawnError = err;
     });
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
       this.stderr += chunk;
@@ -59,6 +77,7 @@ export class Nginx {
     const port = Number(this.vars.LB_HTTP_PORT);
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
+      if (spawnError) throw new Error(`nginx did not start: ${spawnError.message}`);
       if (child.exitCode !== null) break;
       if (await canConnect(port)) return this;
       await new Promise((r) => setTimeout(r, 50));
@@ -69,7 +88,7 @@ export class Nginx {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child && child.exitCode === null) {
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       await new Promise<void>((resolve) => {
         child.once("exit", () => resolve());
         child.kill("SIGQUIT");

@@ -90,6 +90,13 @@ describe("internal API authentication", () => {
   });
 });
 
+/** `{"a": [[...]]}`: an object `depth` levels deep counting `data` itself. */
+const nested = (depth: number): Record<string, unknown> => {
+  let value: unknown = 1;
+  for (let i = 1; i < depth; i++) value = [value];
+  return { a: value };
+};
+
 describe("POST /internal/notifications validation", () => {
   const longData = { blob: "x".repeat(8 * 1024) };
   const cases: [string, unknown, string][] = [
@@ -107,6 +114,7 @@ describe("POST /internal/notifications validation", () => {
     ["data as an array", { ...valid, data: [1, 2] }, "data"],
     ["data as a string", { ...valid, data: "x" }, "data"],
     ["data over 8 KiB", { ...valid, data: longData }, "data"],
+    ["data nested 33 levels deep", { ...valid, data: nested(33) }, "data"],
     ["an empty idempotencyKey", { ...valid, idempotencyKey: "" }, "idempotencyKey"],
     ["an array body", [valid], "(root)"],
   ];
@@ -118,6 +126,26 @@ describe("POST /internal/notifications validation", () => {
     expect(res.body.error.code).toBe("INVALID_PAYLOAD");
     expect(res.body.error.fields.map((f: { path: string }) => f.path)).toContain(field);
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.(ts|js):\d+/);
+  });
+
+  it("answers 400 INVALID_PAYLOAD, not 500, to data nested deeper than a recursive walk can go", async () => {
+    const app = await instance();
+    // 12 000 levels in 24 KB, well under the body limit: too deep for JSON.stringify's stack.
+    const depth = 12_000;
+    const rawBody = `{"userIds":["u1"],"type":"t","title":"x","data":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}`;
+    const res = await post(app.url, "/internal/notifications", null, { rawBody });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("INVALID_PAYLOAD");
+    expect(res.body.error.fields).toEqual([
+      { path: "data", message: "must be nested at most 32 levels deep" },
+    ]);
+    // The instance is unharmed: the next request is served.
+    expect((await publish(app.url, valid)).status).toBe(202);
+  });
+
+  it("accepts data nested 32 levels deep", async () => {
+    const app = await instance();
+    expect((await publish(app.url, { ...valid, data: nested(32) })).status).toBe(202);
   });
 
   it("answers 400 INVALID_PAYLOAD to a body that is not JSON", async () => {

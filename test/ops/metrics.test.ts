@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, connected, eventually, request } from "../helpers/client.js";
+import { closeAllClients, connectError, connected, eventually, request } from "../helpers/client.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
 
@@ -94,6 +94,89 @@ describe("GET /metrics", () => {
     await redis.start();
     await eventually(async () => sample((await scrape(t.url)).text, 'rt_redis_up{role="sub"}') === 1, 8000);
     await eventually(async () => sample((await scrape(t.url)).text, "rt_ready ") === 1, 8000);
+  });
+});
+
+describe("metrics an operator alerts on", () => {
+  let redis: RedisServer;
+  const apps: TestApp[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    await redis.destroy();
+  });
+
+  const app = async (env: Record<string, string> = {}) => {
+    const started = await startApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: `mx${apps.length}:`, ...env });
+    apps.push(started);
+    return started;
+  };
+
+  it("has every labelled series an alert watches at zero from the start, and the build's info", async () => {
+    const { text } = await scrape((await app()).url);
+    for (const event of ["chat:send", "chat:join", "presence:subscribe", "notification:list"]) {
+      expect(sample(text, `rt_rate_limited_total{event="${event}"}`), event).toBe(0);
+    }
+    for (const role of ["command", "pub", "sub"]) {
+      expect(sample(text, `rt_redis_errors_total{role="${role}"}`), role).toBe(0);
+    }
+    for (const code of [
+      "TOKEN_MISSING",
+      "TOKEN_EXPIRED",
+      "TOKEN_INVALID",
+      "RATE_LIMITED",
+      "TOO_MANY_CONNECTIONS",
+    ]) {
+      expect(sample(text, `rt_handshakes_refused_total{code="${code}"}`), code).toBe(0);
+    }
+    expect(sample(text, `rt_build_info{version="0.0.0",node_version="${process.version}"}`)).toBe(1);
+  });
+
+  it("counts refused handshakes by the code the client got", async () => {
+    const t = await app({ MAX_CONNECTIONS_PER_USER: "1" });
+    await connectError(t.url, undefined);
+    await connectError(t.url, "not-a-token");
+    await connectError(t.url, "still.not.one");
+    await connectError(t.url, await tokenFor("r1"), { extraHeaders: { origin: "https://evil.example" } });
+    await connected(t.url, await tokenFor("r2"));
+    await connectError(t.url, await tokenFor("r2"));
+    const { text } = await scrape(t.url);
+    expect(sample(text, 'rt_handshakes_refused_total{code="TOKEN_MISSING"}')).toBe(1);
+    expect(sample(text, 'rt_handshakes_refused_total{code="TOKEN_INVALID"}')).toBe(2);
+    expect(sample(text, 'rt_handshakes_refused_total{code="FORBIDDEN"}')).toBe(1);
+    expect(sample(text, 'rt_handshakes_refused_total{code="TOO_MANY_CONNECTIONS"}')).toBe(1);
+    expect(sample(text, 'rt_handshakes_refused_total{code="TOKEN_EXPIRED"}')).toBe(0);
+  });
+
+  it("counts internal API requests by route pattern and status, never by raw path", async () => {
+    const key = "metrics-internal-key-0123456789";
+    const t = await app({ INTERNAL_API_KEY: key });
+    const post = (path: string, auth: string | undefined, body: unknown = {}) =>
+      fetch(`${t.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
+        body: JSON.stringify(body),
+      }).then((res) => res.status);
+    const notification = { userIds: ["u1"], type: "t", title: "x" };
+    expect(await post("/internal/notifications", key, notification)).toBe(202);
+    expect(await post("/internal/notifications", key, notification)).toBe(202);
+    expect(await post("/internal/notifications", undefined, notification)).toBe(401);
+    expect(await post("/internal/notifications", key, { title: "no users" })).toBe(400);
+    expect(await post("/internal/users/secret-user-42/disconnect", key)).toBe(202);
+    expect(await post("/internal/nothing/here", key)).toBe(404);
+    const { text } = await scrape(t.url);
+    const route = (r: string, status: number) =>
+      sample(text, `rt_internal_api_requests_total{route="${r}",status="${status}"}`);
+    expect(route("/internal/notifications", 202)).toBe(2);
+    expect(route("/internal/notifications", 401)).toBe(1);
+    expect(route("/internal/notifications", 400)).toBe(1);
+    expect(route("/internal/users/:userId/disconnect", 202)).toBe(1);
+    expect(route("unknown", 404)).toBe(1);
+    expect(text).not.toContain("secret-user-42");
+    expect(text).not.toContain("nothing/here");
   });
 });
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChildServer } from "../helpers/child-server.js";
 import { closeAllClients, connected, eventually, ok } from "../helpers/client.js";
 import { freePort } from "../helpers/redis-server.js";
+import { systemBinaries } from "../helpers/system-binaries.js";
 import { type SelfSignedCert, selfSignedCert } from "../helpers/tls.js";
 import { tokenFor } from "../helpers/tokens.js";
 
@@ -12,14 +13,16 @@ import { tokenFor } from "../helpers/tokens.js";
  * server trusts the test's certificate through NODE_EXTRA_CA_CERTS, as a deployment
  * trusting a private CA would.
  */
-describe("Redis over TLS (rediss://)", () => {
+const binaries = systemBinaries("the Redis TLS test (test/ops/redis-tls.test.ts)", "openssl");
+
+describe.skipIf(!binaries)("Redis over TLS (rediss://)", () => {
   let tls: SelfSignedCert;
   let redis: ChildProcess;
   let port: number;
   let server: ChildServer;
 
   beforeAll(async () => {
-    tls = selfSignedCert();
+    tls = selfSignedCert(binaries?.openssl ?? "");
     port = await freePort();
     redis = spawn(
       "redis-server",
@@ -76,6 +79,7 @@ describe("Redis over TLS (rediss://)", () => {
     closeAllClients();
     await server?.kill();
     redis?.kill("SIGKILL");
+    tls?.remove();
   });
 
   it("connects, is ready, and stores and delivers chat messages over TLS", async () => {

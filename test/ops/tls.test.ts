@@ -2,20 +2,24 @@ import { get } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, connectError, connected } from "../helpers/client.js";
+import { systemBinaries } from "../helpers/system-binaries.js";
 import { type SelfSignedCert, selfSignedCert } from "../helpers/tls.js";
 import { tokenFor } from "../helpers/tokens.js";
 
-describe("serving TLS itself (TLS_CERT_FILE, TLS_KEY_FILE)", () => {
+const binaries = systemBinaries("the TLS tests (test/ops/tls.test.ts)", "openssl");
+
+describe.skipIf(!binaries)("serving TLS itself (TLS_CERT_FILE, TLS_KEY_FILE)", () => {
   let tls: SelfSignedCert;
   let t: TestApp;
 
   beforeAll(async () => {
-    tls = selfSignedCert();
+    tls = selfSignedCert(binaries?.openssl ?? "");
     t = await startApp({ TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile }, () => []);
   });
   afterAll(async () => {
     closeAllClients();
-    await t.close();
+    await t?.close();
+    tls?.remove();
   });
 
   it("answers /health over HTTPS with the configured certificate", async () => {

@@ -25,6 +25,7 @@ const TYPING_IDLE_MS = 4000;
 const els = {
   connection: byId("connection"),
   connectionLabel: byId("connection").querySelector(".label") as HTMLElement,
+  connectionError: byId("connection-error"),
   me: byId("me"),
   meName: byId("me-name"),
   statusSelect: byId<HTMLSelectElement>("status-select"),
@@ -77,6 +78,22 @@ const STATUS_LABELS: Record<StatusEvent["status"], string> = {
   reconnecting: "Reconnecting…",
   closed: "Disconnected",
 };
+
+/**
+ * Why the page is not connected, in plain sight: a refused connection (an origin the server
+ * does not accept, a refused token) would otherwise look like "Connecting…" for ever.
+ */
+function showConnectionError(event: StatusEvent): void {
+  const failing = event.error !== undefined && event.status !== "connected" && event.attempt > 0;
+  els.connectionError.hidden = !failing;
+  if (!failing || !event.error) return;
+  // Without a code the server's answer never reached the page: a refused origin looks like this.
+  const hint =
+    event.error.code === "DISCONNECTED"
+      ? ` If the server is up, it may refuse this page's origin (${location.origin}): its log says so; add the origin to CORS_ORIGINS.`
+      : "";
+  els.connectionError.textContent = `Cannot connect: ${describeError(event.error)}.${hint}`;
+}
 
 class DemoApp {
   private readonly client: RealtimeClient;
@@ -138,10 +155,10 @@ class DemoApp {
     const c = this.client;
     c.on("status", (event) => {
       els.connection.dataset.status = event.status;
-      const attempt =
-        event.status === "reconnecting" && event.attempt > 0 ? ` (attempt ${event.attempt})` : "";
+      const attempt = event.status !== "connected" && event.attempt > 0 ? ` (attempt ${event.attempt})` : "";
       els.connectionLabel.textContent = STATUS_LABELS[event.status] + attempt;
       els.connection.title = event.error ? describeError(event.error) : "";
+      showConnectionError(event);
       if (event.status === "closed" && event.error)
         toast(`Disconnected: ${describeError(event.error)}`, true);
     });
