@@ -1,9 +1,7 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import type {
-  AckResponse,
   ChatHistoryResult,
   ChatJoinResult,
-  ClientEventName,
   ClientToServerEvents,
   Message,
   Notification,
@@ -16,6 +14,7 @@ import { Emitter } from "./emitter.js";
 import { type ClientErrorCode, isRetryable, isTokenError, RealtimeError } from "./errors.js";
 import { MessageTracker, sortUniqueById } from "./message-tracker.js";
 import { Outbox } from "./outbox.js";
+import { Requests, type RequestTransport } from "./requests.js";
 import { backoffDelayMs, readTokenClaims, refreshDelayMs } from "./token.js";
 import { TypingExpiry } from "./typing.js";
 
@@ -148,17 +147,6 @@ export interface RealtimeClient {
   close(): void;
 }
 
-type PayloadOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[0];
-type AckDataOf<E extends ClientEventName> =
-  NonNullable<Parameters<ClientToServerEvents[E]>[1]> extends (response: AckResponse<infer T>) => void
-    ? T
-    : never;
-
-/** socket.io-client's typed emit cannot be called with a generic event name. */
-interface LooseEmitter {
-  emit(event: string, payload: unknown, ack: (response: unknown) => void): void;
-}
-
 interface RoomState {
   /** Joined at least once: the next join recovers from the cursor. */
   everJoined: boolean;
@@ -167,11 +155,6 @@ interface RoomState {
   joining: boolean;
   waiters: { resolve(result: ChatJoinResult): void; reject(err: RealtimeError): void }[];
   retry: ReturnType<typeof setTimeout> | undefined;
-}
-
-interface Outstanding {
-  send(): void;
-  reject(err: RealtimeError): void;
 }
 
 const MAX_RECOVERY_PAGES = 20;
@@ -185,10 +168,6 @@ const SHUTDOWN_JITTER_MS = 1000;
 function toRealtimeError(err: unknown, fallback: ClientErrorCode = "INTERNAL"): RealtimeError {
   if (err instanceof RealtimeError) return err;
   return new RealtimeError(fallback, err instanceof Error ? err.message : String(err));
-}
-
-function isAckResponse(value: unknown): value is AckResponse<unknown> {
-  return typeof value === "object" && value !== null && typeof (value as { ok?: unknown }).ok === "boolean";
 }
 
 /**
@@ -228,8 +207,6 @@ export function connect(options: ConnectOptions): RealtimeClient {
   let tokenFetchFailed = false;
   let userId: string | undefined;
 
-  const inflight = new Set<Outstanding>();
-  const waitingForConnection = new Set<Outstanding>();
   const pumping = new Set<string>();
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -343,6 +320,12 @@ export function connect(options: ConnectOptions): RealtimeClient {
     },
   });
 
+  const requests = new Requests({
+    transport: socket as unknown as RequestTransport,
+    timeoutMs: o.ackTimeoutMs,
+  });
+  const request = requests.request;
+
   /** Connect again later (socket.io-client only retries lost transports by itself). */
   const scheduleReconnect = (delayMs?: number) => {
     if (closed || reconnectTimer !== undefined) return;
@@ -354,58 +337,6 @@ export function connect(options: ConnectOptions): RealtimeClient {
       if (!closed && !socket.connected) socket.connect();
     }, delay);
   };
-
-  // --- requests ----------------------------------------------------------------------------
-  /**
-   * Emit with an ack: resolves with `data`, rejects with the error's code, TIMEOUT, or
-   * DISCONNECTED when the connection drops first. Issued while disconnected, it waits for
-   * the connection (within the same timeout).
-   */
-  function request<E extends ClientEventName>(
-    event: E,
-    payload: PayloadOf<E>,
-    timeoutMs = o.ackTimeoutMs,
-  ): Promise<AckDataOf<E>> {
-    return new Promise((resolve, reject) => {
-      if (closed) {
-        reject(new RealtimeError("DISCONNECTED", "the client is closed"));
-        return;
-      }
-      let settled = false;
-      const finish = (settle: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        inflight.delete(outstanding);
-        waitingForConnection.delete(outstanding);
-        settle();
-      };
-      const outstanding: Outstanding = {
-        send() {
-          inflight.add(outstanding);
-          (socket as unknown as LooseEmitter).emit(event, payload, (response) => {
-            finish(() => {
-              if (!isAckResponse(response)) {
-                reject(new RealtimeError("INTERNAL", `malformed answer to ${event}`));
-              } else if (response.ok) {
-                resolve(response.data as AckDataOf<E>);
-              } else {
-                reject(RealtimeError.fromBody(response.error));
-              }
-            });
-          });
-        },
-        reject: (err) => finish(() => reject(err)),
-      };
-      const timer = setTimeout(
-        () =>
-          outstanding.reject(new RealtimeError("TIMEOUT", `no answer to ${event} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      if (socket.connected) outstanding.send();
-      else waitingForConnection.add(outstanding);
-    });
-  }
 
   // --- chat: rooms ---------------------------------------------------------------------------
   const deliver = (messages: readonly Message[]) => {
@@ -623,17 +554,14 @@ export function connect(options: ConnectOptions): RealtimeClient {
     clearTimeout(reconnectTimer);
     reconnectTimer = undefined;
     setStatus("connected");
-    for (const outstanding of [...waitingForConnection]) {
-      waitingForConnection.delete(outstanding);
-      outstanding.send();
-    }
+    requests.connected();
     scheduleRefresh();
     void restore(epoch);
   });
 
   socket.on("disconnect", (reason) => {
     const error = new RealtimeError("DISCONNECTED", `connection lost (${reason})`);
-    for (const outstanding of [...inflight]) outstanding.reject(error);
+    requests.disconnected(error);
     outbox.requeueSending();
     typing.clear();
     if (closed) return;
@@ -709,7 +637,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     closed = true;
     for (const timer of [refreshTimer, reconnectTimer, wakeTimer]) clearTimeout(timer);
     const error = reason ?? new RealtimeError("DISCONNECTED", "the client was closed");
-    for (const outstanding of [...inflight, ...waitingForConnection]) outstanding.reject(error);
+    requests.close(error);
     outbox.rejectAll(error);
     for (const room of rooms.values()) {
       clearTimeout(room.retry);
