@@ -11,11 +11,12 @@ import type {
   ServerToClientEvents,
 } from "../protocol/events.js";
 import { Emitter } from "./emitter.js";
-import { type ClientErrorCode, isRetryable, isTokenError, RealtimeError } from "./errors.js";
+import { type ClientErrorCode, isRetryable, isTokenError, RealtimeError, toRealtimeError } from "./errors.js";
 import { MessageTracker, sortUniqueById } from "./message-tracker.js";
 import { Outbox } from "./outbox.js";
 import { Requests, type RequestTransport } from "./requests.js";
-import { backoffDelayMs, readTokenClaims, refreshDelayMs } from "./token.js";
+import { backoffDelayMs } from "./token.js";
+import { TokenSession } from "./token-session.js";
 import { TypingExpiry } from "./typing.js";
 
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "closed";
@@ -160,15 +161,8 @@ interface RoomState {
 const MAX_RECOVERY_PAGES = 20;
 const HISTORY_PAGE_SIZE = 100;
 const PRESENCE_CHUNK = 500;
-/** A cached token closer than this to expiry is not used for a new handshake. */
-const MIN_TOKEN_VALIDITY_MS = 5000;
 /** Spread the reconnects of a draining instance's clients over this window. */
 const SHUTDOWN_JITTER_MS = 1000;
-
-function toRealtimeError(err: unknown, fallback: ClientErrorCode = "INTERNAL"): RealtimeError {
-  if (err instanceof RealtimeError) return err;
-  return new RealtimeError(fallback, err instanceof Error ? err.message : String(err));
-}
 
 /**
  * Connect to the service. The client connects at once and stays connected (reconnecting,
@@ -200,15 +194,9 @@ export function connect(options: ConnectOptions): RealtimeClient {
   let closed = false;
   /** Incremented on every connect: async work begun on an older connection stops. */
   let epoch = 0;
-  let authFailures = 0;
   let manualAttempts = 0;
-  let refreshFailures = 0;
-  /** The last handshake went without a token because getToken failed: not the token's fault. */
-  let tokenFetchFailed = false;
-  let userId: string | undefined;
 
   const pumping = new Set<string>();
-  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   let wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -217,84 +205,6 @@ export function connect(options: ConnectOptions): RealtimeClient {
     events.emit("status", error ? { status, attempt, error } : { status, attempt });
   };
   const reportError = (err: RealtimeError) => events.emit("error", err);
-
-  // --- token -------------------------------------------------------------------------------
-  let token: string | undefined;
-  let tokenExp: number | undefined;
-  let tokenObtainedAt = 0;
-  let tokenFetch: Promise<string> | undefined;
-
-  const fetchToken = (): Promise<string> => {
-    tokenFetch ??= (async () => {
-      try {
-        const fresh = await options.getToken();
-        if (typeof fresh !== "string" || fresh.length === 0) {
-          throw new RealtimeError("TOKEN_MISSING", "getToken returned no token");
-        }
-        const claims = readTokenClaims(fresh);
-        token = fresh;
-        tokenExp = claims.exp;
-        tokenObtainedAt = now();
-        if (claims.sub) userId = claims.sub;
-        return fresh;
-      } catch (err) {
-        throw toRealtimeError(err, "TOKEN_MISSING");
-      } finally {
-        tokenFetch = undefined;
-      }
-    })();
-    return tokenFetch;
-  };
-
-  const validToken = (): Promise<string> => {
-    if (token && (tokenExp === undefined || tokenExp * 1000 - now() > MIN_TOKEN_VALIDITY_MS)) {
-      return Promise.resolve(token);
-    }
-    return fetchToken();
-  };
-
-  const invalidateToken = () => {
-    token = undefined;
-    tokenExp = undefined;
-  };
-
-  const scheduleRefresh = () => {
-    clearTimeout(refreshTimer);
-    refreshTimer = undefined;
-    if (closed || tokenExp === undefined) return;
-    const delay = refreshDelayMs({
-      exp: tokenExp,
-      obtainedAt: tokenObtainedAt,
-      now: now(),
-      marginMs: o.refreshMarginMs,
-      minDelayMs: 1000,
-    });
-    refreshTimer = setTimeout(() => void refresh(), delay);
-  };
-
-  /** A new token before the current one expires, handed to the live connection. */
-  const refresh = async () => {
-    try {
-      const fresh = await fetchToken();
-      if (socket.connected) {
-        const { exp } = await request("auth:refresh", { token: fresh });
-        tokenExp = exp;
-      }
-      refreshFailures = 0;
-      scheduleRefresh();
-    } catch (err) {
-      if (closed) return;
-      const error = toRealtimeError(err);
-      // Disconnected: the next handshake uses the new token and schedules the next refresh.
-      if (error.code === "DISCONNECTED") return;
-      reportError(error);
-      refreshFailures += 1;
-      refreshTimer = setTimeout(
-        () => void refresh(),
-        backoffDelayMs(refreshFailures, { minMs: 1000, maxMs: 30_000 }),
-      );
-    }
-  };
 
   // --- socket ------------------------------------------------------------------------------
   const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(options.url, {
@@ -309,14 +219,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     ...o.socketOptions,
     // Called for every handshake, reconnections included: always the current token.
     auth: (cb: (data: object) => void) => {
-      validToken().then(
-        (current) => cb({ token: current }),
-        (err: unknown) => {
-          tokenFetchFailed = true;
-          reportError(toRealtimeError(err, "TOKEN_MISSING"));
-          cb({});
-        },
-      );
+      void session.forHandshake().then((token) => cb(token === undefined ? {} : { token }));
     },
   });
 
@@ -325,6 +228,15 @@ export function connect(options: ConnectOptions): RealtimeClient {
     timeoutMs: o.ackTimeoutMs,
   });
   const request = requests.request;
+  const session = new TokenSession({
+    getToken: options.getToken,
+    refreshMarginMs: o.refreshMarginMs,
+    maxAuthFailures: o.maxAuthFailures,
+    request,
+    isConnected: () => socket.connected,
+    now,
+    onError: reportError,
+  });
 
   /** Connect again later (socket.io-client only retries lost transports by itself). */
   const scheduleReconnect = (delayMs?: number) => {
@@ -549,13 +461,12 @@ export function connect(options: ConnectOptions): RealtimeClient {
     epoch += 1;
     everConnected = true;
     attempt = 0;
-    authFailures = 0;
     manualAttempts = 0;
     clearTimeout(reconnectTimer);
     reconnectTimer = undefined;
     setStatus("connected");
     requests.connected();
-    scheduleRefresh();
+    session.connected();
     void restore(epoch);
   });
 
@@ -568,7 +479,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     setStatus("reconnecting", error);
     if (reason === "io server disconnect") {
       // Expired token, a revoked user, an operator: come back with a token fetched anew.
-      invalidateToken();
+      session.invalidate();
       scheduleReconnect();
     }
   });
@@ -583,17 +494,10 @@ export function connect(options: ConnectOptions): RealtimeClient {
       : new RealtimeError("DISCONNECTED", `cannot connect: ${err.message}`);
     if (!socket.active) {
       // Refused by the server's middleware: socket.io-client does not retry those.
-      if (isTokenError(code)) {
-        invalidateToken();
-        // An unreachable token endpoint is retried for as long as it takes; only tokens the
-        // server refuses count towards giving up.
-        if (!tokenFetchFailed) authFailures += 1;
-        tokenFetchFailed = false;
-        if (authFailures >= o.maxAuthFailures) {
-          reportError(error);
-          shutdownClient(error);
-          return;
-        }
+      if (isTokenError(code) && session.refused()) {
+        reportError(error);
+        shutdownClient(error);
+        return;
       }
       scheduleReconnect(error.retryAfterMs);
     }
@@ -614,7 +518,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     if (rooms.get(roomId)?.joinedEpoch === epoch) void catchUp(roomId, since, epoch);
   });
 
-  socket.on("auth:expired", () => invalidateToken());
+  socket.on("auth:expired", () => session.invalidate());
   socket.on("server:error", (payload) =>
     reportError(new RealtimeError(payload.code, `${payload.event}: ${payload.message}`)),
   );
@@ -635,7 +539,8 @@ export function connect(options: ConnectOptions): RealtimeClient {
   function shutdownClient(reason?: RealtimeError): void {
     if (closed) return;
     closed = true;
-    for (const timer of [refreshTimer, reconnectTimer, wakeTimer]) clearTimeout(timer);
+    session.stop();
+    for (const timer of [reconnectTimer, wakeTimer]) clearTimeout(timer);
     const error = reason ?? new RealtimeError("DISCONNECTED", "the client was closed");
     requests.close(error);
     outbox.rejectAll(error);
@@ -792,7 +697,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
       return status;
     },
     get userId() {
-      return userId;
+      return session.userId;
     },
     chat,
     presence,
