@@ -97,26 +97,36 @@ export class TokenSession {
     return this.fetch();
   }
 
+  /** One getToken call at a time: every handshake and refresh meanwhile shares its result. */
   private fetch(): Promise<string> {
-    this.fetching ??= (async () => {
-      try {
-        const fresh = await this.deps.getToken();
-        if (typeof fresh !== "string" || fresh.length === 0) {
-          throw new RealtimeError("TOKEN_MISSING", "getToken returned no token");
-        }
-        const claims = readTokenClaims(fresh);
-        this.token = fresh;
-        this.exp = claims.exp;
-        this.obtainedAt = this.deps.now();
-        if (claims.sub) this.subject = claims.sub;
-        return fresh;
-      } catch (err) {
-        throw toRealtimeError(err, "TOKEN_MISSING");
-      } finally {
-        this.fetching = undefined;
-      }
-    })();
+    if (!this.fetching) {
+      const fetching = this.fetchOnce();
+      this.fetching = fetching;
+      // Cleared once settled, not in fetchOnce's `finally`: a getToken that throws
+      // synchronously would settle before `fetching` is even assigned, and stay cached.
+      const clear = () => {
+        if (this.fetching === fetching) this.fetching = undefined;
+      };
+      fetching.then(clear, clear);
+    }
     return this.fetching;
+  }
+
+  private async fetchOnce(): Promise<string> {
+    try {
+      const fresh = await this.deps.getToken();
+      if (typeof fresh !== "string" || fresh.length === 0) {
+        throw new RealtimeError("TOKEN_MISSING", "getToken returned no token");
+      }
+      const claims = readTokenClaims(fresh);
+      this.token = fresh;
+      this.exp = claims.exp;
+      this.obtainedAt = this.deps.now();
+      if (claims.sub) this.subject = claims.sub;
+      return fresh;
+    } catch (err) {
+      throw toRealtimeError(err, "TOKEN_MISSING");
+    }
   }
 
   private scheduleRefresh(): void {

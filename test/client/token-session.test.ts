@@ -53,6 +53,19 @@ describe("TokenSession", () => {
     expect(fetches).toBe(2);
   });
 
+  it("fetches again after a getToken that threw synchronously", async () => {
+    let fetches = 0;
+    const { session, errors } = setup(() => {
+      fetches += 1;
+      if (fetches === 1) throw new Error("no session cookie yet");
+      return jwt({ sub: "alice", exp: nowSec() + 600 });
+    });
+    expect(await session.forHandshake()).toBeUndefined();
+    expect(errors[0]).toMatchObject({ code: "TOKEN_MISSING", message: "no session cookie yet" });
+    expect(await session.forHandshake()).toEqual(expect.any(String));
+    expect(fetches).toBe(2);
+  });
+
   it("does not hand a token about to expire to a handshake", async () => {
     let fetches = 0;
     const { session } = setup(() => {
