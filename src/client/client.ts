@@ -13,8 +13,8 @@ import type {
 import { Emitter } from "./emitter.js";
 import { type ClientErrorCode, isRetryable, isTokenError, RealtimeError, toRealtimeError } from "./errors.js";
 import { MessageTracker, sortUniqueById } from "./message-tracker.js";
-import { Outbox } from "./outbox.js";
 import { Requests, type RequestTransport } from "./requests.js";
+import { SendPump } from "./send-pump.js";
 import { backoffDelayMs } from "./token.js";
 import { TokenSession } from "./token-session.js";
 import { TypingExpiry } from "./typing.js";
@@ -182,7 +182,6 @@ export function connect(options: ConnectOptions): RealtimeClient {
   const now = () => Date.now();
   const events = new Emitter<RealtimeEvents>();
   const tracker = new MessageTracker();
-  const outbox = new Outbox({ now, timeoutMs: o.sendTimeoutMs });
   const typing = new TypingExpiry(o.typingTimeoutMs, (event) => events.emit("typing", event));
   const rooms = new Map<string, RoomState>();
   const presenceSubscriptions = new Set<string>();
@@ -196,9 +195,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
   let epoch = 0;
   let manualAttempts = 0;
 
-  const pumping = new Set<string>();
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  let wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
   const setStatus = (next: ConnectionStatus, error?: RealtimeError) => {
     status = next;
@@ -228,6 +225,18 @@ export function connect(options: ConnectOptions): RealtimeClient {
     timeoutMs: o.ackTimeoutMs,
   });
   const request = requests.request;
+  const sends = new SendPump({
+    request,
+    isConnected: () => socket.connected,
+    now,
+    timeoutMs: o.sendTimeoutMs,
+    // Being (re)joined: the join pumps when it is done.
+    isReady: (roomId) => {
+      const room = rooms.get(roomId);
+      return !room || room.joinedEpoch === epoch;
+    },
+    onStored: (message) => onLiveMessage(message),
+  });
   const session = new TokenSession({
     getToken: options.getToken,
     refreshMarginMs: o.refreshMarginMs,
@@ -321,7 +330,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
           unread: result.unread,
         });
       }
-      void pump(roomId);
+      void sends.pump(roomId);
     } catch (err) {
       room.joining = false;
       const error = toRealtimeError(err);
@@ -338,68 +347,9 @@ export function connect(options: ConnectOptions): RealtimeClient {
       // Refused for good (e.g. FORBIDDEN after a token change): forget the room.
       rooms.delete(roomId);
       tracker.forget(roomId);
-      outbox.rejectRoom(roomId, error);
+      sends.rejectRoom(roomId, error);
       for (const waiter of room.waiters.splice(0)) waiter.reject(error);
       if (room.everJoined) reportError(error);
-    }
-  }
-
-  // --- chat: sending -----------------------------------------------------------------------
-  const scheduleWake = () => {
-    clearTimeout(wakeTimer);
-    wakeTimer = undefined;
-    const at = outbox.nextWakeUp();
-    if (at === undefined || closed) return;
-    wakeTimer = setTimeout(
-      () => {
-        wakeTimer = undefined;
-        outbox.expire();
-        for (const roomId of outbox.rooms()) void pump(roomId);
-        scheduleWake();
-      },
-      Math.max(0, at - now()) + 1,
-    );
-  };
-
-  /** Send the room's queued messages one by one, in order, on the current connection. */
-  async function pump(roomId: string): Promise<void> {
-    if (pumping.has(roomId)) return;
-    pumping.add(roomId);
-    try {
-      for (;;) {
-        if (closed || !socket.connected) return;
-        const room = rooms.get(roomId);
-        // Being (re)joined: the join pumps when it is done.
-        if (room && room.joinedEpoch !== epoch) return;
-        const entry = outbox.next(roomId);
-        if (!entry || entry.state === "sending" || entry.notBefore > now()) return;
-        outbox.markSending(entry.clientMsgId);
-        try {
-          const message = await request("chat:send", {
-            roomId,
-            text: entry.text,
-            clientMsgId: entry.clientMsgId,
-          });
-          outbox.resolve(entry.clientMsgId, message);
-          onLiveMessage(message);
-        } catch (err) {
-          const error = toRealtimeError(err);
-          if (error.code === "DISCONNECTED" || error.code === "TIMEOUT") {
-            // Maybe stored, maybe not: the same clientMsgId makes sending again safe.
-            outbox.retryLater(entry.clientMsgId);
-          } else if (error.code === "RATE_LIMITED" || error.code === "UNAVAILABLE") {
-            outbox.retryLater(
-              entry.clientMsgId,
-              error.retryAfterMs ?? backoffDelayMs(entry.attempts, { minMs: 500, maxMs: 5000 }),
-            );
-          } else {
-            outbox.reject(entry.clientMsgId, error);
-          }
-        }
-        scheduleWake();
-      }
-    } finally {
-      pumping.delete(roomId);
     }
   }
 
@@ -434,7 +384,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
       if (room.joinedEpoch !== my) await joinRoom(roomId, my, room.everJoined);
     }
     // Sends to rooms this client does not track (their answer says why).
-    for (const roomId of outbox.rooms()) if (!rooms.has(roomId)) void pump(roomId);
+    for (const roomId of sends.rooms()) if (!rooms.has(roomId)) void sends.pump(roomId);
   }
 
   async function catchUp(roomId: string, after: string, my: number): Promise<void> {
@@ -473,7 +423,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
   socket.on("disconnect", (reason) => {
     const error = new RealtimeError("DISCONNECTED", `connection lost (${reason})`);
     requests.disconnected(error);
-    outbox.requeueSending();
+    sends.disconnected();
     typing.clear();
     if (closed) return;
     setStatus("reconnecting", error);
@@ -540,10 +490,10 @@ export function connect(options: ConnectOptions): RealtimeClient {
     if (closed) return;
     closed = true;
     session.stop();
-    for (const timer of [reconnectTimer, wakeTimer]) clearTimeout(timer);
+    clearTimeout(reconnectTimer);
     const error = reason ?? new RealtimeError("DISCONNECTED", "the client was closed");
     requests.close(error);
-    outbox.rejectAll(error);
+    sends.close(error);
     for (const room of rooms.values()) {
       clearTimeout(room.retry);
       for (const waiter of room.waiters.splice(0)) waiter.reject(error);
@@ -604,7 +554,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
         clearTimeout(room.retry);
         for (const waiter of room.waiters.splice(0)) waiter.reject(error);
       }
-      outbox.rejectRoom(roomId, error);
+      sends.rejectRoom(roomId, error);
       tracker.forget(roomId);
       typing.clear(roomId);
       if (!socket.connected) return;
@@ -617,11 +567,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     },
 
     send(roomId, text, sendOptions = {}) {
-      if (closed) return Promise.reject(new RealtimeError("DISCONNECTED", "the client is closed"));
-      const promise = outbox.add(roomId, text, sendOptions.clientMsgId);
-      scheduleWake();
-      void pump(roomId);
-      return promise;
+      return sends.send(roomId, text, sendOptions.clientMsgId);
     },
 
     async history(roomId, historyOptions = {}) {
