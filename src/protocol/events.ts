@@ -25,8 +25,13 @@ export interface AuthenticatedUser {
 }
 
 export interface Message {
+  /** `<ms>-<seq>`: unique, ordered like `seq` within an epoch. */
   id: string;
   roomId: string;
+  /** The message's place in its room: 1, 2, 3, … contiguous within an epoch. */
+  seq?: number;
+  /** The room's current sequence; a new epoch (Redis lost the room) restarts `seq` at 1. */
+  epoch?: string;
   senderId: string;
   senderName?: string;
   text: string;
@@ -36,9 +41,17 @@ export interface Message {
 
 export interface ChatJoinResult {
   roomId: string;
+  epoch?: string;
+  /** The room's last assigned seq when the answer was made. */
+  seq?: number;
+  /**
+   * true: from now on the socket receives every message after `seq` live, contiguous and in
+   * order. false (a cursor join with more to catch up): join again from the last message.
+   */
+  live?: boolean;
   messages: Message[];
   hasMore: boolean;
-  /** Present when `since` was given: false means the cursor was not in retained history. */
+  /** Present when a cursor was given: false means the epoch differs or the cursor was not in retained history. */
   recovered?: boolean;
   online: string[];
   lastReadId: string | null;
@@ -46,6 +59,7 @@ export interface ChatJoinResult {
 }
 
 export interface ChatHistoryResult {
+  epoch?: string;
   messages: Message[];
   hasMore: boolean;
 }
