@@ -1,15 +1,9 @@
 import { io, type Socket } from "socket.io-client";
-import type {
-  ChatJoinResult,
-  ClientToServerEvents,
-  Message,
-  PresenceState,
-  ServerToClientEvents,
-} from "../protocol/events.js";
+import type { ClientToServerEvents, PresenceState, ServerToClientEvents } from "../protocol/events.js";
 import { Emitter } from "./emitter.js";
 import { type ClientErrorCode, isRetryable, isTokenError, RealtimeError, toRealtimeError } from "./errors.js";
-import { MessageTracker, sortUniqueById } from "./message-tracker.js";
 import { Requests, type RequestTransport } from "./requests.js";
+import { RoomSync } from "./room-sync.js";
 import { SendPump } from "./send-pump.js";
 import { backoffDelayMs } from "./token.js";
 import { TokenSession } from "./token-session.js";
@@ -25,18 +19,6 @@ import type {
 } from "./types.js";
 import { TypingExpiry } from "./typing.js";
 
-interface RoomState {
-  /** Joined at least once: the next join recovers from the cursor. */
-  everJoined: boolean;
-  /** The connection on which the room is joined (-1: not on this one). */
-  joinedEpoch: number;
-  joining: boolean;
-  waiters: { resolve(result: ChatJoinResult): void; reject(err: RealtimeError): void }[];
-  retry: ReturnType<typeof setTimeout> | undefined;
-}
-
-const MAX_RECOVERY_PAGES = 20;
-const HISTORY_PAGE_SIZE = 100;
 const PRESENCE_CHUNK = 500;
 /** Spread the reconnects of a draining instance's clients over this window. */
 const SHUTDOWN_JITTER_MS = 1000;
@@ -58,9 +40,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
   };
   const now = () => Date.now();
   const events = new Emitter<RealtimeEvents>();
-  const tracker = new MessageTracker();
   const typing = new TypingExpiry(o.typingTimeoutMs, (event) => events.emit("typing", event));
-  const rooms = new Map<string, RoomState>();
   const presenceSubscriptions = new Set<string>();
   let presenceStatus: { status: SettableStatus; text?: string } | undefined;
 
@@ -69,7 +49,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
   let everConnected = false;
   let closed = false;
   /** Incremented on every connect: async work begun on an older connection stops. */
-  let epoch = 0;
+  let connection = 0;
   let manualAttempts = 0;
 
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -107,12 +87,19 @@ export function connect(options: ConnectOptions): RealtimeClient {
     isConnected: () => socket.connected,
     now,
     timeoutMs: o.sendTimeoutMs,
-    // Being (re)joined: the join pumps when it is done.
-    isReady: (roomId) => {
-      const room = rooms.get(roomId);
-      return !room || room.joinedEpoch === epoch;
-    },
-    onStored: (message) => onLiveMessage(message),
+    isReady: (roomId) => rooms.isReady(roomId),
+    onStored: (message) => rooms.live(message),
+  });
+  const rooms = new RoomSync({
+    request,
+    isConnected: () => socket.connected,
+    connection: () => connection,
+    joinTimeoutMs: o.sendTimeoutMs,
+    deliver: (message) => events.emit("message", message),
+    onRejoin: (event) => events.emit("rejoin", event),
+    onError: reportError,
+    onReady: (roomId) => void sends.pump(roomId),
+    onRefused: (roomId, error) => sends.rejectRoom(roomId, error),
   });
   const session = new TokenSession({
     getToken: options.getToken,
@@ -135,100 +122,6 @@ export function connect(options: ConnectOptions): RealtimeClient {
       if (!closed && !socket.connected) socket.connect();
     }, delay);
   };
-
-  // --- chat: rooms ---------------------------------------------------------------------------
-  const deliver = (messages: readonly Message[]) => {
-    for (const message of messages) events.emit("message", message);
-  };
-
-  const onLiveMessage = (message: Message) => {
-    // In flight after a leave, or a room this client never asked for.
-    if (!rooms.has(message.roomId)) return;
-    if (tracker.receive(message) === "new") deliver([message]);
-  };
-
-  /**
-   * Join `roomId` on connection `my`. `recover`: a rejoin after a reconnect, from the last
-   * message seen (`since`), paging through everything missed; otherwise the newest page.
-   */
-  async function joinRoom(roomId: string, my: number, recover: boolean): Promise<void> {
-    const room = rooms.get(roomId);
-    if (!room || room.joining || epoch !== my || !socket.connected) return;
-    room.joining = true;
-    clearTimeout(room.retry);
-    room.retry = undefined;
-    const since = recover ? tracker.cursor(roomId) : undefined;
-    // Live messages of the room arrive as soon as the server has joined the socket, maybe
-    // before the answer: hold them and merge them with it, in order.
-    tracker.hold(roomId);
-    try {
-      const result = await request("chat:join", since ? { roomId, since } : { roomId });
-      let fetched = [...result.messages];
-      let recovered: boolean;
-      if (since !== undefined) {
-        recovered = result.recovered !== false;
-        let hasMore = result.hasMore;
-        for (let page = 0; recovered && hasMore && page < MAX_RECOVERY_PAGES; page++) {
-          const last = fetched[fetched.length - 1];
-          if (!last) break;
-          const next = await request("chat:history", { roomId, after: last.id, limit: HISTORY_PAGE_SIZE });
-          fetched.push(...next.messages);
-          hasMore = next.hasMore;
-        }
-        if (recovered && hasMore) {
-          // Too much to catch up: start over from the newest page, and say so.
-          recovered = false;
-          fetched = (await request("chat:history", { roomId })).messages;
-        }
-      } else {
-        recovered = !(recover && result.hasMore);
-      }
-      room.joining = false;
-      if (rooms.get(roomId) !== room) {
-        tracker.release(roomId);
-        return;
-      }
-      room.joinedEpoch = my;
-      const wasJoined = room.everJoined;
-      room.everJoined = true;
-      const held = tracker.release(roomId);
-      const page = sortUniqueById([...fetched, ...held]);
-      const fresh = tracker.acceptAll(page);
-      const answer: ChatJoinResult = { ...result, messages: page };
-      for (const waiter of room.waiters.splice(0)) waiter.resolve(answer);
-      if (recover && wasJoined) {
-        deliver(fresh);
-        events.emit("rejoin", {
-          roomId,
-          recovered,
-          messages: recovered ? fresh : page,
-          online: result.online,
-          lastReadId: result.lastReadId,
-          unread: result.unread,
-        });
-      }
-      void sends.pump(roomId);
-    } catch (err) {
-      room.joining = false;
-      const error = toRealtimeError(err);
-      const held = tracker.release(roomId);
-      if (room.everJoined) deliver(tracker.acceptAll(held));
-      if (rooms.get(roomId) !== room || closed) return;
-      // Dropped connection: the next connect joins again.
-      if (error.code === "DISCONNECTED") return;
-      if (isRetryable(error)) {
-        const delay = error.retryAfterMs ?? backoffDelayMs(1, { minMs: 1000, maxMs: 5000 });
-        room.retry = setTimeout(() => void joinRoom(roomId, my, recover), delay);
-        return;
-      }
-      // Refused for good (e.g. FORBIDDEN after a token change): forget the room.
-      rooms.delete(roomId);
-      tracker.forget(roomId);
-      sends.rejectRoom(roomId, error);
-      for (const waiter of room.waiters.splice(0)) waiter.reject(error);
-      if (room.everJoined) reportError(error);
-    }
-  }
 
   // --- connection lifecycle ----------------------------------------------------------------
   /** After every (re)connect: what the server forgot with the old socket. */
@@ -254,38 +147,13 @@ export function connect(options: ConnectOptions): RealtimeClient {
         },
       );
     }
-    // One room at a time: a client in many rooms must not trip the join rate limit.
-    for (const [roomId, room] of [...rooms]) {
-      if (epoch !== my) return;
-      // The application may have joined it on this connection already.
-      if (room.joinedEpoch !== my) await joinRoom(roomId, my, room.everJoined);
-    }
+    await rooms.rejoinAll(my);
     // Sends to rooms this client does not track (their answer says why).
     for (const roomId of sends.rooms()) if (!rooms.has(roomId)) void sends.pump(roomId);
   }
 
-  async function catchUp(roomId: string, after: string, my: number): Promise<void> {
-    let cursor = after;
-    try {
-      for (let page = 0; page < MAX_RECOVERY_PAGES; page++) {
-        if (epoch !== my || !rooms.has(roomId)) return;
-        const next = await request("chat:history", { roomId, after: cursor, limit: HISTORY_PAGE_SIZE });
-        deliver(tracker.acceptAll(next.messages));
-        const last = next.messages[next.messages.length - 1];
-        if (!next.hasMore || !last) return;
-        cursor = last.id;
-      }
-      // More than the client pages through: start over from the newest page, as a rejoin would.
-      await joinRoom(roomId, my, true);
-    } catch (err) {
-      const error = toRealtimeError(err);
-      // A dropped connection rejoins with `since` on the next connect anyway.
-      if (error.code !== "DISCONNECTED") reportError(error);
-    }
-  }
-
   socket.on("connect", () => {
-    epoch += 1;
+    connection += 1;
     everConnected = true;
     attempt = 0;
     manualAttempts = 0;
@@ -294,7 +162,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     setStatus("connected");
     requests.connected();
     session.connected();
-    void restore(epoch);
+    void restore(connection);
   });
 
   socket.on("disconnect", (reason) => {
@@ -339,11 +207,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     scheduleReconnect(Math.round(Math.random() * SHUTDOWN_JITTER_MS));
   });
 
-  // The server's instance lost its link to the others for a moment: messages stored after
-  // `since` may never have arrived live. Page through them; the tracker drops what we have.
-  socket.on("chat:resync", ({ roomId, since }) => {
-    if (rooms.get(roomId)?.joinedEpoch === epoch) void catchUp(roomId, since, epoch);
-  });
+  socket.on("chat:resync", ({ roomId, since }) => rooms.resync(roomId, since));
 
   socket.on("auth:expired", () => session.invalidate());
   socket.on("server:error", (payload) =>
@@ -352,7 +216,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
 
   socket.on("chat:message", (message) => {
     typing.stopped(message.roomId, message.senderId);
-    onLiveMessage(message);
+    rooms.live(message);
   });
   socket.on("chat:typing", ({ roomId, userId: who, typing: isTyping }) => {
     if (rooms.has(roomId)) typing.update(roomId, who, isTyping);
@@ -371,11 +235,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     const error = reason ?? new RealtimeError("DISCONNECTED", "the client was closed");
     requests.close(error);
     sends.close(error);
-    for (const room of rooms.values()) {
-      clearTimeout(room.retry);
-      for (const waiter of room.waiters.splice(0)) waiter.reject(error);
-    }
-    rooms.clear();
+    rooms.close(error);
     typing.clear();
     socket.disconnect();
     setStatus("closed", reason);
@@ -383,56 +243,12 @@ export function connect(options: ConnectOptions): RealtimeClient {
 
   // --- public API --------------------------------------------------------------------------
   const chat: ChatApi = {
-    join(roomId) {
-      return new Promise((resolve, reject) => {
-        if (closed) {
-          reject(new RealtimeError("DISCONNECTED", "the client is closed"));
-          return;
-        }
-        let room = rooms.get(roomId);
-        if (!room) {
-          room = { everJoined: false, joinedEpoch: -1, joining: false, waiters: [], retry: undefined };
-          rooms.set(roomId, room);
-        }
-        const current = room;
-        const waiter = {
-          resolve: (result: ChatJoinResult) => {
-            clearTimeout(timer);
-            resolve(result);
-          },
-          reject: (err: RealtimeError) => {
-            clearTimeout(timer);
-            reject(err);
-          },
-        };
-        const timer = setTimeout(() => {
-          current.waiters = current.waiters.filter((w) => w !== waiter);
-          // Never joined and nobody waits any more: stop trying.
-          if (!current.everJoined && current.waiters.length === 0 && rooms.get(roomId) === current) {
-            clearTimeout(current.retry);
-            rooms.delete(roomId);
-          }
-          reject(new RealtimeError("TIMEOUT", `could not join ${roomId} within ${o.sendTimeoutMs} ms`));
-        }, o.sendTimeoutMs);
-        current.waiters.push(waiter);
-        if (socket.connected && !current.joining) {
-          // Asked explicitly: the newest page, even when already joined on this connection.
-          current.joinedEpoch = -1;
-          void joinRoom(roomId, epoch, false);
-        }
-      });
-    },
+    join: (roomId) => rooms.join(roomId),
 
     async leave(roomId) {
-      const room = rooms.get(roomId);
-      rooms.delete(roomId);
       const error = new RealtimeError("NOT_IN_ROOM", `left ${roomId}`);
-      if (room) {
-        clearTimeout(room.retry);
-        for (const waiter of room.waiters.splice(0)) waiter.reject(error);
-      }
+      rooms.forget(roomId, error);
       sends.rejectRoom(roomId, error);
-      tracker.forget(roomId);
       typing.clear(roomId);
       if (!socket.connected) return;
       try {
@@ -449,12 +265,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
 
     async history(roomId, historyOptions = {}) {
       const result = await request("chat:history", { roomId, ...historyOptions });
-      if (rooms.has(roomId)) {
-        tracker.observe(
-          roomId,
-          result.messages.map((m) => m.id),
-        );
-      }
+      rooms.observe(roomId, result);
       return result;
     },
 
@@ -467,7 +278,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     },
 
     get rooms() {
-      return [...rooms.keys()];
+      return rooms.list();
     },
   };
 
