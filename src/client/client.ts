@@ -78,7 +78,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     now,
     timeoutMs: o.sendTimeoutMs,
     isReady: (roomId) => rooms.isReady(roomId),
-    onStored: (message) => rooms.live(message),
+    onStored: (message) => rooms.stored(message),
   });
   const rooms = new RoomSync({
     request,
@@ -87,6 +87,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     joinTimeoutMs: o.sendTimeoutMs,
     deliver: (message) => events.emit("message", message),
     onRejoin: (event) => events.emit("rejoin", event),
+    onGap: (event) => events.emit("gap", event),
     onError: reportError,
     onReady: (roomId) => void sends.pump(roomId),
     onRefused: (roomId, error) => sends.rejectRoom(roomId, error),
@@ -170,7 +171,6 @@ export function connect(options: ConnectOptions): RealtimeClient {
     state.reconnectLater(Math.round(Math.random() * SHUTDOWN_JITTER_MS));
   });
 
-  socket.on("chat:resync", ({ roomId, since }) => rooms.resync(roomId, since));
   socket.on("auth:expired", () => session.invalidate());
   socket.on("server:error", (payload) =>
     reportError(new RealtimeError(payload.code, `${payload.event}: ${payload.message}`)),
@@ -204,11 +204,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
       }
     },
     send: (roomId, text, sendOptions = {}) => sends.send(roomId, text, sendOptions.clientMsgId),
-    async history(roomId, historyOptions = {}) {
-      const result = await request("chat:history", { roomId, ...historyOptions });
-      rooms.observe(roomId, result);
-      return result;
-    },
+    history: (roomId, historyOptions = {}) => request("chat:history", { roomId, ...historyOptions }),
     async typing(roomId, isTyping) {
       await request("chat:typing", { roomId, typing: isTyping });
     },

@@ -21,6 +21,7 @@ export type {
   ChatApi,
   ConnectionStatus,
   ConnectOptions,
+  GapEvent,
   NotificationsApi,
   PresenceApi,
   RealtimeClient,

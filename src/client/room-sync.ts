@@ -1,12 +1,9 @@
-import type { ChatHistoryResult, ChatJoinResult, Message } from "../protocol/events.js";
+import type { ChatJoinResult, Message } from "../protocol/events.js";
 import { isRetryable, RealtimeError, toRealtimeError } from "./errors.js";
-import { MessageTracker, sortUniqueById } from "./message-tracker.js";
 import type { RequestFn } from "./requests.js";
+import { type JoinRequest, RoomCursor, sortUniqueById } from "./room-cursor.js";
 import { backoffDelayMs } from "./token.js";
-import type { RejoinEvent } from "./types.js";
-
-const MAX_RECOVERY_PAGES = 20;
-const HISTORY_PAGE_SIZE = 100;
+import type { GapEvent, RejoinEvent } from "./types.js";
 
 export interface RoomSyncDeps {
   request: RequestFn;
@@ -15,16 +12,24 @@ export interface RoomSyncDeps {
   connection: () => number;
   /** How long `join` waits for the room before rejecting with TIMEOUT. */
   joinTimeoutMs: number;
-  /** A message for the application, each once. */
+  /** A message for the application: each once, in seq order per room. */
   deliver: (message: Message) => void;
   onRejoin: (event: RejoinEvent) => void;
-  /** Failures nobody awaits (a failed rejoin or catch-up). */
+  onGap: (event: GapEvent) => void;
+  /** Failures nobody awaits (a failed rejoin). */
   onError: (error: RealtimeError) => void;
   /** The room is joined on this connection: its queued sends may go. */
   onReady: (roomId: string) => void;
   /** The server refused the room for good (its queued sends are pointless). */
   onRefused: (roomId: string, error: RealtimeError) => void;
 }
+
+/**
+ * "newest": the application asked (the newest page, the cursor starts over there).
+ * "reconnect": joined again on a new connection, from the cursor.
+ * "fill": a live message came after a hole: joined again from the cursor on this connection.
+ */
+type JoinKind = "newest" | "reconnect" | "fill";
 
 interface RoomState {
   /** Joined at least once: the next join recovers from the cursor. */
@@ -34,16 +39,30 @@ interface RoomState {
   joining: boolean;
   waiters: { resolve(result: ChatJoinResult): void; reject(err: RealtimeError): void }[];
   retry: ReturnType<typeof setTimeout> | undefined;
+  readonly cursor: RoomCursor;
+  /** Live messages that arrived while a join was in flight, handled after its answer. */
+  held: Message[] | undefined;
+}
+
+/** What a join brought. */
+interface Joined {
+  result: ChatJoinResult;
+  /** Every message the answers carried, for whoever awaits the join. */
+  answered: Message[];
+  /** Handed to the application, since the last gap. */
+  handed: Message[];
+  recovered: boolean;
 }
 
 /**
- * The rooms the client keeps joined: joins and rejoins after every reconnect from the last
- * message seen, paging through what was missed, holding live messages during a join and
- * handing the application every message once.
+ * The rooms the client keeps joined. Per room it keeps a cursor (epoch and the last
+ * contiguous seq handed to the application), joins again from it after every reconnect
+ * following `live: false` answers until the socket is live, holds live messages while a
+ * join is in flight, fills a hole in live delivery by joining again, and reports what it
+ * cannot fill as a `gap`. The cursor only moves over messages handed to the application.
  */
 export class RoomSync {
   private readonly rooms = new Map<string, RoomState>();
-  private readonly tracker = new MessageTracker();
   private closed = false;
 
   constructor(private readonly deps: RoomSyncDeps) {}
@@ -73,12 +92,7 @@ export class RoomSync {
         reject(new RealtimeError("DISCONNECTED", "the client is closed"));
         return;
       }
-      let room = this.rooms.get(roomId);
-      if (!room) {
-        room = { everJoined: false, joinedOn: -1, joining: false, waiters: [], retry: undefined };
-        this.rooms.set(roomId, room);
-      }
-      const current = room;
+      const room = this.rooms.get(roomId) ?? this.track(roomId);
       const waiter = {
         resolve: (result: ChatJoinResult) => {
           clearTimeout(timer);
@@ -90,18 +104,18 @@ export class RoomSync {
         },
       };
       const timer = setTimeout(() => {
-        current.waiters = current.waiters.filter((w) => w !== waiter);
+        room.waiters = room.waiters.filter((w) => w !== waiter);
         // Never joined and nobody waits any more: stop trying.
-        if (!current.everJoined && current.waiters.length === 0 && this.rooms.get(roomId) === current) {
-          clearTimeout(current.retry);
+        if (!room.everJoined && room.waiters.length === 0 && this.rooms.get(roomId) === room) {
+          clearTimeout(room.retry);
           this.rooms.delete(roomId);
         }
         reject(new RealtimeError("TIMEOUT", `could not join ${roomId} within ${this.deps.joinTimeoutMs} ms`));
       }, this.deps.joinTimeoutMs);
-      current.waiters.push(waiter);
-      if (this.deps.isConnected() && !current.joining) {
-        current.joinedOn = -1;
-        void this.joinRoom(roomId, this.deps.connection(), false);
+      room.waiters.push(waiter);
+      if (this.deps.isConnected() && !room.joining) {
+        room.joinedOn = -1;
+        void this.joinRoom(roomId, this.deps.connection(), "newest");
       }
     });
   }
@@ -110,27 +124,45 @@ export class RoomSync {
   forget(roomId: string, error: RealtimeError): void {
     const room = this.rooms.get(roomId);
     this.rooms.delete(roomId);
-    if (room) {
-      clearTimeout(room.retry);
-      for (const waiter of room.waiters.splice(0)) waiter.reject(error);
-    }
-    this.tracker.forget(roomId);
+    if (!room) return;
+    clearTimeout(room.retry);
+    for (const waiter of room.waiters.splice(0)) waiter.reject(error);
   }
 
-  /** A live `chat:message`, or a send's stored message. */
+  /** A live `chat:message`. */
   live(message: Message): void {
+    const room = this.rooms.get(message.roomId);
     // In flight after a leave, or a room this client never asked for.
-    if (!this.rooms.has(message.roomId)) return;
-    if (this.tracker.receive(message) === "new") this.deliver([message]);
+    if (!room) return;
+    if (room.held) {
+      room.held.push(message);
+      return;
+    }
+    const arrival = room.cursor.classify(message);
+    if (arrival === "next") {
+      room.cursor.advance(message);
+      this.deps.deliver(message);
+      return;
+    }
+    if (arrival === "old") return;
+    // After a hole (or in a new epoch): never skipped. Joined here, join again from the
+    // cursor, which fills the hole or reports the gap; otherwise the join under way or to
+    // come starts from the unmoved cursor anyway.
+    const connection = this.deps.connection();
+    if (room.joinedOn === connection && !room.joining && room.retry === undefined) {
+      void this.joinRoom(message.roomId, connection, "fill", [message]);
+    }
   }
 
-  /** A history page the application fetched itself. */
-  observe(roomId: string, result: ChatHistoryResult): void {
-    if (!this.rooms.has(roomId)) return;
-    this.tracker.observe(
-      roomId,
-      result.messages.map((m) => m.id),
-    );
+  /**
+   * A send's stored message, from its ack: handed on when it is the next one. Otherwise
+   * its live copy arrives in order after the ones before it.
+   */
+  stored(message: Message): void {
+    const room = this.rooms.get(message.roomId);
+    if (!room || room.held || room.cursor.classify(message) !== "next") return;
+    room.cursor.advance(message);
+    this.deps.deliver(message);
   }
 
   /**
@@ -141,17 +173,10 @@ export class RoomSync {
     for (const [roomId, room] of [...this.rooms]) {
       if (this.deps.connection() !== connection) return;
       // The application may have joined it on this connection already.
-      if (room.joinedOn !== connection) await this.joinRoom(roomId, connection, room.everJoined);
+      if (room.joinedOn !== connection) {
+        await this.joinRoom(roomId, connection, room.everJoined ? "reconnect" : "newest");
+      }
     }
-  }
-
-  /**
-   * The server's instance lost its link to the others for a moment: messages stored after
-   * `since` may never have arrived live. Page through them; the tracker drops what we have.
-   */
-  resync(roomId: string, since: string): void {
-    const connection = this.deps.connection();
-    if (this.rooms.get(roomId)?.joinedOn === connection) void this.catchUp(roomId, since, connection);
   }
 
   /** For good: waiting joins reject with `error`. */
@@ -164,115 +189,185 @@ export class RoomSync {
     this.rooms.clear();
   }
 
-  private deliver(messages: readonly Message[]): void {
-    for (const message of messages) this.deps.deliver(message);
+  private track(roomId: string): RoomState {
+    const room: RoomState = {
+      everJoined: false,
+      joinedOn: -1,
+      joining: false,
+      waiters: [],
+      retry: undefined,
+      cursor: new RoomCursor(),
+      held: undefined,
+    };
+    this.rooms.set(roomId, room);
+    return room;
   }
 
-  /**
-   * Join `roomId` on connection `my`. `recover`: a rejoin after a reconnect, from the last
-   * message seen (`since`), paging through everything missed; otherwise the newest page.
-   */
-  private async joinRoom(roomId: string, my: number, recover: boolean): Promise<void> {
-    const { request } = this.deps;
+  /** Join `roomId` on connection `my`; `carried`: live messages already waiting for it. */
+  private async joinRoom(roomId: string, my: number, kind: JoinKind, carried: Message[] = []): Promise<void> {
     const room = this.rooms.get(roomId);
     if (!room || room.joining || this.deps.connection() !== my || !this.deps.isConnected()) return;
     room.joining = true;
     clearTimeout(room.retry);
     room.retry = undefined;
-    const since = recover ? this.tracker.cursor(roomId) : undefined;
     // Live messages of the room arrive as soon as the server has joined the socket, maybe
-    // before the answer: hold them and merge them with it, in order.
-    this.tracker.hold(roomId);
+    // before the answer: hold them until it is in.
+    room.held = carried;
     try {
-      const result = await request("chat:join", since ? { roomId, since } : { roomId });
-      let fetched = [...result.messages];
-      let recovered: boolean;
-      if (since !== undefined) {
-        recovered = result.recovered !== false;
-        let hasMore = result.hasMore;
-        for (let page = 0; recovered && hasMore && page < MAX_RECOVERY_PAGES; page++) {
-          const last = fetched[fetched.length - 1];
-          if (!last) break;
-          const next = await request("chat:history", { roomId, after: last.id, limit: HISTORY_PAGE_SIZE });
-          fetched.push(...next.messages);
-          hasMore = next.hasMore;
-        }
-        if (recovered && hasMore) {
-          // Too much to catch up: start over from the newest page, and say so.
-          recovered = false;
-          fetched = (await request("chat:history", { roomId })).messages;
-        }
-      } else {
-        recovered = !(recover && result.hasMore);
-      }
+      const joined =
+        kind === "newest" ? await this.joinNewest(room, roomId) : await this.recover(room, roomId);
       room.joining = false;
-      if (this.rooms.get(roomId) !== room) {
-        this.tracker.release(roomId);
-        return;
-      }
-      room.joinedOn = my;
-      const wasJoined = room.everJoined;
-      room.everJoined = true;
-      const held = this.tracker.release(roomId);
-      const page = sortUniqueById([...fetched, ...held]);
-      const fresh = this.tracker.acceptAll(page);
-      const answer: ChatJoinResult = { ...result, messages: page };
-      for (const waiter of room.waiters.splice(0)) waiter.resolve(answer);
-      if (recover && wasJoined) {
-        this.deliver(fresh);
-        this.deps.onRejoin({
-          roomId,
-          recovered,
-          messages: recovered ? fresh : page,
-          online: result.online,
-          lastReadId: result.lastReadId,
-          unread: result.unread,
-        });
-      }
-      this.deps.onReady(roomId);
+      if (!joined || this.rooms.get(roomId) !== room) return;
+      this.joined(room, roomId, my, kind, joined);
     } catch (err) {
       room.joining = false;
-      const error = toRealtimeError(err);
-      const held = this.tracker.release(roomId);
-      if (room.everJoined) this.deliver(this.tracker.acceptAll(held));
-      if (this.rooms.get(roomId) !== room || this.closed) return;
-      // Dropped connection: the next connect joins again.
-      if (error.code === "DISCONNECTED") return;
-      if (isRetryable(error)) {
-        const delay = error.retryAfterMs ?? backoffDelayMs(1, { minMs: 1000, maxMs: 5000 });
-        room.retry = setTimeout(() => void this.joinRoom(roomId, my, recover), delay);
-        return;
-      }
-      // Refused for good (e.g. FORBIDDEN after a token change): forget the room.
-      this.rooms.delete(roomId);
-      this.tracker.forget(roomId);
-      this.deps.onRefused(roomId, error);
-      for (const waiter of room.waiters.splice(0)) waiter.reject(error);
-      if (room.everJoined) this.deps.onError(error);
+      // Not proof that the gap before them was filled: the next join fetches them again
+      // from the cursor, which only moved over what answers carried.
+      room.held = undefined;
+      this.joinFailed(room, roomId, my, kind, toRealtimeError(err));
     }
   }
 
-  private async catchUp(roomId: string, after: string, my: number): Promise<void> {
-    let cursor = after;
-    try {
-      for (let page = 0; page < MAX_RECOVERY_PAGES; page++) {
-        if (this.deps.connection() !== my || !this.rooms.has(roomId)) return;
-        const next = await this.deps.request("chat:history", {
-          roomId,
-          after: cursor,
-          limit: HISTORY_PAGE_SIZE,
-        });
-        this.deliver(this.tracker.acceptAll(next.messages));
-        const last = next.messages[next.messages.length - 1];
-        if (!next.hasMore || !last) return;
-        cursor = last.id;
+  /** The newest page; the cursor starts over at its end. */
+  private async joinNewest(room: RoomState, roomId: string): Promise<Joined | undefined> {
+    const result = await this.deps.request("chat:join", { roomId });
+    if (this.rooms.get(roomId) !== room) return undefined;
+    room.cursor.restart(result.epoch, result.seq, result.messages.at(-1)?.id);
+    return { result, answered: [...result.messages], handed: [], recovered: true };
+  }
+
+  /** From the cursor, answer after answer, until one says the socket is live. */
+  private async recover(room: RoomState, roomId: string): Promise<Joined | undefined> {
+    const answered: Message[] = [];
+    const handed: Message[] = [];
+    let recovered = true;
+    let request: JoinRequest = room.cursor.joinRequest(roomId);
+    for (;;) {
+      const result = await this.deps.request("chat:join", request);
+      if (this.rooms.get(roomId) !== room) return undefined;
+      answered.push(...result.messages);
+      const fromCursor = request.sinceSeq !== undefined || request.since !== undefined;
+      if (result.recovered === false || (!fromCursor && result.hasMore)) {
+        recovered = false;
+        handed.length = 0;
+        this.reportGap(room, roomId, result);
       }
-      // More than the client pages through: start over from the newest page, as a rejoin would.
-      await this.joinRoom(roomId, my, true);
-    } catch (err) {
-      const error = toRealtimeError(err);
-      // A dropped connection rejoins with `since` on the next connect anyway.
-      if (error.code !== "DISCONNECTED") this.deps.onError(error);
+      const taken = this.accept(room, roomId, result.messages, handed, { deliver: true, stopAtHole: false });
+      if (!taken.unbroken) recovered = false;
+      const next = room.cursor.joinRequest(roomId);
+      // An answer that brings nothing new cannot be followed.
+      const stuck =
+        next.sinceSeq === request.sinceSeq && next.epoch === request.epoch && next.since === request.since;
+      if (!fromCursor || (result.live ?? !result.hasMore) || stuck) {
+        return { result, answered, handed, recovered };
+      }
+      request = next;
     }
+  }
+
+  /** The join is answered: release what was held, tell whoever waits, let sends go. */
+  private joined(room: RoomState, roomId: string, my: number, kind: JoinKind, joined: Joined): void {
+    const { result, answered, handed } = joined;
+    room.joinedOn = my;
+    room.everJoined = true;
+    const held = room.held ?? [];
+    room.held = undefined;
+    // Held messages continue the answer up to a hole; from there they go through `live`,
+    // which fills the hole with another join.
+    const newest = kind === "newest";
+    const { rest } = this.accept(room, roomId, held, newest ? answered : handed, {
+      deliver: !newest,
+      stopAtHole: true,
+    });
+    if (!newest) answered.push(...held.filter((m) => !rest.includes(m)));
+    const answer: ChatJoinResult = { ...result, messages: sortUniqueById(answered) };
+    for (const waiter of room.waiters.splice(0)) waiter.resolve(answer);
+    if (kind === "reconnect" || (kind === "fill" && !joined.recovered)) {
+      this.deps.onRejoin({
+        roomId,
+        recovered: joined.recovered,
+        messages: handed,
+        online: result.online,
+        lastReadId: result.lastReadId,
+        unread: result.unread,
+      });
+    }
+    this.deps.onReady(roomId);
+    for (const message of rest) this.live(message);
+  }
+
+  private joinFailed(
+    room: RoomState,
+    roomId: string,
+    my: number,
+    kind: JoinKind,
+    error: RealtimeError,
+  ): void {
+    if (this.rooms.get(roomId) !== room || this.closed) return;
+    // Dropped connection: the next connect joins again.
+    if (error.code === "DISCONNECTED") return;
+    if (isRetryable(error)) {
+      const delay = error.retryAfterMs ?? backoffDelayMs(1, { minMs: 1000, maxMs: 5000 });
+      room.retry = setTimeout(() => void this.joinRoom(roomId, my, kind), delay);
+      return;
+    }
+    // Refused for good (e.g. FORBIDDEN after a token change): forget the room.
+    this.rooms.delete(roomId);
+    this.deps.onRefused(roomId, error);
+    for (const waiter of room.waiters.splice(0)) waiter.reject(error);
+    if (room.everJoined) this.deps.onError(error);
+  }
+
+  /**
+   * Take `messages` (an answer, or held live ones) in order: each one after the cursor is
+   * added to `into`, and delivered with `deliver`. At a hole or an epoch change: with
+   * `stopAtHole` the rest is returned untouched (live messages, to be filled), otherwise
+   * the gap is reported (the server's own answer skips it) and `unbroken` is false.
+   */
+  private accept(
+    room: RoomState,
+    roomId: string,
+    messages: readonly Message[],
+    into: Message[],
+    options: { deliver: boolean; stopAtHole: boolean },
+  ): { unbroken: boolean; rest: Message[] } {
+    const sorted = sortUniqueById(messages);
+    let unbroken = true;
+    for (const [index, message] of sorted.entries()) {
+      const arrival = room.cursor.classify(message);
+      if (arrival === "old") continue;
+      if (arrival !== "next") {
+        if (options.stopAtHole) return { unbroken, rest: sorted.slice(index) };
+        unbroken = false;
+        this.skipTo(room, roomId, message, arrival === "epoch" ? "epoch" : "trimmed");
+      }
+      room.cursor.advance(message);
+      into.push(message);
+      if (options.deliver) this.deps.deliver(message);
+    }
+    return { unbroken, rest: [] };
+  }
+
+  /** A join answer could not continue from the cursor: report it, restart before its page. */
+  private reportGap(room: RoomState, roomId: string, result: ChatJoinResult): void {
+    const { epoch } = room.cursor.current;
+    const lost = epoch !== undefined && result.epoch !== undefined && result.epoch !== epoch;
+    const first = result.messages[0];
+    this.gap(room, roomId, lost ? "epoch" : "trimmed", result.epoch);
+    room.cursor.restart(result.epoch, first?.seq === undefined ? result.seq : first.seq - 1, undefined);
+  }
+
+  /** Messages before `message` will never come: report it, restart just before it. */
+  private skipTo(room: RoomState, roomId: string, message: Message, reason: GapEvent["reason"]): void {
+    this.gap(room, roomId, reason, message.epoch);
+    room.cursor.restart(message.epoch, message.seq === undefined ? undefined : message.seq - 1, undefined);
+  }
+
+  private gap(room: RoomState, roomId: string, reason: GapEvent["reason"], epoch: string | undefined): void {
+    const current = room.cursor.current;
+    // A server without the per-room sequence names no epoch.
+    const event: GapEvent = { roomId, epoch: epoch ?? current.epoch ?? "", reason };
+    if (reason === "trimmed" && current.seq !== undefined) event.fromSeq = current.seq + 1;
+    this.deps.onGap(event);
   }
 }

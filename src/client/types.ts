@@ -26,9 +26,9 @@ export interface RejoinEvent {
   roomId: string;
   /**
    * true: every message since the last one this client saw has been delivered (as `message`
-   * events), nothing is missing. false: the server no longer had that position (history
-   * trimmed, or far too much to catch up): show `messages` as the room's latest page and
-   * page back with `chat.history` if needed.
+   * events), nothing is missing. false: a `gap` event came first (the history was trimmed
+   * past the client's position, or lost with a new epoch): show `messages` as the room's
+   * latest page and page back with `chat.history` if needed.
    */
   recovered: boolean;
   /** recovered: the messages missed while disconnected; otherwise the newest page. Oldest first. */
@@ -38,17 +38,40 @@ export interface RejoinEvent {
   unread: number;
 }
 
+/** Messages of a room the client will never be given: reported, never skipped silently. */
+export interface GapEvent {
+  roomId: string;
+  /** The room's epoch from now on. */
+  epoch: string;
+  /**
+   * "epoch": Redis lost the room's history (a new epoch restarts `seq` at 1): everything of
+   * the old epoch after the client's position is gone. "trimmed": messages after the
+   * client's position are no longer in the retained history.
+   */
+  reason: "epoch" | "trimmed";
+  /** "trimmed": the first `seq` the client did not receive. */
+  fromSeq?: number;
+}
+
 /** Everything a client can subscribe to with `client.on(event, listener)`. */
 export interface RealtimeEvents {
   status: (event: StatusEvent) => void;
-  /** A chat message, each id once per client, whatever path it came by. */
+  /**
+   * A chat message of a joined room: each once, in `seq` order per room, whatever path it
+   * came by (live, a join answer, a send's ack).
+   */
   message: (message: Message) => void;
   /** Another user's typing indicator; `typing: true` ends by itself after `typingTimeoutMs`. */
   typing: (event: { roomId: string; userId: string; typing: boolean }) => void;
   read: (event: { roomId: string; userId: string; messageId: string }) => void;
   member: (event: { roomId: string; userId: string; event: "join" | "leave" }) => void;
-  /** A room was joined again after a reconnect. */
+  /**
+   * A room was joined again after a reconnect (or, with `recovered: false`, after a hole in
+   * live delivery that could not be filled).
+   */
   rejoin: (event: RejoinEvent) => void;
+  /** Messages the client will never be given (see GapEvent); a `rejoin` with the newest page follows. */
+  gap: (event: GapEvent) => void;
   presence: (state: PresenceState) => void;
   notification: (notification: Notification) => void;
   unread: (event: { count: number }) => void;

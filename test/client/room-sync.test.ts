@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { RealtimeError } from "../../src/client/errors.js";
 import { Requests } from "../../src/client/requests.js";
 import { RoomSync } from "../../src/client/room-sync.js";
-import type { RejoinEvent } from "../../src/client/types.js";
+import type { GapEvent, RejoinEvent } from "../../src/client/types.js";
 import type { Message } from "../../src/protocol/index.js";
 import { FakeChatServer } from "./fake-chat-server.js";
 import { FakeTransport } from "./fake-transport.js";
@@ -18,6 +18,7 @@ function setup() {
   const rejoins: RejoinEvent[] = [];
   const errors: RealtimeError[] = [];
   const refused: string[] = [];
+  const gaps: GapEvent[] = [];
   const rooms = new RoomSync({
     request: requests.request,
     isConnected: () => transport.connected,
@@ -25,6 +26,7 @@ function setup() {
     joinTimeoutMs: 10_000,
     deliver: (message) => delivered.push(message),
     onRejoin: (event) => rejoins.push(event),
+    onGap: (event) => gaps.push(event),
     onError: (error) => errors.push(error),
     onReady: () => {},
     onRefused: (roomId) => refused.push(roomId),
@@ -38,9 +40,11 @@ function setup() {
     await settle();
     while (server.answer(transport) > 0) await settle();
   };
-  const drop = () => {
+  /** The connection drops (what was in flight rejects before anything else happens). */
+  const drop = async () => {
     transport.drop();
     requests.disconnected(new RealtimeError("DISCONNECTED", "lost"));
+    await settle();
   };
   /** A new connection: what the client does after every connect. */
   const connectAgain = async () => {
@@ -57,6 +61,7 @@ function setup() {
     server,
     delivered,
     rejoins,
+    gaps,
     errors,
     refused,
     settle,
@@ -99,7 +104,7 @@ describe("RoomSync", () => {
     await serve();
     await joining;
     rooms.live(server.post("m1"));
-    drop();
+    await drop();
     server.post("m2");
     server.post("m3");
     await connectAgain();
@@ -116,7 +121,7 @@ describe("RoomSync", () => {
     await serve();
     await joining;
     rooms.live(server.post("first"));
-    drop();
+    await drop();
     const missed = server.postMany(450);
     await connectAgain();
     await serve();
@@ -130,7 +135,7 @@ describe("RoomSync", () => {
     await serve();
     await joining;
     rooms.live(server.post("first"));
-    drop();
+    await drop();
     server.postMany(100);
     server.trim(10);
     await connectAgain();
@@ -165,7 +170,7 @@ describe("RoomSync", () => {
 
   it("keeps a join made while offline until the connection is up, within the join timeout", async () => {
     const { transport, rooms, serve, connectAgain, drop } = setup();
-    drop();
+    await drop();
     const joining = rooms.join(ROOM);
     const late = rooms.join("team:late");
     const lateSettled = late.catch((err: unknown) => err);
@@ -177,5 +182,204 @@ describe("RoomSync", () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(await lateSettled).toMatchObject({ code: "TIMEOUT" });
     expect(rooms.list()).toEqual([ROOM]);
+  });
+});
+
+describe("RoomSync cursor and de-duplication", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("does not move its cursor over live messages held during a recovering join that failed", async () => {
+    const { transport, rooms, server, delivered, rejoins, serve, drop, connectAgain, texts } = setup();
+    const joining = rooms.join(ROOM);
+    await serve();
+    await joining;
+    rooms.live(server.post("m1"));
+    await drop();
+    server.post("m2");
+    server.post("m3");
+    await connectAgain();
+    expect(transport.pending("chat:join")).toHaveLength(1);
+    // Live while the recovering join is in flight: held...
+    rooms.live(server.post("m4"));
+    // ...and the connection drops before the answer (which carried m2 and m3) arrives.
+    await drop();
+    await connectAgain();
+    await serve();
+    expect(texts(delivered)).toEqual(["m1", "m2", "m3", "m4"]);
+    expect(rejoins.at(-1)).toMatchObject({ recovered: true });
+  });
+
+  it("hands the application each of 1,200 replayed live messages once", async () => {
+    const { rooms, server, delivered, serve, settle } = setup();
+    const joining = rooms.join(ROOM);
+    await serve();
+    await joining;
+    const burst = server.postMany(1200);
+    for (const message of burst) rooms.live(message);
+    // The same messages again (a relay catching up after an interruption, another instance).
+    for (const message of burst) rooms.live(message);
+    await settle();
+    expect(delivered).toHaveLength(1200);
+    expect(delivered.map((m) => m.id)).toEqual(burst.map((m) => m.id));
+  });
+
+  it("hands the application nothing twice when a join answer replays 1,200 messages it has", async () => {
+    const { transport, rooms, server, delivered, serve, settle, drop, connectAgain } = setup();
+    const joining = rooms.join(ROOM);
+    await serve();
+    await joining;
+    const burst = server.postMany(1200);
+    for (const message of burst) rooms.live(message);
+    await drop();
+    const missed = server.post("missed");
+    await connectAgain();
+    // An answer that starts further back than the cursor asked for.
+    transport.ok(transport.next("chat:join"), {
+      ...server.join({ roomId: ROOM }),
+      messages: server.log,
+      recovered: true,
+    });
+    await settle();
+    await serve();
+    expect(delivered.map((m) => m.id)).toEqual([...burst, missed].map((m) => m.id));
+  });
+});
+
+describe("RoomSync by sequence", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  async function joined() {
+    const env = setup();
+    const joining = env.rooms.join(ROOM);
+    await env.serve();
+    await joining;
+    return env;
+  }
+
+  it("rejoins with sinceSeq and epoch, and joins again from the last message while answers say live: false", async () => {
+    const { transport, rooms, server, delivered, serve, drop, connectAgain } = await joined();
+    rooms.live(server.post("first"));
+    await drop();
+    server.postMany(450);
+    await connectAgain();
+    await serve();
+    const joins = transport.sent.filter((s) => s.event === "chat:join").map((s) => s.payload);
+    expect(joins).toEqual([
+      { roomId: ROOM },
+      { roomId: ROOM, sinceSeq: 1, epoch: "e1" },
+      { roomId: ROOM, sinceSeq: 201, epoch: "e1" },
+      { roomId: ROOM, sinceSeq: 401, epoch: "e1" },
+    ]);
+    expect(transport.sent.filter((s) => s.event === "chat:history")).toEqual([]);
+    expect(delivered.map((m) => m.seq)).toEqual(Array.from({ length: 451 }, (_, i) => i + 1));
+  });
+
+  it("drops a live message it already has, and hands on a send's ack only when it is the next one", async () => {
+    const { transport, rooms, server, delivered, settle, texts } = await joined();
+    const m1 = server.post("m1");
+    const m2 = server.post("mine", "alice");
+    rooms.stored(m2); // the ack beat m1: its live copy comes after m1
+    expect(delivered).toEqual([]);
+    rooms.live(m1);
+    rooms.live(m2);
+    rooms.live(m1); // again, from the instance it moved to
+    const m3 = server.post("mine too", "alice");
+    rooms.stored(m3);
+    rooms.live(m3);
+    await settle();
+    expect(texts(delivered)).toEqual(["m1", "mine", "mine too"]);
+    expect(transport.pending()).toEqual([]);
+  });
+
+  it("fills a hole in live delivery by joining again, then goes on in order", async () => {
+    const { transport, rooms, server, delivered, rejoins, gaps, serve, texts } = await joined();
+    rooms.live(server.post("m1"));
+    server.post("m2"); // never arrives live
+    rooms.live(server.post("m3"));
+    expect(transport.next("chat:join").payload).toEqual({ roomId: ROOM, sinceSeq: 1, epoch: "e1" });
+    rooms.live(server.post("m4")); // held while the join is in flight
+    await serve();
+    rooms.live(server.post("m5"));
+    expect(texts(delivered)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
+    expect(gaps).toEqual([]);
+    expect(rejoins).toEqual([]);
+  });
+
+  it("reports a hole it cannot fill as a trimmed gap, then the newest page", async () => {
+    const { rooms, server, delivered, rejoins, gaps, serve, texts } = await joined();
+    rooms.live(server.post("m1"));
+    server.postMany(30); // m2..m31, never live
+    server.trim(5);
+    rooms.live(server.post("m32"));
+    await serve();
+    expect(gaps).toEqual([{ roomId: ROOM, epoch: "e1", reason: "trimmed", fromSeq: 2 }]);
+    expect(rejoins).toHaveLength(1);
+    expect(rejoins[0]).toMatchObject({ recovered: false });
+    expect(texts(rejoins[0]?.messages ?? [])).toEqual(["m27", "m28", "m29", "m30", "m31", "m32"]);
+    expect(texts(delivered)).toEqual(["m1", "m27", "m28", "m29", "m30", "m31", "m32"]);
+  });
+
+  it("reports an epoch change in live delivery as a gap and continues in the new epoch", async () => {
+    const { rooms, server, delivered, rejoins, gaps, serve, texts } = await joined();
+    rooms.live(server.post("old1"));
+    rooms.live(server.post("old2"));
+    server.loseState("e2");
+    const fresh = server.post("new1");
+    rooms.live(fresh);
+    await serve();
+    rooms.live(server.post("new2"));
+    expect(gaps).toEqual([{ roomId: ROOM, epoch: "e2", reason: "epoch" }]);
+    expect(rejoins.map((r) => [r.recovered, texts(r.messages)])).toEqual([[false, ["new1"]]]);
+    expect(texts(delivered)).toEqual(["old1", "old2", "new1", "new2"]);
+    expect(delivered.map((m) => `${m.epoch}:${m.seq}`)).toEqual(["e1:1", "e1:2", "e2:1", "e2:2"]);
+  });
+
+  it("reports a gap when it reconnects to a room whose epoch changed or whose history moved past it", async () => {
+    const { rooms, server, gaps, rejoins, serve, drop, connectAgain, texts } = await joined();
+    rooms.live(server.post("m1"));
+    await drop();
+    server.loseState("e2");
+    server.post("after loss");
+    await connectAgain();
+    await serve();
+    expect(gaps).toEqual([{ roomId: ROOM, epoch: "e2", reason: "epoch" }]);
+    expect(rejoins.map((r) => [r.recovered, texts(r.messages)])).toEqual([[false, ["after loss"]]]);
+
+    await drop();
+    server.postMany(20);
+    server.trim(3);
+    await connectAgain();
+    await serve();
+    expect(gaps[1]).toEqual({ roomId: ROOM, epoch: "e2", reason: "trimmed", fromSeq: 2 });
+    expect(rejoins[1]?.recovered).toBe(false);
+  });
+
+  it("releases live messages held during the first join in order after its answer, each once", async () => {
+    const { transport, rooms, server, delivered, settle, texts } = setup();
+    server.postMany(2);
+    const joining = rooms.join(ROOM);
+    const request = transport.next("chat:join");
+    const answer = server.join({ roomId: ROOM });
+    const m3 = server.post("m3");
+    const m4 = server.post("m4");
+    rooms.live(m4);
+    rooms.live(m3);
+    rooms.live(server.log[1] as Message); // m2: also in the answer
+    transport.ok(request, answer);
+    const result = await joining;
+    expect(texts(result.messages)).toEqual(["m1", "m2", "m3", "m4"]);
+    rooms.live(server.post("m5"));
+    await settle();
+    expect(texts(delivered)).toEqual(["m5"]);
   });
 });
