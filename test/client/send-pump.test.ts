@@ -94,6 +94,17 @@ describe("SendPump (the outbox of retried sends)", () => {
     await expect(sending).resolves.toMatchObject({ clientMsgId: "cid-1" });
   });
 
+  it("sends again with the same clientMsgId when an answer does not come in time", async () => {
+    const { transport, pump, store } = setup();
+    const sending = pump.send(ROOM, "slow answer", "cid-2");
+    await vi.advanceTimersByTimeAsync(1000); // the request's ack timeout
+    const [first, retry] = transport.sent.filter((s) => s.event === "chat:send");
+    expect(first?.payload).toEqual(retry?.payload);
+    expect(retry?.payload).toMatchObject({ clientMsgId: "cid-2" });
+    if (retry) store(retry);
+    await expect(sending).resolves.toMatchObject({ clientMsgId: "cid-2" });
+  });
+
   it("retries after RATE_LIMITED once retryAfterMs has passed", async () => {
     const { transport, pump, store } = setup();
     const sending = pump.send(ROOM, "hurry");
