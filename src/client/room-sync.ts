@@ -308,7 +308,10 @@ export class RoomSync {
     if (error.code === "DISCONNECTED") return;
     if (isRetryable(error)) {
       const delay = error.retryAfterMs ?? backoffDelayMs(1, { minMs: 1000, maxMs: 5000 });
-      room.retry = setTimeout(() => void this.joinRoom(roomId, my, kind), delay);
+      room.retry = setTimeout(() => {
+        room.retry = undefined;
+        void this.joinRoom(roomId, my, kind);
+      }, delay);
       return;
     }
     // Refused for good (e.g. FORBIDDEN after a token change): forget the room.

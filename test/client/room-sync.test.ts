@@ -315,6 +315,38 @@ describe("RoomSync by sequence", () => {
     expect(rejoins).toEqual([]);
   });
 
+  it("tries a refused fill again later, and a hole seen meanwhile waits for it", async () => {
+    const { transport, rooms, server, delivered, serve, texts } = await joined();
+    rooms.live(server.post("m1"));
+    server.post("m2");
+    rooms.live(server.post("m3"));
+    transport.reply(transport.next("chat:join"), {
+      ok: false,
+      error: { code: "RATE_LIMITED", message: "slow down", retryAfterMs: 1500 },
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    rooms.live(server.post("m4")); // still after the hole: no join before the retry
+    expect(transport.pending("chat:join")).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1500);
+    await serve();
+    expect(texts(delivered)).toEqual(["m1", "m2", "m3", "m4"]);
+  });
+
+  it("stops delivering a room left while it was being caught up", async () => {
+    const { transport, rooms, server, delivered, serve, drop, connectAgain, texts } = await joined();
+    rooms.live(server.post("m1"));
+    await drop();
+    server.postMany(300);
+    await connectAgain();
+    server.answer(transport); // the first answer: m2..m201, live: false
+    await vi.advanceTimersByTimeAsync(0);
+    rooms.forget(ROOM, new RealtimeError("NOT_IN_ROOM", "left"));
+    await serve();
+    rooms.live(server.post("late"));
+    expect(delivered).toHaveLength(201);
+    expect(texts(delivered).at(-1)).toBe("m201");
+  });
+
   it("reports a hole it cannot fill as a trimmed gap, then the newest page", async () => {
     const { rooms, server, delivered, rejoins, gaps, serve, texts } = await joined();
     rooms.live(server.post("m1"));
