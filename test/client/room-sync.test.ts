@@ -9,6 +9,13 @@ import { FakeTransport } from "./fake-transport.js";
 
 const ROOM = "team:core";
 
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 function setup() {
   const transport = new FakeTransport();
   transport.connected = true;
@@ -72,14 +79,16 @@ function setup() {
   };
 }
 
-describe("RoomSync", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+/** Set up, with the room joined. */
+async function joined() {
+  const env = setup();
+  const joining = env.rooms.join(ROOM);
+  await env.serve();
+  await joining;
+  return env;
+}
 
+describe("RoomSync", () => {
   it("answers a join with the newest page merged with live messages that beat the answer", async () => {
     const { transport, rooms, server, delivered, settle, texts } = setup();
     server.postMany(3);
@@ -99,10 +108,7 @@ describe("RoomSync", () => {
   });
 
   it("rejoins after a reconnect from the last message and delivers what it missed, once", async () => {
-    const { rooms, server, delivered, rejoins, serve, drop, connectAgain, texts } = setup();
-    const joining = rooms.join(ROOM);
-    await serve();
-    await joining;
+    const { rooms, server, delivered, rejoins, serve, drop, connectAgain, texts } = await joined();
     rooms.live(server.post("m1"));
     await drop();
     server.post("m2");
@@ -116,10 +122,7 @@ describe("RoomSync", () => {
   });
 
   it("catches up on more than one answer holds, in order, each once", async () => {
-    const { rooms, server, delivered, rejoins, serve, drop, connectAgain } = setup();
-    const joining = rooms.join(ROOM);
-    await serve();
-    await joining;
+    const { rooms, server, delivered, rejoins, serve, drop, connectAgain } = await joined();
     rooms.live(server.post("first"));
     await drop();
     const missed = server.postMany(450);
@@ -130,10 +133,7 @@ describe("RoomSync", () => {
   });
 
   it("reports recovered: false with the newest page when its position is gone", async () => {
-    const { rooms, server, delivered, rejoins, serve, drop, connectAgain, texts } = setup();
-    const joining = rooms.join(ROOM);
-    await serve();
-    await joining;
+    const { rooms, server, delivered, rejoins, serve, drop, connectAgain, texts } = await joined();
     rooms.live(server.post("first"));
     await drop();
     server.postMany(100);
@@ -186,18 +186,8 @@ describe("RoomSync", () => {
 });
 
 describe("RoomSync cursor and de-duplication", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it("does not move its cursor over live messages held during a recovering join that failed", async () => {
-    const { transport, rooms, server, delivered, rejoins, serve, drop, connectAgain, texts } = setup();
-    const joining = rooms.join(ROOM);
-    await serve();
-    await joining;
+    const { transport, rooms, server, delivered, rejoins, serve, drop, connectAgain, texts } = await joined();
     rooms.live(server.post("m1"));
     await drop();
     server.post("m2");
@@ -215,10 +205,7 @@ describe("RoomSync cursor and de-duplication", () => {
   });
 
   it("hands the application each of 1,200 replayed live messages once", async () => {
-    const { rooms, server, delivered, serve, settle } = setup();
-    const joining = rooms.join(ROOM);
-    await serve();
-    await joining;
+    const { rooms, server, delivered, settle } = await joined();
     const burst = server.postMany(1200);
     for (const message of burst) rooms.live(message);
     // The same messages again (a relay catching up after an interruption, another instance).
@@ -229,10 +216,7 @@ describe("RoomSync cursor and de-duplication", () => {
   });
 
   it("hands the application nothing twice when a join answer replays 1,200 messages it has", async () => {
-    const { transport, rooms, server, delivered, serve, settle, drop, connectAgain } = setup();
-    const joining = rooms.join(ROOM);
-    await serve();
-    await joining;
+    const { transport, rooms, server, delivered, serve, settle, drop, connectAgain } = await joined();
     const burst = server.postMany(1200);
     for (const message of burst) rooms.live(message);
     await drop();
@@ -251,21 +235,6 @@ describe("RoomSync cursor and de-duplication", () => {
 });
 
 describe("RoomSync by sequence", () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
-  async function joined() {
-    const env = setup();
-    const joining = env.rooms.join(ROOM);
-    await env.serve();
-    await joining;
-    return env;
-  }
-
   it("rejoins with sinceSeq and epoch, and joins again from the last message while answers say live: false", async () => {
     const { transport, rooms, server, delivered, serve, drop, connectAgain } = await joined();
     rooms.live(server.post("first"));

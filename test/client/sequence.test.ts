@@ -2,12 +2,10 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import type { GapEvent } from "../../src/client/index.js";
 import type { Message } from "../../src/protocol/index.js";
-import { userRoom } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, connected, eventually, ok, type TestSocket } from "../helpers/client.js";
+import { closeAllClients, eventually } from "../helpers/client.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
-import { tokenFor } from "../helpers/tokens.js";
-import { closeSdkClients, Gate, recordSdk, sdkClient } from "./support.js";
+import { bobIn, closeSdkClients, cutOff, Gate, recordSdk, sdkClient } from "./support.js";
 
 /**
  * The SDK against a server that speaks the per-room sequence (seq, epoch, live). Off until
@@ -22,6 +20,17 @@ const NO_SEND_LIMIT = { RATE_CHAT_SEND_PER_SEC: "100000", RATE_CHAT_SEND_BURST: 
 function expectContiguous(messages: readonly Message[], from = 1): void {
   expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: messages.length }, (_, i) => from + i));
   expect(new Set(messages.map((m) => m.epoch)).size).toBe(1);
+}
+
+/** Alice's SDK client with what it emits recorded. */
+function aliceOn(app: TestApp, gate?: Gate) {
+  const alice = sdkClient(app.url, "alice", gate ? { gate } : {});
+  return {
+    alice,
+    received: recordSdk(alice, "message"),
+    rejoins: recordSdk(alice, "rejoin"),
+    gaps: recordSdk(alice, "gap"),
+  };
 }
 
 describe("client SDK delivery by sequence", () => {
@@ -53,19 +62,6 @@ describe("client SDK delivery by sequence", () => {
     return { redis, apps: started };
   }
 
-  async function bobIn(app: TestApp): Promise<{ bob: TestSocket; say: (text: string) => Promise<Message> }> {
-    const bob = await connected(app.url, await tokenFor("bob", { rooms: ["team:*"] }));
-    await ok(bob, "chat:join", { roomId: ROOM });
-    return { bob, say: (text) => ok(bob, "chat:send", { roomId: ROOM, text }) };
-  }
-
-  /** Cut alice's sockets and keep her offline (her next token fetch waits on the gate). */
-  async function cutOff(app: TestApp, gate: Gate): Promise<void> {
-    gate.close();
-    app.app.io.in(userRoom("alice")).disconnectSockets(true);
-    await eventually(() => gate.waiting > 0);
-  }
-
   it.skipIf(withoutContract)(
     "rejoins from its last seq and hands every missed message once, in seq order, over several answers",
     async () => {
@@ -74,13 +70,10 @@ describe("client SDK delivery by sequence", () => {
       } = await start();
       if (!app) throw new Error("no app");
       const gate = new Gate();
-      const alice = sdkClient(app.url, "alice", { gate });
-      const received = recordSdk(alice, "message");
-      const rejoins = recordSdk(alice, "rejoin");
-      const gaps = recordSdk(alice, "gap");
+      const { alice, received, rejoins, gaps } = aliceOn(app, gate);
       const joined = await alice.chat.join(ROOM);
       expect(joined).toMatchObject({ seq: 0, live: true, epoch: expect.any(String) });
-      const { say } = await bobIn(app);
+      const { say } = await bobIn(app, ROOM);
       for (const text of ["m1", "m2", "m3"]) await say(text);
       await eventually(() => received.length === 3);
 
@@ -141,12 +134,9 @@ describe("client SDK delivery by sequence", () => {
       } = await start({ CHAT_HISTORY_LIMIT: "10" });
       if (!app) throw new Error("no app");
       const gate = new Gate();
-      const alice = sdkClient(app.url, "alice", { gate });
-      const received = recordSdk(alice, "message");
-      const rejoins = recordSdk(alice, "rejoin");
-      const gaps = recordSdk(alice, "gap");
+      const { alice, received, rejoins, gaps } = aliceOn(app, gate);
       await alice.chat.join(ROOM);
-      const { say } = await bobIn(app);
+      const { say } = await bobIn(app, ROOM);
       const first = await say("first");
       await eventually(() => received.length === 1);
 
@@ -173,12 +163,9 @@ describe("client SDK delivery by sequence", () => {
         apps: [app],
       } = await start();
       if (!app) throw new Error("no app");
-      const alice = sdkClient(app.url, "alice");
-      const received = recordSdk(alice, "message");
-      const rejoins = recordSdk(alice, "rejoin");
-      const gaps = recordSdk(alice, "gap");
+      const { alice, received, rejoins, gaps } = aliceOn(app);
       await alice.chat.join(ROOM);
-      const { say } = await bobIn(app);
+      const { say } = await bobIn(app, ROOM);
       const before = await say("before");
       await eventually(() => received.length === 1);
 
