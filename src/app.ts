@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
 import type { DisconnectReason } from "socket.io";
-import { createConnectionLimits } from "./auth/connection-limits.js";
+import { createAddressLimit, createAdmission } from "./auth/connection-limits.js";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
@@ -26,7 +26,7 @@ import {
   createSocketServer,
   resolveAdapterKind,
 } from "./infra/socket-server.js";
-import { CLIENT_EVENT_NAMES, userRoom } from "./protocol/index.js";
+import { CLIENT_EVENT_NAMES } from "./protocol/index.js";
 
 /** At most this much of SHUTDOWN_GRACE_MS is kept for closing sockets and Redis after the drain. */
 const CLOSE_RESERVE_MS = 1000;
@@ -60,6 +60,8 @@ export interface FeatureDeps {
   rateLimiter: RateLimiterFactory;
   verifier: TokenVerifier;
   metrics: Metrics;
+  /** The pub/sub kind every instance uses (known once `start` has asked Redis): chat's feed follows it. */
+  pubsubKind: () => AdapterKind;
 }
 
 /** Builds the feature modules from the shared dependencies, wiring them to each other explicitly. */
@@ -134,31 +136,41 @@ export function createApp(
   });
   featureRoutes.use(createMetricsRouter(metrics, config.metricsToken));
 
-  const featureDeps: FeatureDeps = { config, instanceId, logger, io, redis, rateLimiter, verifier, metrics };
+  let adapterKind: AdapterKind = "classic";
+  const featureDeps: FeatureDeps = {
+    config,
+    instanceId,
+    logger,
+    io,
+    redis,
+    rateLimiter,
+    verifier,
+    metrics,
+    pubsubKind: () => adapterKind,
+  };
   const built = buildFeatures(featureDeps);
   const router: EventRouter = createEventRouter({ logger, observe: metrics.observeEvent });
-  const tokens = createTokenLifecycle({ verifier, logger });
+  const tokens = createTokenLifecycle({
+    verifier,
+    logger,
+    clockToleranceSec: config.jwt.clockToleranceSec,
+    onUserChanged: async (socket) =>
+      (await Promise.all(built.map((f) => f.onUserChanged?.(socket) ?? []))).flat(),
+  });
   tokens.register(router);
   for (const feature of built) {
     feature.register?.(router);
     if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
   }
 
-  io.use(createAuthMiddleware({ verifier, logger }));
   io.use(
-    createConnectionLimits({
-      io,
-      maxPerUser: config.socket.maxConnectionsPerUser,
+    createAddressLimit({
       perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
       logger,
     }),
   );
-  // Last, awaited: once connected, a broadcast to the user's room reaches this socket from
-  // every instance (with sharded pub/sub the room's subscription is confirmed first).
-  io.use(async (socket, next) => {
-    await socket.join(userRoom(socket.data.user.id));
-    next();
-  });
+  io.use(createAuthMiddleware({ verifier, logger }));
+  io.use(createAdmission({ features: built, logger }));
 
   const connLog = logger.child({ module: "connection" });
   // One listener of each kind per socket, the same function for every socket (`this` is
@@ -227,6 +239,7 @@ export function createApp(
             "REDIS_ADAPTER=auto could not read the Redis version: using classic; set REDIS_ADAPTER explicitly",
           );
         }
+        adapterKind = adapter.kind;
         attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix, (err, what) =>
           log.warn({ err: err.message, what }, "adapter Redis call failed"),
         );

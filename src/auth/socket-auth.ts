@@ -3,7 +3,7 @@ import { bearerToken } from "../infra/bearer.js";
 import type { AppSocket, EventRouter } from "../infra/event-router.js";
 import type { Logger } from "../infra/logger.js";
 import { AppError, authRefreshPayload } from "../protocol/index.js";
-import type { TokenVerifier } from "./verifier.js";
+import { type TokenVerifier, tokenDeadlineMs } from "./verifier.js";
 
 /** The handshake token: `auth.token` first, then an `Authorization: Bearer` header. */
 export function tokenFromHandshake(handshake: AppSocket["handshake"]): string | undefined {
@@ -50,31 +50,47 @@ export function createAuthMiddleware(deps: { verifier: TokenVerifier; logger: Lo
   };
 }
 
-/** How often the due expiry buckets are emptied: a token outlives its `exp` by at most this. */
+/** How often the due expiry buckets are emptied: a socket outlives its token by at most this. */
 const EXPIRY_TICK_MS = 250;
 
+export interface TokenLifecycleDeps {
+  verifier: TokenVerifier;
+  logger: Logger;
+  /** JWT_CLOCK_TOLERANCE_SEC: a token is valid until `exp` plus this (tokenDeadlineMs). */
+  clockToleranceSec: number;
+  /**
+   * After `auth:refresh` replaced the socket's user: the features drop what the new claims
+   * no longer grant and resolve with the rooms the socket left.
+   */
+  onUserChanged?: (socket: AppSocket) => Promise<string[]>;
+  now?: () => number;
+}
+
 /**
- * Keeps a connection from outliving its token: at `exp` (within EXPIRY_TICK_MS) the
- * socket gets `auth:expired` and is disconnected; `auth:refresh` moves the deadline.
- * Sockets are kept in buckets by expiry second and one timer per instance empties the
- * due ones: a timer per socket cost each idle connection about 250 bytes
- * (docs/performance.md).
+ * Keeps a connection from outliving its token: at its deadline (`exp` plus the clock
+ * tolerance, the rule the handshake applies too; within EXPIRY_TICK_MS) the socket gets
+ * `auth:expired` and is disconnected; `auth:refresh` moves the deadline. Sockets are kept
+ * in buckets by the second of their deadline and one timer per instance empties the due
+ * ones: a timer per socket cost each idle connection about 250 bytes (docs/performance.md).
  */
-export function createTokenLifecycle(deps: { verifier: TokenVerifier; logger: Logger; now?: () => number }) {
+export function createTokenLifecycle(deps: TokenLifecycleDeps) {
   const log = deps.logger.child({ module: "auth" });
   const now = deps.now ?? Date.now;
-  // exp (JWT seconds) -> sockets whose token expires then. socket.data.tokenExp is the key.
+  const deadlineOf = (socket: AppSocket) => tokenDeadlineMs(socket.data.tokenExp, deps.clockToleranceSec);
+  // Derived from socket.data.tokenExp, so it must not change while the socket is scheduled.
+  const bucketOf = (socket: AppSocket) => Math.floor(deadlineOf(socket) / 1000);
+  // Second of the deadline -> sockets whose token is valid until then.
   const buckets = new Map<number, Set<AppSocket>>();
   // Every bucket at or below this second has been emptied.
   let checkedUpTo = 0;
   let timer: NodeJS.Timeout | undefined;
 
   const unschedule = (socket: AppSocket) => {
-    const exp = socket.data.tokenExp;
-    const bucket = buckets.get(exp);
+    const second = bucketOf(socket);
+    const bucket = buckets.get(second);
     if (!bucket) return;
     bucket.delete(socket);
-    if (bucket.size === 0) buckets.delete(exp);
+    if (bucket.size === 0) buckets.delete(second);
   };
 
   const expire = (socket: AppSocket) => {
@@ -85,15 +101,20 @@ export function createTokenLifecycle(deps: { verifier: TokenVerifier; logger: Lo
   };
 
   const tick = () => {
-    // A token valid until second `exp` expires once now >= exp * 1000.
-    const due = Math.floor(now() / 1000);
-    for (let exp = checkedUpTo + 1; exp <= due; exp++) {
-      const bucket = buckets.get(exp);
+    const t = now();
+    const due = Math.floor(t / 1000);
+    for (let second = checkedUpTo + 1; second <= due; second++) {
+      const bucket = buckets.get(second);
       if (!bucket) continue;
-      buckets.delete(exp);
-      for (const socket of bucket) expire(socket);
+      for (const socket of bucket) {
+        // Only the current second holds deadlines still ahead (a fractional exp or tolerance).
+        if (deadlineOf(socket) > t) continue;
+        bucket.delete(socket);
+        expire(socket);
+      }
+      if (bucket.size === 0) buckets.delete(second);
     }
-    checkedUpTo = Math.max(checkedUpTo, due);
+    checkedUpTo = Math.max(checkedUpTo, due - 1);
   };
 
   const schedule = (socket: AppSocket) => {
@@ -101,15 +122,15 @@ export function createTokenLifecycle(deps: { verifier: TokenVerifier; logger: Lo
       checkedUpTo = Math.floor(now() / 1000) - 1;
       timer = setInterval(tick, EXPIRY_TICK_MS).unref();
     }
-    const exp = socket.data.tokenExp;
-    // Its second was already checked (a token verified at the edge of its validity).
-    if (exp <= checkedUpTo) {
+    const second = bucketOf(socket);
+    // Its second was already swept: the deadline has passed (verified at the edge of its validity).
+    if (second <= checkedUpTo) {
       setImmediate(expire, socket);
       return;
     }
-    const bucket = buckets.get(exp);
+    const bucket = buckets.get(second);
     if (bucket) bucket.add(socket);
-    else buckets.set(exp, new Set([socket]));
+    else buckets.set(second, new Set([socket]));
   };
 
   return {
@@ -128,12 +149,15 @@ export function createTokenLifecycle(deps: { verifier: TokenVerifier; logger: Lo
           if (verified.user.id !== user.id) {
             throw new AppError("FORBIDDEN", "the new token belongs to another user");
           }
+          // Gone while the token was verified: scheduling it would keep it in a bucket.
+          if (!socket.connected) throw new AppError("NOT_FOUND", "the connection is closed");
           // Roles and rooms may change with a new token; the id never does.
           unschedule(socket);
           socket.data.user = verified.user;
           socket.data.tokenExp = verified.exp;
           schedule(socket);
-          return { exp: verified.exp };
+          const leftRooms = (await deps.onUserChanged?.(socket)) ?? [];
+          return { exp: verified.exp, leftRooms };
         },
       });
     },

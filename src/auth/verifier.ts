@@ -21,6 +21,15 @@ export interface TokenVerifier {
   verify(token: string): Promise<VerifiedToken>;
 }
 
+/**
+ * The one lifetime rule, applied at the handshake, on `auth:refresh` and on the live
+ * socket: a token is valid until `exp + JWT_CLOCK_TOLERANCE_SEC` (epoch ms here). `exp`
+ * may be a fraction of a second (RFC 7519 NumericDate).
+ */
+export function tokenDeadlineMs(exp: number, clockToleranceSec: number): number {
+  return (exp + clockToleranceSec) * 1000;
+}
+
 const stringArray = (value: unknown): string[] | undefined =>
   Array.isArray(value) && value.every((v) => typeof v === "string") ? (value as string[]) : undefined;
 
@@ -56,7 +65,7 @@ function algorithmsForPublicKey(key: KeyObject): string[] {
   }
 }
 
-export function createTokenVerifier(jwt: Config["jwt"]): TokenVerifier {
+export function createTokenVerifier(jwt: Config["jwt"], now: () => number = Date.now): TokenVerifier {
   let key: Uint8Array | JoseKeyObject | JWTVerifyGetKey;
   let algorithms = jwt.algorithms;
   switch (jwt.key.kind) {
@@ -91,7 +100,10 @@ export function createTokenVerifier(jwt: Config["jwt"]): TokenVerifier {
           typeof key === "function"
             ? await jwtVerify(token, key, options)
             : await jwtVerify(token, key, options);
-        return { user: userFromClaims(payload), exp: payload.exp as number };
+        const exp = payload.exp as number;
+        // jose compares whole seconds: a fractional deadline would pass for up to a second more.
+        if (tokenDeadlineMs(exp, jwt.clockToleranceSec) <= now()) throw new AppError("TOKEN_EXPIRED");
+        return { user: userFromClaims(payload), exp };
       } catch (err) {
         if (err instanceof AppError) throw err;
         if (err instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED");

@@ -1,9 +1,17 @@
 import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
+import type { RoomFeed } from "./feed.js";
+import { createMemoryRoomFeed } from "./feed-memory.js";
+import { createRedisRoomFeed } from "./feed-redis.js";
+import { createMemoryMemberStore } from "./member-store-memory.js";
+import { createRedisMemberStore } from "./member-store-redis.js";
+import { createMemoryMessageStore } from "./message-store-memory.js";
+import { createRedisMessageStore } from "./message-store-redis.js";
+import { roomAccess } from "./policy.js";
+import { createRoomRelay } from "./relay.js";
 import { type ChatService, createChatService } from "./service.js";
-import { createSocketBroadcaster, registerChatEvents } from "./socket-handlers.js";
-import { createMemoryMemberStore, createMemoryMessageStore } from "./store-memory.js";
-import { createRedisMemberStore, createRedisMessageStore } from "./store-redis.js";
+import { createLocalDelivery, registerChatEvents } from "./socket-handlers.js";
+import type { MemberStore, MessageStore } from "./store.js";
 
 export type { ChatService } from "./service.js";
 
@@ -18,8 +26,9 @@ const UNREAD_CAP = 1000;
 const SEND_BURST_WINDOW_SEC = 10;
 
 /**
- * Chat: rooms, durable history with recovery by message id, idempotent send, read
- * positions and room membership, on Redis when configured (in memory otherwise).
+ * Chat: rooms with a durable log (per-room seq and epoch) relayed to every instance's
+ * sockets in log order, recovery by position, idempotent send, read positions and room
+ * membership, on Redis when configured (in memory otherwise).
  */
 export function createChatFeature(deps: FeatureDeps): ChatFeature {
   const { config } = deps;
@@ -31,33 +40,51 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
   // Room membership lives as long as presence: an instance silent for PRESENCE_TTL_MS is gone.
   const memberTtlMs = config.presence.ttlMs;
 
-  const stores = deps.redis
-    ? {
-        messages: createRedisMessageStore({
-          redis: deps.redis.command,
-          keyPrefix: config.redis.keyPrefix,
-          historyLimit: chat.historyLimit,
-          retentionMs,
-          idempotencyTtlSec: IDEMPOTENCY_TTL_SEC,
-          unreadCap,
-        }),
-        members: createRedisMemberStore({
-          redis: deps.redis.command,
-          keyPrefix: config.redis.keyPrefix,
-          instanceId: deps.instanceId,
-          ttlMs: memberTtlMs,
-        }),
-      }
-    : {
-        messages: createMemoryMessageStore({
-          historyLimit: chat.historyLimit,
-          retentionMs,
-          idempotencyTtlMs: IDEMPOTENCY_TTL_SEC * 1000,
-          unreadCap,
-          now,
-        }),
-        members: createMemoryMemberStore(),
-      };
+  const storeOptions = { historyLimit: chat.historyLimit, retentionMs, unreadCap };
+  let stores: { messages: MessageStore; members: MemberStore; feed: RoomFeed };
+  if (deps.redis) {
+    const kind = deps.pubsubKind;
+    stores = {
+      messages: createRedisMessageStore({
+        redis: deps.redis.command,
+        keyPrefix: config.redis.keyPrefix,
+        ...storeOptions,
+        idempotencyTtlSec: IDEMPOTENCY_TTL_SEC,
+        publishCommand: () => (kind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
+      }),
+      members: createRedisMemberStore({
+        redis: deps.redis.command,
+        keyPrefix: config.redis.keyPrefix,
+        instanceId: deps.instanceId,
+        ttlMs: memberTtlMs,
+      }),
+      feed: createRedisRoomFeed({
+        sub: deps.redis.sub,
+        pub: deps.redis.command,
+        keyPrefix: config.redis.keyPrefix,
+        kind,
+        logger,
+      }),
+    };
+  } else {
+    const feed = createMemoryRoomFeed();
+    stores = {
+      messages: createMemoryMessageStore({
+        ...storeOptions,
+        idempotencyTtlMs: IDEMPOTENCY_TTL_SEC * 1000,
+        now,
+        publish: feed.publishMessage,
+      }),
+      members: createMemoryMemberStore(),
+      feed,
+    };
+  }
+  const relay = createRoomRelay({
+    feed: stores.feed,
+    log: stores.messages,
+    deliver: createLocalDelivery(deps.io),
+    logger,
+  });
 
   const burst = chat.rate.sendBurst - chat.rate.sendPerSec;
   const limits = {
@@ -72,8 +99,10 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
   };
 
   const service = createChatService({
-    ...stores,
-    broadcaster: createSocketBroadcaster(deps.io),
+    messages: stores.messages,
+    members: stores.members,
+    relay,
+    events: stores.feed,
     logger: deps.logger,
     now,
     maxMessageLength: chat.maxMessageLength,
@@ -84,38 +113,18 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
 
   const onDisconnectError = (err: unknown) => logger.error({ err }, "chat disconnect cleanup failed");
 
-  // Pub/sub is fire-and-forget: what other instances published while this instance's
-  // subscriber connection was down never arrives here. Once it is back (and resubscribed),
-  // tell the local sockets of every room to catch up from the history, from a little
-  // before the link went down (ids are Redis times: the margin covers clock skew and
-  // publishes still in flight when it dropped).
-  const RESYNC_AFTER_READY_MS = 250;
-  const RESYNC_MARGIN_MS = 2000;
-  let subscriberDownSince: number | undefined;
-  let resyncTimer: NodeJS.Timeout | undefined;
-  const onSubscriberClosed = () => {
-    subscriberDownSince ??= now();
-  };
-  const onSubscriberReady = () => {
-    if (subscriberDownSince === undefined) return;
-    const since = `${Math.max(0, subscriberDownSince - RESYNC_MARGIN_MS)}-0`;
-    subscriberDownSince = undefined;
-    clearTimeout(resyncTimer);
-    resyncTimer = setTimeout(() => {
-      logger.info(
-        { rooms: service.localRoomCount(), since },
-        "pub/sub link restored: asking local sockets to resync",
-      );
-      service.resyncLocalRooms(since);
-    }, RESYNC_AFTER_READY_MS);
-    resyncTimer.unref();
-  };
-
   return {
     name: "chat",
     service,
     register(router) {
       registerChatEvents(router, service, limits);
+    },
+    async onUserChanged(socket) {
+      // A refreshed token may grant fewer rooms: leave those as chat:leave would.
+      const user = socket.data.user;
+      const dropped = service.roomsOf(socket).filter((roomId) => !roomAccess(user, roomId).allowed);
+      await Promise.all(dropped.map((roomId) => service.leave(socket, user, { roomId })));
+      return dropped;
     },
     onDisconnecting(socket) {
       // Leaving by disconnect counts as leaving every chat room (seen while the socket still has them).
@@ -123,14 +132,10 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     },
     async start() {
       service.start();
-      deps.redis?.sub.on("close", onSubscriberClosed);
-      deps.redis?.sub.on("ready", onSubscriberReady);
     },
     async stop() {
-      deps.redis?.sub.off("close", onSubscriberClosed);
-      deps.redis?.sub.off("ready", onSubscriberReady);
-      clearTimeout(resyncTimer);
       service.stop();
+      stores.feed.close();
     },
   };
 }

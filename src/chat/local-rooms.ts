@@ -50,6 +50,11 @@ export class LocalRooms {
     return 0;
   }
 
+  /** Whether any connection here is a member of the room. */
+  hasRoom(roomId: string): boolean {
+    return this.byRoom.has(roomId);
+  }
+
   roomsOf(connectionId: string): string[] {
     return [...(this.byConnection.get(connectionId) ?? [])];
   }

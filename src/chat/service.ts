@@ -14,52 +14,44 @@ import {
   type Message,
   USER_ID_PATTERN,
 } from "../protocol/index.js";
+import type { EphemeralRoomEvent } from "./feed.js";
 import { LocalRooms } from "./local-rooms.js";
-import { compareMessageIds, normalizeMessageId } from "./message-id.js";
+import { normalizeMessageId, parseMessageId } from "./message-id.js";
 import { assertNotReserved, assertRoomAccess, assertRoomId } from "./policy.js";
-import type {
-  AppendLimit,
-  MemberChange,
-  MemberStore,
-  MemberSync,
-  MessagePage,
-  MessageStore,
-} from "./store.js";
+import type { RoomRelay } from "./relay.js";
+import type { AppendLimit, LogCursor, LogPage, MemberStore, MemberSync, MessageStore } from "./store.js";
 
-/** Messages in a `chat:join` answer without `since`, and after a failed recovery. */
+/** Messages in a `chat:join` answer without a cursor, and after a failed recovery. */
 export const JOIN_PAGE = 50;
-/** Messages a recovering `chat:join` (with `since`) returns at most. */
+/** Messages a recovering `chat:join` returns at most; beyond them the answer is not live yet. */
 export const RECOVERY_PAGE = 200;
 export const HISTORY_DEFAULT_LIMIT = 50;
+/** Reads a join may make to meet the relay where it stands before it gives up (a room far too busy). */
+const SETTLE_READS = 20;
 
 /**
  * What the service needs of a connection: a Socket.IO socket fits as it is, so the
- * hot path allocates nothing to adapt it.
+ * hot path allocates nothing to adapt it. `join` makes the connection follow the room's
+ * relayed events on this instance (synchronously: the relay never hands on a message
+ * between the join's last read and the connection being in), `leave` stops that.
  */
 export interface RoomConnection {
   readonly id: string;
   readonly connected: boolean;
-  readonly rooms: ReadonlySet<string>;
-  /** May return a promise that settles once the room's broadcasts are sure to reach this connection. */
   join(roomId: string): unknown;
   leave(roomId: string): unknown;
 }
 
-/** Delivery to everyone in a room, on every instance (the socket layer implements it). */
-export interface ChatBroadcaster {
-  message(message: Message): void;
-  /** To the room except the typing user's own sockets. */
-  typing(roomId: string, userId: string, typing: boolean): void;
-  read(roomId: string, userId: string, messageId: string): void;
-  member(change: MemberChange): void;
-  /** To this instance's sockets in the room only: they may have missed live messages after `since`. */
-  resync(roomId: string, since: string): void;
+/** Ephemeral room events (typing, read positions, member changes) to every instance. */
+export interface RoomEventPublisher {
+  publish(event: EphemeralRoomEvent): void;
 }
 
 export interface ChatServiceDeps {
   messages: MessageStore;
   members: MemberStore;
-  broadcaster: ChatBroadcaster;
+  relay: RoomRelay;
+  events: RoomEventPublisher;
   logger: Logger;
   now: () => number;
   maxMessageLength: number;
@@ -87,19 +79,13 @@ export interface ChatService {
   read(user: AuthenticatedUser, payload: ChatReadPayload): Promise<{ roomId: string; messageId: string }>;
   /** The connection is going away: it leaves every chat room it joined. */
   disconnect(conn: RoomConnection, user: AuthenticatedUser): Promise<void>;
+  /** The chat rooms this connection has joined (here, through `join`). */
+  roomsOf(conn: RoomConnection): string[];
   /**
    * Store and broadcast a message on behalf of the system (internal API). Validates
    * like `chat:send`: INVALID_PAYLOAD for a bad room id, sender id or text.
    */
   postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
-  /**
-   * Tell this instance's sockets in every room to catch up from the history after `since`
-   * (a message-id lower bound): called when the pub/sub link to the other instances was
-   * interrupted (messages published meanwhile were never delivered here live).
-   */
-  resyncLocalRooms(since: string): void;
-  /** Rooms with sockets on this instance. */
-  localRoomCount(): number;
   start(): void;
   stop(): void;
 }
@@ -122,9 +108,30 @@ export function checkText(text: string, max: number): string {
   return trimmed;
 }
 
+/** The join's cursor: a seq with its epoch, or a message id (whose seq and time must match). */
+type JoinCursor = LogCursor & { epoch?: string };
+
+function cursorOf(payload: ChatJoinPayload): JoinCursor | undefined {
+  if (payload.sinceSeq !== undefined) return { seq: payload.sinceSeq, epoch: payload.epoch };
+  if (payload.since === undefined) return undefined;
+  const { ms, seq } = parseId(payload.since, "since");
+  return { seq, ms };
+}
+
+/** A client's message id as numbers (ids past 2^53 cannot be a message of this service). */
+function parseId(id: string, field: string): { ms: number; seq: number } {
+  const parsed = parseMessageId(normalizeMessageId(id, field));
+  const ms = Number(parsed?.ms ?? 0n);
+  const seq = Number(parsed?.seq ?? 0n);
+  return { ms: Math.min(ms, Number.MAX_SAFE_INTEGER), seq: Math.min(seq, Number.MAX_SAFE_INTEGER) };
+}
+
+/** A join answer before the member and read state are added. */
+type JoinPage = Pick<ChatJoinResult, "epoch" | "seq" | "live" | "messages" | "hasMore" | "recovered">;
+
 export function createChatService(deps: ChatServiceDeps): ChatService {
   const log = deps.logger.child({ module: "chat" });
-  const { messages, members, broadcaster } = deps;
+  const { messages, members, relay, events } = deps;
   const local = new LocalRooms();
   // Rooms whose entries in the member store may disagree with `local` (a write failed):
   // the next refresh rewrites them.
@@ -141,7 +148,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
         change.userId === skipUserInRoom.userId
       )
         continue;
-      broadcaster.member(change);
+      events.publish({ kind: "member", ...change });
     }
   };
 
@@ -212,72 +219,157 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       },
       limit,
     );
-    // A retry of a stored message was already delivered: answering it must not deliver it twice.
-    if (!duplicate) {
-      deps.onStored?.();
-      broadcaster.message(message);
-    }
+    // The store published it with the write (a repeat: published again); the relay delivers it.
+    if (!duplicate) deps.onStored?.();
     return message;
   };
 
-  const readJoinPage = async (
+  const latestPage = async (roomId: string): Promise<LogPage> => messages.latest(roomId, JOIN_PAGE);
+
+  const joinPage = async (roomId: string, cursor: JoinCursor | undefined): Promise<JoinPage> => {
+    const asLatest = (page: LogPage, recovered?: boolean): JoinPage => ({
+      epoch: page.epoch,
+      seq: page.seq,
+      live: true,
+      messages: page.messages,
+      hasMore: page.hasMore,
+      ...(recovered === undefined ? {} : { recovered }),
+    });
+    if (cursor === undefined) return asLatest(await latestPage(roomId));
+    const page = await messages.after(roomId, cursor, RECOVERY_PAGE);
+    // A position of another epoch, or one no longer retained, must never look like
+    // "nothing missed": the latest page, and say so.
+    if (!page.found || (cursor.epoch !== undefined && cursor.epoch !== page.epoch)) {
+      return asLatest(await latestPage(roomId), false);
+    }
+    const last = page.messages[page.messages.length - 1]?.seq ?? cursor.seq;
+    return {
+      epoch: page.epoch,
+      seq: page.hasMore ? last : page.seq,
+      live: !page.hasMore,
+      messages: page.messages,
+      hasMore: page.hasMore,
+      recovered: true,
+    };
+  };
+
+  /**
+   * Make a live answer end exactly where the relay stands, then let the connection follow
+   * the room, in one synchronous step: what the relay handed on before is in the answer,
+   * what it hands on after reaches the connection, with no message in both or in neither.
+   * False when the relay is in another epoch than the answer (it has not caught up yet).
+   */
+  const settle = async (roomId: string, page: JoinPage, attach: () => void): Promise<boolean> => {
+    for (let reads = 0; reads < SETTLE_READS; reads++) {
+      const at = relay.position(roomId);
+      if (!at || at.epoch !== page.epoch) return false;
+      if (page.seq >= at.seq) {
+        // The relay has not handed these on yet: they reach the connection live.
+        page.messages = page.messages.filter((m) => m.seq <= at.seq);
+        page.seq = at.seq;
+        attach();
+        return true;
+      }
+      const more = await messages.history(roomId, { afterSeq: page.seq, limit: RECOVERY_PAGE });
+      if (more.epoch !== page.epoch) return false;
+      const fresh = more.messages.filter((m) => m.seq > page.seq);
+      if (fresh.length === 0) {
+        // The log lost what the relay handed on (a failover): the connection sees the jump.
+        attach();
+        return true;
+      }
+      page.messages.push(...fresh);
+      page.seq = (fresh[fresh.length - 1] as Message).seq;
+    }
+    throw new AppError("UNAVAILABLE", "the room is too busy to join right now, retry");
+  };
+
+  /** Read the join's page and, when it is live, attach the connection where the relay stands. */
+  const readAndAttach = async (
+    conn: RoomConnection,
     roomId: string,
-    cursor: string | undefined,
-  ): Promise<MessagePage & { recovered?: boolean }> => {
-    if (cursor === undefined) return messages.latest(roomId, JOIN_PAGE);
-    const page = await messages.since(roomId, cursor, RECOVERY_PAGE);
-    if (page.found) return { messages: page.messages, hasMore: page.hasMore, recovered: true };
-    // An unknown cursor must never look like "nothing missed": send the latest page and say so.
-    return { ...(await messages.latest(roomId, JOIN_PAGE)), recovered: false };
+    cursor: JoinCursor | undefined,
+  ): Promise<JoinPage> => {
+    for (let attempt = 0; ; attempt++) {
+      const page = await joinPage(roomId, cursor);
+      if (!page.live) {
+        conn.leave(roomId);
+        return page;
+      }
+      if (await settle(roomId, page, () => conn.join(roomId))) return page;
+      if (attempt >= 2) throw new AppError("UNAVAILABLE", "the room's log changed during the join, retry");
+      await relay.sync(roomId);
+    }
+  };
+
+  /** This connection is no longer a member here: the relay stops when the room has nobody left. */
+  const removeLocal = (roomId: string, userId: string, connId: string): number => {
+    const remaining = local.remove(roomId, userId, connId);
+    if (!local.hasRoom(roomId)) relay.unwatch(roomId);
+    return remaining;
+  };
+
+  /** A join that failed for a new member: out of the room here and in the member store. */
+  const undoJoin = async (
+    conn: RoomConnection,
+    userId: string,
+    roomId: string,
+    membership: PromiseSettledResult<MemberSync>,
+  ): Promise<void> => {
+    conn.leave(roomId);
+    const remaining = removeLocal(roomId, userId, conn.id);
+    if (membership.status === "rejected") {
+      noteMemberStoreFailure(roomId, membership.reason);
+      return;
+    }
+    // Announce what others caused (reaped instances), not this join that is being undone.
+    emitChanges(membership.value, { roomId, userId });
+    try {
+      emitChanges(await members.update(roomId, userId, remaining), { roomId, userId });
+    } catch (err) {
+      noteMemberStoreFailure(roomId, err);
+    }
   };
 
   return {
-    async join(conn, user, { roomId, since }) {
+    async join(conn, user, payload) {
+      const { roomId } = payload;
       assertRoomAccess(user, roomId);
-      const cursor = since === undefined ? undefined : normalizeMessageId(since, "since");
+      const cursor = cursorOf(payload);
       // The event may be handled after the socket closed (it waited on the rate limiter):
       // joining then would leave a room entry that no disconnect will ever remove.
       if (!conn.connected) throw new AppError("NOT_FOUND", "the connection is closed");
       const rejoin = local.has(roomId, conn.id);
-      // In the room before reading history: a message stored meanwhile is delivered live
-      // (and may also be in the answer: clients dedupe by id) instead of falling in a gap.
-      const subscribed = conn.join(roomId);
       const count = local.add(roomId, user.id, conn.id);
-      // With sharded pub/sub, messages published before Redis has this instance's
-      // subscription to the room would never arrive: history is read only after it has.
-      await subscribed;
-      const [page, readState, membership] = await Promise.allSettled([
-        readJoinPage(roomId, cursor),
+      // The relay subscribes to the room before the log is read: nothing stored after the
+      // read can be missed.
+      const [watched, readState, membership] = await Promise.allSettled([
+        relay.watch(roomId),
         messages.readState(roomId, user.id),
         rejoin ? members.online(roomId) : members.update(roomId, user.id, count, true),
       ]);
-      if (page.status === "rejected" || readState.status === "rejected" || membership.status === "rejected") {
-        if (!rejoin) {
-          conn.leave(roomId);
-          const remaining = local.remove(roomId, user.id, conn.id);
-          if (membership.status === "fulfilled") {
-            // Announce what others caused (reaped instances), not this join that is being undone.
-            emitChanges(membership.value, { roomId, userId: user.id });
-            try {
-              emitChanges(await members.update(roomId, user.id, remaining), { roomId, userId: user.id });
-            } catch (err) {
-              noteMemberStoreFailure(roomId, err);
-            }
-          } else {
-            noteMemberStoreFailure(roomId, membership.reason);
-          }
+      let page: JoinPage | undefined;
+      let failure: unknown;
+      if (watched.status === "rejected") failure = watched.reason;
+      else if (readState.status === "rejected") failure = readState.reason;
+      else if (membership.status === "rejected") failure = membership.reason;
+      else {
+        try {
+          page = await readAndAttach(conn, roomId, cursor);
+        } catch (err) {
+          failure = err;
         }
-        const failed = [page, readState, membership].find((r) => r.status === "rejected");
-        throw (failed as PromiseRejectedResult).reason;
+      }
+      if (!page || readState.status === "rejected" || membership.status === "rejected") {
+        if (!rejoin) await undoJoin(conn, user.id, roomId, membership);
+        throw failure;
       }
       // A socket that went away meanwhile has already been reported gone: announcing its
       // join now would arrive after that leave and leave the user "present" for good.
       emitChanges(membership.value, local.has(roomId, conn.id) ? undefined : { roomId, userId: user.id });
       return {
         roomId,
-        messages: page.value.messages,
-        hasMore: page.value.hasMore,
-        ...(page.value.recovered === undefined ? {} : { recovered: page.value.recovered }),
+        ...page,
         online: membership.value.online ?? [],
         lastReadId: readState.value.lastReadId,
         unread: readState.value.unread,
@@ -288,13 +380,13 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       // Only rooms joined through chat: `user:` and `presence:` rooms are not the client's to leave.
       if (!local.has(roomId, conn.id)) return { roomId };
       conn.leave(roomId);
-      await syncMember(roomId, user.id, local.remove(roomId, user.id, conn.id));
+      await syncMember(roomId, user.id, removeLocal(roomId, user.id, conn.id));
       return { roomId };
     },
 
     async send(conn, user, { roomId, text, clientMsgId }) {
       assertRoomAccess(user, roomId);
-      if (!conn.rooms.has(roomId)) throw new AppError("NOT_IN_ROOM");
+      if (!local.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
       const body = checkText(text, deps.maxMessageLength);
       const limit = deps.sendLimit && { limiter: deps.sendLimit, key: user.id };
       return append(roomId, user.id, user.name, body, clientMsgId, limit);
@@ -302,21 +394,18 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
 
     async history(user, { roomId, before, after, limit }) {
       assertRoomAccess(user, roomId);
-      const query = {
-        ...(before === undefined ? {} : { before: normalizeMessageId(before, "before") }),
-        ...(after === undefined ? {} : { after: normalizeMessageId(after, "after") }),
+      const page = await messages.history(roomId, {
+        ...(before === undefined ? {} : { beforeSeq: parseId(before, "before").seq }),
+        ...(after === undefined ? {} : { afterSeq: parseId(after, "after").seq }),
         limit: limit ?? HISTORY_DEFAULT_LIMIT,
-      };
-      if (query.before !== undefined && query.after !== undefined) {
-        if (compareMessageIds(query.after, query.before) >= 0) return { messages: [], hasMore: false };
-      }
-      return messages.history(roomId, query);
+      });
+      return { epoch: page.epoch, messages: page.messages, hasMore: page.hasMore };
     },
 
     typing(conn, user, { roomId, typing }) {
       assertRoomAccess(user, roomId);
-      if (!conn.rooms.has(roomId)) throw new AppError("NOT_IN_ROOM");
-      broadcaster.typing(roomId, user.id, typing);
+      if (!local.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
+      events.publish({ kind: "typing", roomId, userId: user.id, typing });
       return { roomId };
     },
 
@@ -324,23 +413,22 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       assertRoomAccess(user, roomId);
       const result = await messages.markRead(roomId, user.id, normalizeMessageId(messageId));
       if (!result) throw new AppError("NOT_FOUND", "the room has no messages");
-      if (result.moved) broadcaster.read(roomId, user.id, result.lastReadId);
+      if (result.moved)
+        events.publish({ kind: "read", roomId, userId: user.id, messageId: result.lastReadId });
       return { roomId, messageId: result.lastReadId };
     },
 
     async disconnect(conn, user) {
       const rooms = local.roomsOf(conn.id);
       await Promise.all(
-        rooms.map((roomId) => syncMember(roomId, user.id, local.remove(roomId, user.id, conn.id))),
+        rooms.map((roomId) => syncMember(roomId, user.id, removeLocal(roomId, user.id, conn.id))),
       );
     },
 
-    resyncLocalRooms(since) {
-      for (const roomId of local.rooms()) broadcaster.resync(roomId, since);
+    roomsOf(conn) {
+      return local.roomsOf(conn.id);
     },
-    localRoomCount() {
-      return local.rooms().length;
-    },
+
     async postSystemMessage(roomId, text, senderId = "system") {
       assertRoomId(roomId);
       if (typeof senderId !== "string" || !USER_ID_PATTERN.test(senderId)) {

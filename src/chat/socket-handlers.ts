@@ -2,6 +2,7 @@ import type { EventRouter } from "../infra/event-router.js";
 import type { RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
 import {
+  AppError,
   chatHistoryPayload,
   chatJoinPayload,
   chatLeavePayload,
@@ -10,25 +11,28 @@ import {
   chatTypingPayload,
   userRoom,
 } from "../protocol/index.js";
-import type { ChatBroadcaster, ChatService } from "./service.js";
+import { roomAccess } from "./policy.js";
+import type { LocalDelivery } from "./relay.js";
+import type { ChatService } from "./service.js";
 
-/** Socket.IO delivery: `io.to(room)` reaches the room's sockets on every instance through the adapter. */
-export function createSocketBroadcaster(io: AppServer): ChatBroadcaster {
+/**
+ * The relay's hand-off to this instance's sockets that follow a room (the Socket.IO room
+ * of the same id, joined by `chat:join`). Local only: every instance relays the room's
+ * events itself, from the room's feed.
+ */
+export function createLocalDelivery(io: AppServer): LocalDelivery {
   return {
     message(message) {
-      io.to(message.roomId).emit("chat:message", message);
+      io.local.to(message.roomId).emit("chat:message", message);
     },
     typing(roomId, userId, typing) {
-      io.to(roomId).except(userRoom(userId)).emit("chat:typing", { roomId, userId, typing });
+      io.local.to(roomId).except(userRoom(userId)).emit("chat:typing", { roomId, userId, typing });
     },
     read(roomId, userId, messageId) {
-      io.to(roomId).emit("chat:read", { roomId, userId, messageId });
+      io.local.to(roomId).emit("chat:read", { roomId, userId, messageId });
     },
-    member({ roomId, userId, event }) {
-      io.to(roomId).emit("chat:member", { roomId, userId, event });
-    },
-    resync(roomId, since) {
-      io.local.to(roomId).emit("chat:resync", { roomId, since });
+    member(roomId, userId, event) {
+      io.local.to(roomId).emit("chat:member", { roomId, userId, event });
     },
   };
 }
@@ -46,7 +50,17 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
   router.on("chat:join", {
     schema: chatJoinPayload,
     rateLimit: limits.join,
-    handle: (payload, { socket, user }) => service.join(socket, user, payload),
+    async handle(payload, { socket, user }) {
+      const joined = await service.join(socket, user, payload);
+      // An auth:refresh that narrowed the socket's rooms may have completed while this join
+      // was in flight (its own leave of ungranted rooms ran before the room was joined).
+      const now = socket.data.user;
+      if (now !== user && !roomAccess(now, payload.roomId).allowed) {
+        await service.leave(socket, now, payload);
+        throw new AppError("FORBIDDEN", "the refreshed token does not grant this room");
+      }
+      return joined;
+    },
   });
   router.on("chat:leave", {
     schema: chatLeavePayload,

@@ -4,11 +4,17 @@ import type { Message } from "../protocol/index.js";
 /**
  * Storage contracts of the chat domain. Two implementations each (Redis, in-memory),
  * held to the same behaviour by one contract suite (test/chat/store-contract.test.ts).
- * Message ids are Redis Stream ids (`<ms>-<seq>`); every page lists oldest first.
+ *
+ * Each room has a log: messages numbered 1, 2, 3, … (`seq`) without holes, in one
+ * `epoch`. A new epoch (a random id, seq restarting at 1) begins when the store lost the
+ * room's state (Redis restarted without persistence, a failover to a replica that lacked
+ * it): a client holding a position of another epoch knows it has a gap. Trimming only
+ * ever removes the oldest messages, so the retained log is always contiguous.
+ * Every page lists oldest first.
  */
 
-/** A message as handed to the store, before it has its stream id. */
-export type NewMessage = Omit<Message, "id">;
+/** A message as handed to the store, before it has its place in the log. */
+export type NewMessage = Omit<Message, "id" | "seq" | "epoch">;
 
 /** A per-user rate limit the write must pass: nothing is stored when it refuses. */
 export interface AppendLimit {
@@ -22,22 +28,38 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
-export interface MessagePage {
+/** Where a room's log stands. */
+export interface RoomHead {
+  epoch: string;
+  /** The last seq assigned (0: no message yet in this epoch). */
+  seq: number;
+}
+
+export interface LogPage extends RoomHead {
   messages: Message[];
   /** More messages exist beyond the page in the direction it was read. */
   hasMore: boolean;
 }
 
-export interface RecoveryPage extends MessagePage {
-  /** False when `since` is not in the retained history (trimmed, expired or unknown). */
+export interface RecoveryPage extends LogPage {
+  /** False when the cursor is not a position of this epoch's retained log (trimmed, expired, unknown). */
   found: boolean;
 }
 
+/**
+ * A position in a room's log: after `seq`. With `ms` (a message id `<ms>-<seq>` as the
+ * cursor), the message at `seq` must still be retained and have that id.
+ */
+export interface LogCursor {
+  seq: number;
+  ms?: number;
+}
+
 export interface HistoryQuery {
-  /** Only messages older than this id. */
-  before?: string;
-  /** Only messages newer than this id. */
-  after?: string;
+  /** Only messages before this seq. */
+  beforeSeq?: number;
+  /** Only messages after this seq. */
+  afterSeq?: number;
   limit: number;
 }
 
@@ -55,22 +77,33 @@ export interface MarkReadResult {
 
 export interface MessageStore {
   /**
-   * Persist a message (idempotent per sender, room and `clientMsgId` for 24 h), trimming
-   * the room to about `historyLimit` messages. Resolves only once the write is done.
-   * With `limit`, consumes it first and rejects with RATE_LIMITED, storing nothing, when
-   * it refuses (the Redis store does both in one script where it can).
+   * Persist a message at the end of its room's log and publish it to the room's feed in
+   * the same step (so every subscriber receives a room's messages in log order, and no
+   * message is ever stored without being published). Idempotent per sender, room and
+   * `clientMsgId` for 24 h: a repeat answers the original and publishes it again, so a
+   * retry makes sure members have it. Trims the room to about `historyLimit` messages.
+   * With `limit`, consumes it first and rejects with RATE_LIMITED, storing nothing, when it
+   * refuses (the Redis store does both in one script where it can).
    */
   append(message: NewMessage, limit?: AppendLimit): Promise<AppendResult>;
+  /** The room's epoch and last seq (an empty room gets its epoch here). */
+  head(roomId: string): Promise<RoomHead>;
   /** The newest `limit` messages. `hasMore`: older ones exist. */
-  latest(roomId: string, limit: number): Promise<MessagePage>;
-  /** Messages strictly after `since`, oldest first, at most `limit`. `hasMore`: newer ones exist. */
-  since(roomId: string, since: string, limit: number): Promise<RecoveryPage>;
+  latest(roomId: string, limit: number): Promise<LogPage>;
+  /** Messages after the cursor, oldest first, at most `limit`. `hasMore`: newer ones exist. */
+  after(roomId: string, cursor: LogCursor, limit: number): Promise<RecoveryPage>;
   /**
-   * A page between the cursors: with `after`, the oldest `limit` messages after it
-   * (`hasMore`: newer ones exist); otherwise the newest `limit` before `before`
+   * A page between the positions: with `afterSeq`, the oldest `limit` messages after it
+   * (`hasMore`: newer ones exist); otherwise the newest `limit` before `beforeSeq`
    * (`hasMore`: older ones exist).
    */
-  history(roomId: string, query: HistoryQuery): Promise<MessagePage>;
+  history(roomId: string, query: HistoryQuery): Promise<LogPage>;
+  /**
+   * Raise the room's last seq to at least `seq`: after Redis lost messages that were
+   * already delivered (a failover to a replica that lacked them), their seqs must never be
+   * given to other messages, and a recovery from inside the lost range must fail.
+   */
+  fence(roomId: string, seq: number): Promise<void>;
   /** Move the user's read position forwards. Undefined when the room has no messages. */
   markRead(roomId: string, userId: string, messageId: string): Promise<MarkReadResult | undefined>;
   readState(roomId: string, userId: string): Promise<ReadState>;

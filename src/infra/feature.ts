@@ -10,6 +10,14 @@ export interface Feature {
   /** Register the feature's client events on the shared pipeline. */
   register?(router: EventRouter): void;
   /**
+   * Runs in the handshake, after authentication, and may refuse the connection by throwing
+   * an AppError (its code reaches the client's `connect_error`). What it records becomes
+   * the connection's at `onConnection`, or is given back through `abandon` when the
+   * handshake does not complete (the client left, a later step refused it).
+   */
+  admit?(socket: AppSocket): Promise<void>;
+  abandon?(socket: AppSocket): void;
+  /**
    * Called synchronously on every authenticated connection, after the event router is
    * attached. Async work must not delay listener registration (see PITFALLS).
    */
@@ -21,6 +29,12 @@ export interface Feature {
   onDisconnecting?(socket: AppSocket): void;
   /** The socket is gone (Socket.IO's `disconnect`). */
   onDisconnect?(socket: AppSocket): void;
+  /**
+   * `auth:refresh` replaced the socket's user: same id, but roles and rooms may differ.
+   * Resolves with the rooms the socket left because the new claims no longer grant them
+   * (they reach the client in the refresh's ack).
+   */
+  onUserChanged?(socket: AppSocket): Promise<string[]>;
   /** Routes mounted on the HTTP app (internal API, demo). */
   httpRouter?: Router;
   start?(): Promise<void>;

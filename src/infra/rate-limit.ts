@@ -77,6 +77,9 @@ end
 
 export type RateLimiterFactory = (name: string, rule: RateLimitRule) => RateLimiter;
 
+/** Limiter names never hold `/`: it ends the name in every counter key (see below). */
+const LIMITER_NAME = /^[a-z][a-z0-9:-]*$/;
+
 interface Consumer {
   consume(key: string | number, points?: number): Promise<RateLimiterRes>;
 }
@@ -85,6 +88,12 @@ interface Consumer {
  * Limits shared by every instance when Redis is configured (the counters live there),
  * per process otherwise. While Redis is down each instance falls back to its own
  * in-memory counters (the insurance limiter) rather than refusing everything.
+ *
+ * A counter's key is `<prefix>rl:<name>/<counter>:<key>` (`counter` is `rate` or
+ * `burst`; rate-limiter-flexible adds the `:`). The name ends at the first `/` and the
+ * counter at the next `:`, so whatever the key holds (user ids may contain `:`), two
+ * different limiters, counters or keys never share a counter (with `<name>:<key>` and
+ * `<name>:burst:<key>`, user `burst:w1`'s counter would be user `w1`'s burst counter).
  */
 export function createRateLimiterFactory(options: {
   redis?: RedisClient;
@@ -103,11 +112,12 @@ export function createRateLimiterFactory(options: {
   };
 
   return (name, rule) => {
-    const prefix = `${options.keyPrefix}rl:${name}`;
-    const main = make(prefix, rule.points, rule.durationSec);
+    if (!LIMITER_NAME.test(name)) throw new Error(`rate limiter name ${JSON.stringify(name)} is not valid`);
+    const counterPrefix = (counter: "rate" | "burst") => `${options.keyPrefix}rl:${name}/${counter}`;
+    const main = make(counterPrefix("rate"), rule.points, rule.durationSec);
     const burst =
       rule.burstPoints && rule.burstPoints > 0
-        ? make(`${prefix}:burst`, rule.burstPoints, rule.burstDurationSec ?? 10)
+        ? make(counterPrefix("burst"), rule.burstPoints, rule.burstDurationSec ?? 10)
         : undefined;
     const limiter: Consumer = burst ? new BurstyRateLimiter(main, burst) : main;
     const counted = burst ? [main, burst] : [main];

@@ -3,11 +3,12 @@ import type { Server as HttpsServer } from "node:https";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { type Namespace, Server } from "socket.io";
 import { Adapter, type BroadcastOptions, MessageType } from "socket.io-adapter";
-import type {
-  ClientToServerEvents,
-  InterServerEvents,
-  ServerToClientEvents,
-  SocketData,
+import {
+  type ClientToServerEvents,
+  type InterServerEvents,
+  isAdapterRoom,
+  type ServerToClientEvents,
+  type SocketData,
 } from "../protocol/index.js";
 import type { RedisConnections } from "./redis.js";
 import { coalesceWebsocketWrites } from "./write-coalescing.js";
@@ -81,7 +82,10 @@ interface ShardedInternals {
 }
 
 /**
- * Two changes to the sharded adapter (a ClusterAdapter), both about ordering:
+ * Three changes to the sharded adapter (a ClusterAdapter):
+ *
+ * - Only the rooms whose broadcasts cross instances through the adapter (`isAdapterRoom`)
+ *   get a channel subscription: chat rooms are relayed from their own feed.
  *
  * - It delivers a broadcast to this instance's own sockets only after Redis has accepted
  *   the publish: one more round trip on every message, and, while Redis is down, local
@@ -105,6 +109,8 @@ export function withShardedOrdering(
     const adapter = make(nsp);
     const internals = adapter as unknown as ShardedInternals;
     const publish = internals.publishAndReturnOffset.bind(adapter);
+    const separate = internals.shouldUseASeparateNamespace.bind(adapter);
+    internals.shouldUseASeparateNamespace = (room) => isAdapterRoom(room) && separate(room);
     adapter.broadcast = (packet: unknown, opts: BroadcastOptions) => {
       if (!opts.flags?.local) {
         publish({

@@ -1,6 +1,6 @@
 import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
-import { userRoom } from "../protocol/index.js";
+import { AppError, userRoom } from "../protocol/index.js";
 import { createInternalApi, type InternalApiDeps } from "./router.js";
 
 export type { RoomMessages } from "./router.js";
@@ -17,8 +17,16 @@ export function createInternalApiFeature(
       logger: deps.logger,
       rateLimiter: deps.rateLimiter,
       ...services,
-      // Goes through the adapter, so sockets on other instances are disconnected too.
-      disconnectUser: (userId) => deps.io.in(userRoom(userId)).disconnectSockets(true),
+      // Goes through the adapter, so sockets on other instances are disconnected too. While
+      // this instance's Redis links are down the adapter would queue the request and deliver
+      // it, once they are back, to whichever instances are subscribed by then (often only
+      // this one): refuse it instead, with nothing queued, and let the caller retry.
+      disconnectUser(userId) {
+        if (deps.redis && !deps.redis.isReady()) {
+          throw new AppError("UNAVAILABLE", "Redis is unavailable: nobody was disconnected, retry");
+        }
+        deps.io.in(userRoom(userId)).disconnectSockets(true);
+      },
     }),
   };
 }

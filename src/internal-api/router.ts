@@ -19,7 +19,10 @@ export interface InternalApiDeps {
   rateLimiter: RateLimiterFactory;
   notifications: Pick<NotificationService, "publish">;
   rooms: RoomMessages;
-  /** Every socket of the user, on every instance. */
+  /**
+   * Every socket of the user, on every instance. Throws UNAVAILABLE, having sent nothing,
+   * when the request cannot reach the other instances now.
+   */
   disconnectUser(userId: string): void;
 }
 

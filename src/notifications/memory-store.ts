@@ -1,14 +1,13 @@
 import type { Notification } from "../protocol/index.js";
 import {
+  type AddResult,
   compareNotificationIds,
   formatNotificationId,
-  type IdempotencyClaim,
   type NotificationContent,
   type NotificationId,
   type NotificationStore,
   type NotificationStoreOptions,
   nextNotificationId,
-  type PublishedRef,
 } from "./store.js";
 
 interface Entry {
@@ -25,7 +24,8 @@ interface UserState {
   expiresAt: number;
 }
 
-type IdempotencyEntry = { result: PublishedRef[] | undefined; expiresAt: number };
+/** What a key created for one user: `${userId}\n${keyHash}` → the id. */
+type IdempotencyEntry = { id: string; expiresAt: number };
 
 /** Sweeping every user on each write would be O(users); every this many writes is enough. */
 const SWEEP_EVERY = 1000;
@@ -33,7 +33,7 @@ const SWEEP_EVERY = 1000;
 /** The single-instance store (no REDIS_URL): same contract as the Redis one, lost on restart. */
 export function createMemoryNotificationStore(options: NotificationStoreOptions): NotificationStore {
   const users = new Map<string, UserState>();
-  const idempotency = new Map<string, IdempotencyEntry>();
+  const idempotencyKeys = new Map<string, IdempotencyEntry>();
   let writes = 0;
 
   const live = (userId: string, now: number): UserState | undefined => {
@@ -52,20 +52,26 @@ export function createMemoryNotificationStore(options: NotificationStoreOptions)
 
   const sweep = (now: number) => {
     for (const userId of users.keys()) live(userId, now);
-    for (const [key, entry] of idempotency) if (entry.expiresAt <= now) idempotency.delete(key);
+    for (const [key, entry] of idempotencyKeys) if (entry.expiresAt <= now) idempotencyKeys.delete(key);
   };
 
   const copy = (entry: Entry): Notification => ({ ...entry.notification });
 
   return {
-    async add(userIds, content: NotificationContent, now) {
+    async add(userIds, content: NotificationContent, now, idempotency): Promise<AddResult[]> {
       writes += userIds.length;
       if (writes >= SWEEP_EVERY) {
         writes = 0;
         sweep(now);
       }
       return userIds.map((userId) => {
+        const idemKey = idempotency && `${userId}\n${idempotency.hash}`;
+        const prior = idemKey === undefined ? undefined : idempotencyKeys.get(idemKey);
         let state = live(userId, now);
+        if (prior && prior.expiresAt > now) {
+          const kept = state?.entries.find((e) => e.notification.id === prior.id);
+          return { id: prior.id, notification: kept && copy(kept), replayed: true };
+        }
         if (!state) {
           state = { entries: [], unread: new Set(), last: undefined, expiresAt: 0 };
           users.set(userId, state);
@@ -84,7 +90,10 @@ export function createMemoryNotificationStore(options: NotificationStoreOptions)
           state.unread.delete(dropped.notification.id);
         }
         state.expiresAt = now + options.ttlMs;
-        return { ...notification };
+        if (idemKey && idempotency) {
+          idempotencyKeys.set(idemKey, { id: notification.id, expiresAt: now + idempotency.ttlMs });
+        }
+        return { id: notification.id, notification: { ...notification }, replayed: false };
       });
     },
 
@@ -120,23 +129,6 @@ export function createMemoryNotificationStore(options: NotificationStoreOptions)
 
     async unreadCount(userId, now) {
       return live(userId, now)?.unread.size ?? 0;
-    },
-
-    async claimIdempotency(keyHash, now, pendingMs): Promise<IdempotencyClaim> {
-      const entry = idempotency.get(keyHash);
-      if (entry && entry.expiresAt > now) {
-        return entry.result ? { state: "done", result: entry.result } : { state: "pending" };
-      }
-      idempotency.set(keyHash, { result: undefined, expiresAt: now + pendingMs });
-      return { state: "claimed" };
-    },
-
-    async completeIdempotency(keyHash, result, now, ttlMs) {
-      idempotency.set(keyHash, { result, expiresAt: now + ttlMs });
-    },
-
-    async releaseIdempotency(keyHash) {
-      idempotency.delete(keyHash);
     },
   };
 }

@@ -1,12 +1,12 @@
 import type { RedisClient } from "../infra/redis.js";
+import { defineScript } from "../infra/redis-script.js";
 import type { Notification } from "../protocol/index.js";
 import {
-  type IdempotencyClaim,
+  type AddResult,
   MAX_SEQ,
   type NotificationContent,
   type NotificationStore,
   type NotificationStoreOptions,
-  type PublishedRef,
   SEQ_DIGITS,
 } from "./store.js";
 
@@ -17,6 +17,7 @@ import {
  *   notif:{u}:unread  ZSET  id -> createdAt ms (the unread subset: ZCARD is the count)
  *   notif:{u}:items   HASH  id -> JSON {type,title,body?,data?}
  *   notif:{u}:readat  HASH  id -> read time ms
+ *   notif:{u}:idem:<sha256 of the key>  STRING  the id that key created for u, for 24 h
  * Ties in score sort by member, and ids of one millisecond differ only in a fixed-width
  * sequence, so Redis order is creation order.
  */
@@ -37,8 +38,17 @@ local function expire_old(cutoff)
 end
 `;
 
-/** ARGV: now, ttlMs, limit, content JSON. Returns the new id. */
+/**
+ * KEYS: the user's four keys, [idempotency key]. ARGV: now, ttlMs, limit, content JSON,
+ * idempotency TTL ms. Returns {id, 0} for a new notification, or {id, 1, json} when the
+ * key already created one for this user (json false when it was dropped since): the key
+ * and the insert are one step, so a crash between them cannot happen.
+ */
 const ADD_SCRIPT = `${LUA_HELPERS}
+if KEYS[5] then
+  local prior = redis.call('GET', KEYS[5])
+  if prior then return {prior, 1, redis.call('HGET', KEYS[3], prior)} end
+end
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -64,7 +74,8 @@ local excess = redis.call('ZCARD', KEYS[1]) - limit
 if excess > 0 then drop(redis.call('ZRANGE', KEYS[1], 0, excess - 1)) end
 -- A user's keys live as long as their newest notification may.
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
-return id
+if KEYS[5] then redis.call('SET', KEYS[5], id, 'PX', ARGV[5]) end
+return {id, 0}
 `;
 
 /**
@@ -150,7 +161,6 @@ type UserScript<R> = (
 ) => R;
 
 interface NotificationCommands {
-  notificationsAdd: UserScript<unknown>;
   notificationsList: UserScript<Promise<ListReply>>;
   notificationsRead: UserScript<Promise<number>>;
 }
@@ -169,7 +179,7 @@ export interface RedisNotificationStoreOptions extends NotificationStoreOptions 
 
 export function createRedisNotificationStore(options: RedisNotificationStoreOptions): NotificationStore {
   const { redis, keyPrefix, limit, ttlMs } = options;
-  redis.defineCommand("notificationsAdd", { numberOfKeys: 4, lua: ADD_SCRIPT });
+  const addScript = defineScript(redis, "notificationsAdd", ADD_SCRIPT);
   redis.defineCommand("notificationsList", { numberOfKeys: 4, lua: LIST_SCRIPT, readOnly: true });
   redis.defineCommand("notificationsRead", { numberOfKeys: 4, lua: READ_SCRIPT });
   const commands = redis as RedisClient & NotificationCommands;
@@ -178,20 +188,29 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
     const base = `${keyPrefix}notif:{${userId}}`;
     return [`${base}:ids`, `${base}:unread`, `${base}:items`, `${base}:readat`];
   };
-  const idempotencyKey = (keyHash: string) => `${keyPrefix}notif:idem:${keyHash}`;
-  // An empty value marks a claim whose publish is still running.
-  const PENDING = "";
 
   return {
-    async add(userIds, content: NotificationContent, now) {
+    async add(userIds, content: NotificationContent, now, idempotency): Promise<AddResult[]> {
       const json = JSON.stringify(content);
       // All users at once: a publish may address 1000 of them. The command client
       // auto-pipelines, so this is one write per Redis node, and on a cluster each user's
       // script goes to the node of its slot (an explicit pipeline must stay in one slot).
-      const ids = await Promise.all(
-        userIds.map((userId) => commands.notificationsAdd(...keys(userId), now, ttlMs, limit, json)),
+      return Promise.all(
+        userIds.map(async (userId) => {
+          const userKeys: string[] = keys(userId);
+          if (idempotency) userKeys.push(`${keyPrefix}notif:{${userId}}:idem:${idempotency.hash}`);
+          const [id, replayed, prior] = (await addScript(userKeys, [
+            now,
+            ttlMs,
+            limit,
+            json,
+            idempotency?.ttlMs ?? 0,
+          ])) as [string, number, string | null | undefined];
+          if (replayed !== 1) return { id, notification: hydrate(id, content, null), replayed: false };
+          const stored = prior ? hydrate(id, JSON.parse(prior) as NotificationContent, null) : undefined;
+          return { id, notification: stored, replayed: true };
+        }),
       );
-      return ids.map((id) => hydrate(String(id), content, null));
     },
 
     async list(userId, query, now) {
@@ -221,23 +240,6 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
 
     async unreadCount(userId, now) {
       return redis.zcount(keys(userId)[1], now - ttlMs, "+inf");
-    },
-
-    async claimIdempotency(keyHash, _now, pendingMs): Promise<IdempotencyClaim> {
-      const key = idempotencyKey(keyHash);
-      if ((await redis.set(key, PENDING, "PX", pendingMs, "NX")) === "OK") return { state: "claimed" };
-      const value = await redis.get(key);
-      // null: the claim expired in between; the caller retries and may claim it.
-      if (value === null || value === PENDING) return { state: "pending" };
-      return { state: "done", result: JSON.parse(value) as PublishedRef[] };
-    },
-
-    async completeIdempotency(keyHash, result, _now, ttl) {
-      await redis.set(idempotencyKey(keyHash), JSON.stringify(result), "PX", ttl);
-    },
-
-    async releaseIdempotency(keyHash) {
-      await redis.del(idempotencyKey(keyHash));
     },
   };
 }

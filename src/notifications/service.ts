@@ -41,14 +41,8 @@ export interface NotificationService {
   unreadCount(userId: string): Promise<number>;
 }
 
-export interface IdempotencyOptions {
-  /** How long a key answers with the first request's ids. @default 24 h */
-  ttlMs: number;
-  /** How long a claim survives a publisher that died mid-request. @default 30 s */
-  pendingMs: number;
-  /** How long a duplicate waits for the first request to finish before answering UNAVAILABLE. @default 3 s */
-  waitMs: number;
-}
+/** How long an idempotency key answers with the first request's ids. */
+const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
 export interface NotificationServiceDeps {
   store: NotificationStore;
@@ -57,68 +51,42 @@ export interface NotificationServiceDeps {
   /** Counts stored notifications (one per recipient); replays count nothing. */
   published?: { inc(value: number): void };
   clock?: () => number;
-  idempotency?: Partial<IdempotencyOptions>;
 }
 
 export const DEFAULT_LIST_LIMIT = 20;
-const IDEMPOTENCY_POLL_MS = 50;
 
 export function createNotificationService(deps: NotificationServiceDeps): NotificationService {
   const { store, publisher } = deps;
   const log = deps.logger;
   const now = deps.clock ?? Date.now;
-  const idem: IdempotencyOptions = {
-    ttlMs: 24 * 60 * 60 * 1000,
-    pendingMs: 30_000,
-    waitMs: 3000,
-    ...deps.idempotency,
-  };
-
-  const deliver = async (userIds: string[], content: NotificationContent): Promise<PublishedRef[]> => {
-    const stored = await store.add(userIds, content, now());
-    deps.published?.inc(stored.length);
+  const deliver = async (
+    userIds: string[],
+    content: NotificationContent,
+    idempotencyKey: string | undefined,
+  ): Promise<PublishResult> => {
+    const idempotency = idempotencyKey && {
+      hash: createHash("sha256").update(idempotencyKey).digest("hex"),
+      ttlMs: IDEMPOTENCY_TTL_MS,
+    };
+    const results = await store.add(userIds, content, now(), idempotency || undefined);
+    deps.published?.inc(results.filter((r) => !r.replayed).length);
     // Recipients whose copy got the same id (the usual case) share one broadcast: one
-    // Redis publish for a thousand users instead of a thousand.
+    // Redis publish for a thousand users instead of a thousand. A replay is sent again
+    // (same id): the first request may have stored it and died before sending it.
     const byId = new Map<string, { notification: Notification; userIds: string[] }>();
-    const refs = stored.map((notification, i) => {
+    results.forEach(({ notification }, i) => {
+      if (!notification) return;
       const userId = userIds[i] as string;
       const group = byId.get(notification.id);
       if (group) group.userIds.push(userId);
       else byId.set(notification.id, { notification, userIds: [userId] });
-      return { userId, id: notification.id };
     });
     for (const { notification, userIds: recipients } of byId.values())
       publisher.notify(recipients, notification);
-    return refs;
-  };
-
-  /** Runs `deliver` at most once per key, however many instances receive the same request. */
-  const deliverOnce = async (
-    keyHash: string,
-    userIds: string[],
-    content: NotificationContent,
-  ): Promise<PublishResult> => {
-    const deadline = now() + idem.waitMs;
-    for (;;) {
-      const claim = await store.claimIdempotency(keyHash, now(), idem.pendingMs);
-      if (claim.state === "done") return { notifications: claim.result, replayed: true };
-      if (claim.state === "claimed") break;
-      if (now() >= deadline) {
-        throw new AppError("UNAVAILABLE", "a request with this idempotencyKey is still in progress, retry");
-      }
-      await new Promise((resolve) => setTimeout(resolve, IDEMPOTENCY_POLL_MS));
-    }
-    let notifications: PublishedRef[];
-    try {
-      notifications = await deliver(userIds, content);
-    } catch (err) {
-      await store.releaseIdempotency(keyHash).catch(() => {
-        // the claim then lapses after pendingMs: a retry only waits longer
-      });
-      throw err;
-    }
-    await store.completeIdempotency(keyHash, notifications, now(), idem.ttlMs);
-    return { notifications, replayed: false };
+    return {
+      notifications: results.map(({ id }, i) => ({ userId: userIds[i] as string, id })),
+      replayed: results.length > 0 && results.every((r) => r.replayed),
+    };
   };
 
   return {
@@ -126,9 +94,7 @@ export function createNotificationService(deps: NotificationServiceDeps): Notifi
       const { userIds, idempotencyKey, ...content } = input;
       // One notification per user, however often a backend lists them.
       const unique = [...new Set(userIds)];
-      const result = idempotencyKey
-        ? await deliverOnce(createHash("sha256").update(idempotencyKey).digest("hex"), unique, content)
-        : { notifications: await deliver(unique, content), replayed: false };
+      const result = await deliver(unique, content, idempotencyKey);
       // Never `body` or `data`: they may carry personal data.
       log.info(
         { users: unique.length, type: content.type, idempotencyKey, replayed: result.replayed },

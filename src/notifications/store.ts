@@ -20,10 +20,20 @@ export type ReadTarget = { ids: string[] } | { all: true };
 /** What an idempotency key answers with: the ids the first request created. */
 export type PublishedRef = { userId: string; id: string };
 
-export type IdempotencyClaim =
-  | { state: "claimed" }
-  | { state: "pending" }
-  | { state: "done"; result: PublishedRef[] };
+/** A publish's idempotency key, remembered per recipient with that recipient's notification. */
+export interface IdempotencyKey {
+  /** A digest of the key: the key itself never reaches Redis. */
+  hash: string;
+  ttlMs: number;
+}
+
+export interface AddResult {
+  id: string;
+  /** The notification as stored (absent for a replay whose notification was dropped since). */
+  notification: Notification | undefined;
+  /** True when the key had already created this recipient's notification: nothing was stored. */
+  replayed: boolean;
+}
 
 export interface NotificationStoreOptions {
   /** Kept per user; the oldest beyond it are dropped, read or not. */
@@ -42,21 +52,22 @@ export interface NotificationStoreOptions {
  * - `now` is passed in (epoch ms) so expiry is testable without waiting.
  */
 export interface NotificationStore {
-  /** Store one notification per user; the result is in the order of `userIds`. */
-  add(userIds: readonly string[], content: NotificationContent, now: number): Promise<Notification[]>;
+  /**
+   * Store one notification per user; the result is in the order of `userIds`. With a key,
+   * each user's insert and the key are written in one step: a user the key already created
+   * a notification for gets that one back (`replayed`), so one key never creates two,
+   * whatever crashed in between.
+   */
+  add(
+    userIds: readonly string[],
+    content: NotificationContent,
+    now: number,
+    idempotency?: IdempotencyKey,
+  ): Promise<AddResult[]>;
   list(userId: string, query: ListQuery, now: number): Promise<NotificationListResult>;
   /** Mark as read (ids that are not this user's unread notifications are ignored); returns the unread count. */
   markRead(userId: string, target: ReadTarget, now: number): Promise<number>;
   unreadCount(userId: string, now: number): Promise<number>;
-
-  /**
-   * Reserve an idempotency key for `pendingMs` (the time a publish may take). "pending"
-   * means another request holds it; "done" carries that request's result.
-   */
-  claimIdempotency(keyHash: string, now: number, pendingMs: number): Promise<IdempotencyClaim>;
-  completeIdempotency(keyHash: string, result: PublishedRef[], now: number, ttlMs: number): Promise<void>;
-  /** Give the key up after a failed publish, so a retry can run. */
-  releaseIdempotency(keyHash: string): Promise<void>;
 }
 
 /** A parsed notification id: creation millisecond plus a per-user sequence within it. */

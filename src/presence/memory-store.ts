@@ -117,6 +117,12 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
       return update(conn.userId, record, changed);
     },
 
+    async connectWithin(conn, now, max) {
+      const conns = live(conn.userId, now)?.conns;
+      if (conns && !conns.has(connField(conn)) && conns.size >= max) return undefined;
+      return store.connect(conn, now);
+    },
+
     async disconnect(conn, at) {
       instances.get(conn.instance)?.conns.delete(`${conn.socketId}/${conn.userId}`);
       return removeConnection(conn, at.now, at.lastSeen);

@@ -56,8 +56,12 @@ end
 `;
 
 const SCRIPTS = {
-  // ARGV: now, field
+  // ARGV: now, field, max (0: no cap). changed = -1: refused, the user holds max connections.
   presenceConnect: `${USER_LIB}
+local max = tonumber(ARGV[3])
+if max > 0 and redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 and redis.call('HLEN', KEYS[1]) >= max then
+  return reply(-1, 0)
+end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], 'lastSeen', ARGV[1])
 local changed = 0
@@ -174,18 +178,23 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
     name: ScriptName,
     userId: string,
     ...args: (string | number)[]
-  ): Promise<PresenceUpdate & { removed: boolean }> => {
+  ): Promise<PresenceUpdate & { removed: boolean; refused?: true }> => {
     const r = (await scripts[name](keys.conns(userId), keys.state(userId), ...args)) as UserReply;
-    const update: PresenceUpdate & { removed: boolean } = {
+    const update: PresenceUpdate & { removed: boolean; refused?: true } = {
       state: presenceState(userId, r[2] as PresenceStatus, r[3] || undefined, Number(r[4]), Number(r[5])),
       changed: Number(r[0]) === 1,
       removed: Number(r[1]) === 1,
     };
+    if (Number(r[0]) === -1) update.refused = true;
     if (r[6]) update.offlineAt = Number(r[6]);
     return update;
   };
 
-  const withoutRemoved = ({ removed: _, ...update }: PresenceUpdate & { removed: boolean }) => update;
+  const withoutRemoved = ({
+    removed: _,
+    refused: __,
+    ...update
+  }: PresenceUpdate & { removed: boolean; refused?: true }): PresenceUpdate => update;
 
   const store: PresenceStore = {
     async registerInstance(instance, now) {
@@ -204,8 +213,21 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
     async connect(conn, now) {
       await redis.sadd(keys.instanceConns(conn.instance), `${conn.socketId}/${conn.userId}`);
       return withoutRemoved(
-        await userScript("presenceConnect", conn.userId, now, `${conn.instance}/${conn.socketId}`),
+        await userScript("presenceConnect", conn.userId, now, `${conn.instance}/${conn.socketId}`, 0),
       );
+    },
+
+    async connectWithin(conn, now, max) {
+      const member = `${conn.socketId}/${conn.userId}`;
+      // Sent together, one round trip on the handshake's path; the index entry still goes
+      // first on the connection, so a crash never leaves a counted connection nobody reaps.
+      const [, update] = await Promise.all([
+        redis.sadd(keys.instanceConns(conn.instance), member),
+        userScript("presenceConnect", conn.userId, now, `${conn.instance}/${conn.socketId}`, max),
+      ]);
+      if (!update.refused) return withoutRemoved(update);
+      await redis.srem(keys.instanceConns(conn.instance), member);
+      return undefined;
     },
 
     async disconnect(conn, { now, lastSeen }) {

@@ -18,8 +18,24 @@ export interface PresenceServiceDeps {
   now?: () => number;
 }
 
+/**
+ * A handshake's admission: `admitted` (recorded, within the cap), `full` (the user already
+ * holds the maximum; nothing recorded) or `unchecked` (the store cannot be reached now:
+ * not counted, recorded once it can be).
+ */
+export type Admission = "admitted" | "full" | "unchecked";
+
 export interface PresenceService {
-  /** Record a new local connection. Synchronous: the store write runs in the background. */
+  /**
+   * Record a connection during its handshake, unless the user already holds `max`
+   * connections across all instances. An admitted connection becomes the socket's at
+   * `connect`, or is removed by `disconnect` if the handshake does not complete.
+   */
+  admit(socketId: string, userId: string, max: number): Promise<Admission>;
+  /**
+   * Record a new local connection (nothing to do when `admit` recorded it). Synchronous:
+   * the store write runs in the background.
+   */
   connect(socketId: string, userId: string): void;
   disconnect(socketId: string): void;
   set(
@@ -45,6 +61,8 @@ interface LocalConnection {
   /** The one the store holds it under for sure. */
   confirmed: string | undefined;
   gone: boolean;
+  /** The socket connected (`connect`); until then it is a handshake's admission. */
+  accepted: boolean;
   disconnectedAt: number;
   /** Store writes of one connection run one after the other. */
   queue: Promise<void>;
@@ -155,6 +173,54 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
     }
   };
 
+  /**
+   * The admission's store write, in the connection's queue: the first write, counted
+   * against the cap. A refusal forgets the connection, unless the socket was accepted
+   * meanwhile (its handshake stopped waiting): then it is written like any other.
+   */
+  const admitWrite = async (c: LocalConnection, max: number): Promise<Admission> => {
+    if (c.gone || !registered) return "unchecked";
+    const instance = registration;
+    c.heldUnder.add(instance);
+    let result: Awaited<ReturnType<PresenceStore["connectWithin"]>>;
+    try {
+      result = await store.connectWithin({ userId: c.userId, instance, socketId: c.socketId }, now(), max);
+    } catch (err) {
+      log.debug({ userId: c.userId, err: (err as Error).message }, "presence admission not written");
+      return "unchecked";
+    }
+    if (result === undefined) {
+      c.heldUnder.delete(instance);
+      if (c.accepted) {
+        void scheduleSync(c);
+      } else {
+        // Refused handshakes never disconnect: a sync queued meanwhile (a heartbeat) must write nothing.
+        c.gone = true;
+        if (connections.get(c.socketId) === c) connections.delete(c.socketId);
+      }
+      return "full";
+    }
+    c.confirmed = instance;
+    if (result.changed) emit(result.state);
+    return "admitted";
+  };
+
+  const track = (socketId: string, userId: string, accepted: boolean): LocalConnection => {
+    const c: LocalConnection = {
+      socketId,
+      userId,
+      heldUnder: new Set(),
+      confirmed: undefined,
+      gone: false,
+      accepted,
+      disconnectedAt: 0,
+      queue: Promise.resolve(),
+      syncQueued: false,
+    };
+    connections.set(socketId, c);
+    return c;
+  };
+
   const scheduleSync = (c: LocalConnection): Promise<void> => {
     if (!c.syncQueued) {
       c.syncQueued = true;
@@ -237,20 +303,25 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
   };
 
   return {
+    admit(socketId, userId, max) {
+      if (stopped) return Promise.resolve("unchecked");
+      const c = track(socketId, userId, false);
+      const admission = c.queue.then(() => admitWrite(c, max));
+      c.queue = admission.then(
+        () => undefined,
+        (err: unknown) => log.error({ err, userId }, "presence admission failed"),
+      );
+      return admission;
+    },
+
     connect(socketId, userId) {
       if (stopped) return;
-      const c: LocalConnection = {
-        socketId,
-        userId,
-        heldUnder: new Set(),
-        confirmed: undefined,
-        gone: false,
-        disconnectedAt: 0,
-        queue: Promise.resolve(),
-        syncQueued: false,
-      };
-      connections.set(socketId, c);
-      void scheduleSync(c);
+      const admitted = connections.get(socketId);
+      if (admitted) {
+        admitted.accepted = true;
+        return;
+      }
+      void scheduleSync(track(socketId, userId, true));
     },
 
     disconnect(socketId) {

@@ -58,6 +58,13 @@ export interface PresenceStore {
 
   connect(conn: ConnectionRef, now: number): Promise<PresenceUpdate>;
   /**
+   * `connect`, unless the user already holds `max` connections, every instance together
+   * (a connection already recorded is not counted twice): then nothing is written and it
+   * resolves with undefined. Atomic, so concurrent handshakes on any instances never pass
+   * the cap together.
+   */
+  connectWithin(conn: ConnectionRef, now: number, max: number): Promise<PresenceUpdate | undefined>;
+  /**
    * Remove a connection (a no-op when it is already gone). `lastSeen` is when it was
    * last known alive; the grace runs from there, and if it is already over the user
    * goes offline at once.

@@ -25,13 +25,13 @@ export interface AuthenticatedUser {
 }
 
 export interface Message {
-  /** `<ms>-<seq>`: unique, ordered like `seq` within an epoch. */
+  /** `<ms>-<seq>`: unique, and ordered like `seq` within an epoch. */
   id: string;
   roomId: string;
-  /** The message's place in its room: 1, 2, 3, … contiguous within an epoch. */
-  seq?: number;
-  /** The room's current sequence; a new epoch (Redis lost the room) restarts `seq` at 1. */
-  epoch?: string;
+  /** Position in the room's log: 1, 2, 3, … without holes, within one epoch. */
+  seq: number;
+  /** The room's log generation: a new one (seq restarting at 1) means Redis lost the room's state. */
+  epoch: string;
   senderId: string;
   senderName?: string;
   text: string;
@@ -41,17 +41,18 @@ export interface Message {
 
 export interface ChatJoinResult {
   roomId: string;
-  epoch?: string;
-  /** The room's last assigned seq when the answer was made. */
-  seq?: number;
+  epoch: string;
+  /** The last seq the answer covers: live `chat:message`s continue right after it. */
+  seq: number;
   /**
-   * true: from now on the socket receives every message after `seq` live, contiguous and in
-   * order. false (a cursor join with more to catch up): join again from the last message.
+   * true: this socket now receives every later message of the room, contiguous and in order.
+   * false (a recovery longer than one page): join again from the last message's seq.
    */
-  live?: boolean;
+  live: boolean;
   messages: Message[];
+  /** Without a cursor: older messages exist. With one: newer ones remain (then `live` is false). */
   hasMore: boolean;
-  /** Present when a cursor was given: false means the epoch differs or the cursor was not in retained history. */
+  /** Present when a cursor was given: false means it was not in the retained history of this epoch. */
   recovered?: boolean;
   online: string[];
   lastReadId: string | null;
@@ -59,7 +60,7 @@ export interface ChatJoinResult {
 }
 
 export interface ChatHistoryResult {
-  epoch?: string;
+  epoch: string;
   messages: Message[];
   hasMore: boolean;
 }
@@ -91,7 +92,8 @@ export interface NotificationListResult {
 }
 
 export interface ClientToServerEvents {
-  "auth:refresh": (payload: AuthRefreshPayload, ack?: Ack<{ exp: number }>) => void;
+  /** `leftRooms`: the chat rooms the socket left because the new token no longer grants them. */
+  "auth:refresh": (payload: AuthRefreshPayload, ack?: Ack<{ exp: number; leftRooms: string[] }>) => void;
 
   "chat:join": (payload: ChatJoinPayload, ack?: Ack<ChatJoinResult>) => void;
   "chat:leave": (payload: ChatLeavePayload, ack?: Ack<{ roomId: string }>) => void;
@@ -118,13 +120,6 @@ export interface ServerToClientEvents {
   "chat:typing": (payload: { roomId: string; userId: string; typing: boolean }) => void;
   "chat:read": (payload: { roomId: string; userId: string; messageId: string }) => void;
   "chat:member": (payload: { roomId: string; userId: string; event: "join" | "leave" }) => void;
-  /**
-   * This instance's link to the other instances was interrupted: live messages of the room
-   * stored after `since` (a message-id lower bound) may have been missed. Catch up with
-   * `chat:history {roomId, after: since}` and drop the ids you already have; nothing was
-   * lost from the history.
-   */
-  "chat:resync": (payload: { roomId: string; since: string }) => void;
 
   "presence:changed": (state: PresenceState) => void;
 
@@ -164,3 +159,9 @@ export type ServerEventName = keyof ServerToClientEvents;
 /** Rooms the server manages itself; clients cannot join them via chat:join. */
 export const userRoom = (userId: string): string => `user:${userId}`;
 export const presenceRoom = (userId: string): string => `presence:${userId}`;
+/**
+ * The rooms whose broadcasts cross instances through the Socket.IO adapter (user and
+ * presence rooms). A chat room is relayed by every instance from its own feed instead.
+ */
+export const isAdapterRoom = (room: string): boolean =>
+  room.startsWith("user:") || room.startsWith("presence:");

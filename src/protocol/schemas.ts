@@ -20,7 +20,26 @@ export const MAX_TEXT_HARD_LIMIT = 100_000;
 
 export const authRefreshPayload = z.object({ token: z.string().min(1).max(16_384) });
 
-export const chatJoinPayload = z.object({ roomId, since: messageId.optional() });
+/** A room log's epoch: what the server hands out (base64url), bounded. */
+export const epochSchema = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "must be an epoch from the server");
+
+export const chatJoinPayload = z
+  .object({
+    roomId,
+    /** The last seq the client holds, with the epoch it belongs to. */
+    sinceSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    epoch: epochSchema.optional(),
+    /** The older cursor: the id of the last message the client holds. */
+    since: messageId.optional(),
+  })
+  .refine((p) => (p.sinceSeq === undefined) === (p.epoch === undefined), {
+    message: "sinceSeq and epoch go together",
+    path: ["epoch"],
+  })
+  .refine((p) => p.sinceSeq === undefined || p.since === undefined, {
+    message: "give sinceSeq or since, not both",
+    path: ["since"],
+  });
 export const chatLeavePayload = z.object({ roomId });
 export const chatSendPayload = z.object({
   roomId,

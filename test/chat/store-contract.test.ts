@@ -1,14 +1,19 @@
 import { Cluster, type Redis } from "ioredis";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { roomChannel, roomKey } from "../../src/chat/keys.js";
+import { createMemoryMemberStore } from "../../src/chat/member-store-memory.js";
+import { createRedisMemberStore } from "../../src/chat/member-store-redis.js";
+import { createMemoryMessageStore } from "../../src/chat/message-store-memory.js";
+import { createRedisMessageStore } from "../../src/chat/message-store-redis.js";
+import { messageFromPayload } from "../../src/chat/record.js";
 import type { MemberStore, MessageStore, NewMessage } from "../../src/chat/store.js";
-import { createMemoryMemberStore, createMemoryMessageStore } from "../../src/chat/store-memory.js";
-import { createRedisMemberStore, createRedisMessageStore } from "../../src/chat/store-redis.js";
 import {
   createRateLimiterFactory,
   type RateLimiter,
   type RateLimitRule,
 } from "../../src/infra/rate-limit.js";
-import { AppError, MESSAGE_ID_PATTERN } from "../../src/protocol/index.js";
+import type { Message } from "../../src/protocol/index.js";
+import { AppError, compareMessageIds } from "../../src/protocol/index.js";
 import { sleep } from "../helpers/client.js";
 import { RedisCluster } from "../helpers/redis-cluster.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
@@ -29,6 +34,10 @@ interface StoreOptions {
 interface Backend {
   name: string;
   messages(options?: StoreOptions): MessageStore;
+  /** Everything the stores publish on the room's feed from now on, in the order received. */
+  feed(roomId: string): Promise<Message[]>;
+  /** Make the store lose the room's state, as a Redis restart without persistence does (undefined: it cannot). */
+  lose?(roomId: string): Promise<void>;
   /** A rate limit counted where production counts it with this store (Redis or memory). */
   limiter(name: string, rule: RateLimitRule): RateLimiter;
   members(options?: StoreOptions): MemberStore;
@@ -55,10 +64,43 @@ afterAll(async () => {
   await Promise.all([redisServer?.destroy(), redisCluster?.destroy()]);
 });
 
+const memoryFeed: ((message: Message) => void)[] = [];
+const subscribers: (Redis | Cluster)[] = [];
+
 beforeEach(() => {
   prefixCounter += 1;
   prefix = `contract${prefixCounter}:`;
+  memoryFeed.length = 0;
 });
+
+afterEach(() => {
+  for (const s of subscribers.splice(0)) s.disconnect();
+});
+
+/** A subscriber of the room's channel, as an instance's feed is (SUBSCRIBE, or SSUBSCRIBE on a cluster). */
+async function redisFeed(roomId: string, sharded: boolean): Promise<Message[]> {
+  const channel = roomChannel(prefix, roomId);
+  const received: Message[] = [];
+  const sub = sharded
+    ? new Cluster(
+        redisCluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
+        { shardedSubscribers: true },
+      )
+    : redisServer.client();
+  sub.on("error", () => {});
+  subscribers.push(sub);
+  const onMessage = (ch: string, raw: string) => {
+    if (ch === channel) received.push(messageFromPayload(roomId, raw));
+  };
+  sub.on(sharded ? "smessage" : "message", onMessage);
+  await (sharded ? sub.ssubscribe(channel) : sub.subscribe(channel));
+  return received;
+}
+
+/** Every key of a room, as a Redis that restarted without persistence would have none. */
+async function loseRoom(client: Redis | Cluster, roomId: string): Promise<void> {
+  for (const suffix of ["messages", "meta", "reads"]) await client.del(roomKey(prefix, roomId, suffix));
+}
 
 const defaults = { historyLimit: 1000, retentionMs: 0, unreadCap: 1000, memberTtlMs: 2000 };
 
@@ -66,14 +108,38 @@ const backends: Backend[] = [
   {
     name: "memory",
     messages: (o = {}) =>
-      createMemoryMessageStore({ ...defaults, ...o, idempotencyTtlMs: 86_400_000, now: Date.now }),
+      createMemoryMessageStore({
+        ...defaults,
+        ...o,
+        idempotencyTtlMs: 86_400_000,
+        now: Date.now,
+        publish: (m) => {
+          for (const listener of memoryFeed) listener(m);
+        },
+      }),
+    feed: async (roomId) => {
+      const received: Message[] = [];
+      memoryFeed.push((m) => {
+        if (m.roomId === roomId) received.push(m);
+      });
+      return received;
+    },
     limiter: (name, rule) => createRateLimiterFactory({ keyPrefix: prefix })(name, rule),
     members: () => createMemoryMemberStore(),
   },
   {
     name: "redis",
     messages: (o = {}) =>
-      createRedisMessageStore({ redis, keyPrefix: prefix, ...defaults, ...o, idempotencyTtlSec: 86_400 }),
+      createRedisMessageStore({
+        redis,
+        keyPrefix: prefix,
+        ...defaults,
+        ...o,
+        idempotencyTtlSec: 86_400,
+        publishCommand: () => "PUBLISH",
+      }),
+    feed: (roomId) => redisFeed(roomId, false),
+    lose: (roomId) => loseRoom(redis, roomId),
     limiter: (name, rule) => createRateLimiterFactory({ redis, keyPrefix: prefix })(name, rule),
     members: (o = {}) =>
       createRedisMemberStore({
@@ -92,7 +158,10 @@ const backends: Backend[] = [
         ...defaults,
         ...o,
         idempotencyTtlSec: 86_400,
+        publishCommand: () => "SPUBLISH",
       }),
+    feed: (roomId) => redisFeed(roomId, true),
+    lose: (roomId) => loseRoom(cluster, roomId),
     limiter: (name, rule) => createRateLimiterFactory({ redis: cluster, keyPrefix: prefix })(name, rule),
     members: (o = {}) =>
       createRedisMemberStore({
@@ -118,15 +187,23 @@ const msg = (
 });
 
 async function appendMany(store: MessageStore, roomId: string, count: number, senderId = "alice") {
-  const ids: string[] = [];
+  const stored: Message[] = [];
   for (let i = 0; i < count; i++) {
-    ids.push((await store.append(msg(roomId, senderId, `m${i}`))).message.id);
+    stored.push((await store.append(msg(roomId, senderId, `m${i}`))).message);
   }
-  return ids;
+  return stored;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(10);
+  }
 }
 
 describe.each(backends)("$name message store", (backend) => {
-  it("stores a message with a stream id, the sender, the optional fields and the creation time", async () => {
+  it("stores a message at seq 1 of a new epoch, with the sender, the optional fields and the creation time", async () => {
     const store = backend.messages();
     const createdAt = Date.now();
     const { message, duplicate } = await store.append(
@@ -134,41 +211,51 @@ describe.each(backends)("$name message store", (backend) => {
     );
     expect(duplicate).toBe(false);
     expect(message).toEqual({
-      id: expect.stringMatching(MESSAGE_ID_PATTERN),
+      id: expect.stringMatching(/^\d+-1$/),
       roomId: "team:a",
+      seq: 1,
+      epoch: expect.stringMatching(/^[A-Za-z0-9_-]{8,32}$/),
       senderId: "alice",
       senderName: "Alice",
       text: "hello <b>",
       clientMsgId: "c-1",
       createdAt,
     });
-    const { messages } = await store.latest("team:a", 10);
-    expect(messages).toEqual([message]);
+    const page = await store.latest("team:a", 10);
+    expect(page).toEqual({ epoch: message.epoch, seq: 1, messages: [message], hasMore: false });
   });
 
   it("leaves out senderName and clientMsgId when they were not given", async () => {
     const store = backend.messages();
     const { message } = await store.append(msg("team:a", "alice", "plain"));
-    expect(Object.keys(message).sort()).toEqual(["createdAt", "id", "roomId", "senderId", "text"]);
+    expect(Object.keys(message).sort()).toEqual([
+      "createdAt",
+      "epoch",
+      "id",
+      "roomId",
+      "senderId",
+      "seq",
+      "text",
+    ]);
     expect((await store.latest("team:a", 1)).messages[0]).toEqual(message);
   });
 
-  it("gives increasing ids within a room, so the id is the order", async () => {
+  it("numbers a room's messages 1, 2, 3… in one epoch, with ids ordered like their seq", async () => {
     const store = backend.messages();
-    const ids = await appendMany(store, "team:a", 30);
-    const sorted = [...ids].sort((a, b) => {
-      const [am, as] = a.split("-").map(BigInt) as [bigint, bigint];
-      const [bm, bs] = b.split("-").map(BigInt) as [bigint, bigint];
-      return am === bm ? Number(as - bs) : Number(am - bm);
-    });
-    expect(ids).toEqual(sorted);
+    const stored = await appendMany(store, "team:a", 30);
+    expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(new Set(stored.map((m) => m.epoch)).size).toBe(1);
+    const ids = stored.map((m) => m.id);
+    expect([...ids].sort(compareMessageIds)).toEqual(ids);
     expect(new Set(ids).size).toBe(30);
+    expect(await store.head("team:a")).toEqual({ epoch: stored[0]?.epoch, seq: 30 });
   });
 
-  it("keeps rooms apart", async () => {
+  it("keeps rooms apart, each with its own sequence", async () => {
     const store = backend.messages();
-    await store.append(msg("team:a", "alice", "in a"));
-    await store.append(msg("team:b", "alice", "in b"));
+    const a = await store.append(msg("team:a", "alice", "in a"));
+    const b = await store.append(msg("team:b", "alice", "in b"));
+    expect([a.message.seq, b.message.seq]).toEqual([1, 1]);
     expect((await store.latest("team:a", 10)).messages.map((m) => m.text)).toEqual(["in a"]);
     expect((await store.latest("team:b", 10)).messages.map((m) => m.text)).toEqual(["in b"]);
   });
@@ -179,13 +266,36 @@ describe.each(backends)("$name message store", (backend) => {
     const page = await store.latest("team:a", 5);
     expect(page.messages.map((m) => m.text)).toEqual(["m2", "m3", "m4", "m5", "m6"]);
     expect(page.hasMore).toBe(true);
+    expect(page.seq).toBe(7);
     const all = await store.latest("team:a", 7);
     expect(all.hasMore).toBe(false);
-    expect(await store.latest("team:empty", 5)).toEqual({ messages: [], hasMore: false });
+    const empty = await store.latest("team:empty", 5);
+    expect(empty).toEqual({ epoch: expect.any(String), seq: 0, messages: [], hasMore: false });
   });
 
-  it("answers a retry with the same clientMsgId with the original message, once per sender and room", async () => {
+  it("gives an empty room its epoch once, so a later first message keeps it", async () => {
     const store = backend.messages();
+    const before = await store.head("team:a");
+    const { message } = await store.append(msg("team:a", "alice", "first"));
+    expect(message.epoch).toBe(before.epoch);
+    expect(await store.head("team:a")).toEqual({ epoch: before.epoch, seq: 1 });
+  });
+
+  it("publishes every stored message on the room's feed, in seq order", async () => {
+    const store = backend.messages();
+    const feed = await backend.feed("team:a");
+    const stored = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append(msg("team:a", "alice", `p${i}`))),
+    );
+    await waitFor(() => feed.length === 20);
+    expect(feed.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const bySeq = new Map(stored.map(({ message }) => [message.seq, message]));
+    for (const published of feed) expect(published).toEqual(bySeq.get(published.seq));
+  });
+
+  it("answers a retry with the same clientMsgId with the original message and publishes it again", async () => {
+    const store = backend.messages();
+    const feed = await backend.feed("team:a");
     const first = await store.append(msg("team:a", "alice", "once", { clientMsgId: "x1" }));
     const retry = await store.append(msg("team:a", "alice", "changed on retry", { clientMsgId: "x1" }));
     expect(retry.duplicate).toBe(true);
@@ -195,6 +305,12 @@ describe.each(backends)("$name message store", (backend) => {
     expect(otherSender.duplicate).toBe(false);
     expect(otherRoom.duplicate).toBe(false);
     expect((await store.latest("team:a", 10)).messages.map((m) => m.text)).toEqual(["once", "bob's"]);
+    await waitFor(() => feed.length === 3);
+    expect(feed.map((m) => [m.seq, m.text])).toEqual([
+      [1, "once"],
+      [1, "once"],
+      [2, "bob's"],
+    ]);
   });
 
   it("refuses an append past the sender's rate limit with RATE_LIMITED and retryAfterMs, storing nothing", async () => {
@@ -220,11 +336,12 @@ describe.each(backends)("$name message store", (backend) => {
     expect(body.retryAfterMs).toBeGreaterThan(25_000);
     expect(body.retryAfterMs).toBeLessThanOrEqual(30_000);
     expect(await send("bob's", "bob")).toBe("ok");
-    expect((await store.latest("team:a", 10)).messages.map((m) => m.text)).toEqual([
-      "s1",
-      "s2",
-      "s3",
-      "bob's",
+    const latest = await store.latest("team:a", 10);
+    expect(latest.messages.map((m) => [m.seq, m.text])).toEqual([
+      [1, "s1"],
+      [2, "s2"],
+      [3, "s3"],
+      [4, "bob's"],
     ]);
   });
 
@@ -243,84 +360,130 @@ describe.each(backends)("$name message store", (backend) => {
     expect((await store.latest("team:a", 10)).messages.map((m) => m.text)).toEqual(["third"]);
   });
 
-  it("recovers exactly the messages after a cursor, in order", async () => {
+  it("recovers exactly the messages after a seq, in order, and nothing when the cursor is the head", async () => {
     const store = backend.messages();
-    const ids = await appendMany(store, "team:a", 10);
-    const page = await store.since("team:a", ids[3] as string, 200);
+    const stored = await appendMany(store, "team:a", 10);
+    const page = await store.after("team:a", { seq: 4 }, 200);
     expect(page.found).toBe(true);
     expect(page.hasMore).toBe(false);
-    expect(page.messages.map((m) => m.id)).toEqual(ids.slice(4));
-    const upToDate = await store.since("team:a", ids[9] as string, 200);
-    expect(upToDate).toEqual({ messages: [], hasMore: false, found: true });
+    expect(page.messages).toEqual(stored.slice(4));
+    expect(page.seq).toBe(10);
+    const upToDate = await store.after("team:a", { seq: 10 }, 200);
+    expect(upToDate).toMatchObject({ messages: [], hasMore: false, found: true, seq: 10 });
+    const fromStart = await store.after("team:a", { seq: 0 }, 200);
+    expect(fromStart.messages).toEqual(stored);
+  });
+
+  it("recovers after a message id only when that message is still there with that id", async () => {
+    const store = backend.messages();
+    const stored = await appendMany(store, "team:a", 5);
+    const third = stored[2] as Message;
+    const [ms] = third.id.split("-");
+    const byId = await store.after("team:a", { seq: 3, ms: Number(ms) }, 200);
+    expect(byId.found).toBe(true);
+    expect(byId.messages).toEqual(stored.slice(3));
+    expect((await store.after("team:a", { seq: 3, ms: Number(ms) - 1 }, 200)).found).toBe(false);
   });
 
   it("pages a long recovery with hasMore", async () => {
     const store = backend.messages();
-    const ids = await appendMany(store, "team:a", 12);
-    const page = await store.since("team:a", ids[0] as string, 5);
-    expect(page.messages.map((m) => m.id)).toEqual(ids.slice(1, 6));
+    const stored = await appendMany(store, "team:a", 12);
+    const page = await store.after("team:a", { seq: 1 }, 5);
+    expect(page.messages).toEqual(stored.slice(1, 6));
     expect(page.hasMore).toBe(true);
-    const exact = await store.since("team:a", ids[6] as string, 5);
-    expect(exact.messages.map((m) => m.id)).toEqual(ids.slice(7));
+    const exact = await store.after("team:a", { seq: 7 }, 5);
+    expect(exact.messages).toEqual(stored.slice(7));
     expect(exact.hasMore).toBe(false);
   });
 
-  it("reports a cursor that was never in the room as not found", async () => {
+  it("reports a cursor beyond the head, or of another room, as not found", async () => {
     const store = backend.messages();
-    const ids = await appendMany(store, "team:a", 3);
-    const [ms, seq] = (ids[1] as string).split("-") as [string, string];
-    const fabricated = `${ms}-${BigInt(seq) + 1000n}`;
-    expect((await store.since("team:a", fabricated, 200)).found).toBe(false);
-    expect((await store.since("team:other", ids[1] as string, 200)).found).toBe(false);
+    await appendMany(store, "team:a", 3);
+    expect((await store.after("team:a", { seq: 4 }, 200)).found).toBe(false);
+    expect((await store.after("team:a", { seq: 1000 }, 200)).found).toBe(false);
+    expect((await store.after("team:other", { seq: 2 }, 200)).found).toBe(false);
   });
 
   it("keeps at least the history limit and drops the oldest beyond it, so their cursors are not found", async () => {
     const store = backend.messages({ historyLimit: 10 });
     // Redis trims whole stream nodes (MAXLEN ~): enough messages to fill several.
-    const ids = await appendMany(store, "team:a", 400);
-    expect((await store.since("team:a", ids[0] as string, 200)).found).toBe(false);
+    const stored = await appendMany(store, "team:a", 400);
+    expect((await store.after("team:a", { seq: 1 }, 200)).found).toBe(false);
     const latest = await store.latest("team:a", 10);
-    expect(latest.messages.map((m) => m.id)).toEqual(ids.slice(-10));
-    const recent = await store.since("team:a", ids[391] as string, 200);
+    expect(latest.messages).toEqual(stored.slice(-10));
+    const recent = await store.after("team:a", { seq: 392 }, 200);
     expect(recent.found).toBe(true);
-    expect(recent.messages.map((m) => m.id)).toEqual(ids.slice(392));
+    expect(recent.messages).toEqual(stored.slice(392));
+    // The retained log stays contiguous: after the oldest retained one, nothing is missing.
+    const oldest = (await store.history("team:a", { afterSeq: 0, limit: 1 })).messages[0] as Message;
+    const rest = await store.after("team:a", { seq: oldest.seq }, 1000);
+    expect(rest.messages.map((m) => m.seq)).toEqual(
+      Array.from({ length: 400 - oldest.seq }, (_, i) => oldest.seq + 1 + i),
+    );
   });
 
   it("forgets messages older than the retention time", async () => {
     const store = backend.messages({ retentionMs: 300 });
-    const old = await store.append(msg("team:a", "alice", "old"));
+    const old = (await store.append(msg("team:a", "alice", "old"))).message;
     await sleep(450);
-    expect(await store.latest("team:a", 10)).toEqual({ messages: [], hasMore: false });
-    expect((await store.since("team:a", old.message.id, 200)).found).toBe(false);
+    expect((await store.latest("team:a", 10)).messages).toEqual([]);
+    const oldMs = Number(old.id.split("-")[0]);
+    expect((await store.after("team:a", { seq: old.seq, ms: oldMs }, 200)).found).toBe(false);
+    const fresh = await store.append(msg("team:a", "alice", "fresh"));
+    expect((await store.latest("team:a", 10)).messages).toEqual([fresh.message]);
   });
 
-  it("serves history pages before, after and between cursors", async () => {
+  it("serves history pages before, after and between positions", async () => {
     const store = backend.messages();
-    const ids = await appendMany(store, "team:a", 10);
-    const before = await store.history("team:a", { before: ids[5], limit: 3 });
-    expect(before.messages.map((m) => m.id)).toEqual(ids.slice(2, 5));
+    const stored = await appendMany(store, "team:a", 10);
+    const before = await store.history("team:a", { beforeSeq: 6, limit: 3 });
+    expect(before.messages).toEqual(stored.slice(2, 5));
     expect(before.hasMore).toBe(true);
-    const oldest = await store.history("team:a", { before: ids[2], limit: 3 });
-    expect(oldest.messages.map((m) => m.id)).toEqual(ids.slice(0, 2));
+    expect(before.epoch).toBe(stored[0]?.epoch);
+    const oldest = await store.history("team:a", { beforeSeq: 3, limit: 3 });
+    expect(oldest.messages).toEqual(stored.slice(0, 2));
     expect(oldest.hasMore).toBe(false);
-    const after = await store.history("team:a", { after: ids[5], limit: 3 });
-    expect(after.messages.map((m) => m.id)).toEqual(ids.slice(6, 9));
+    const after = await store.history("team:a", { afterSeq: 6, limit: 3 });
+    expect(after.messages).toEqual(stored.slice(6, 9));
     expect(after.hasMore).toBe(true);
-    const between = await store.history("team:a", { after: ids[1], before: ids[5], limit: 10 });
-    expect(between.messages.map((m) => m.id)).toEqual(ids.slice(2, 5));
+    const between = await store.history("team:a", { afterSeq: 2, beforeSeq: 6, limit: 10 });
+    expect(between.messages).toEqual(stored.slice(2, 5));
     expect(between.hasMore).toBe(false);
     const newest = await store.history("team:a", { limit: 4 });
-    expect(newest.messages.map((m) => m.id)).toEqual(ids.slice(6));
-    expect(await store.history("team:a", { before: "0-0", limit: 5 })).toEqual({
-      messages: [],
-      hasMore: false,
-    });
+    expect(newest.messages).toEqual(stored.slice(6));
+    expect((await store.history("team:a", { beforeSeq: 1, limit: 5 })).messages).toEqual([]);
+    expect((await store.history("team:a", { afterSeq: 5, beforeSeq: 6, limit: 5 })).messages).toEqual([]);
+  });
+
+  it("starts a new epoch from seq 1 when the room's state was lost, so old positions are not found", async () => {
+    if (!backend.lose) return;
+    const store = backend.messages();
+    const before = await appendMany(store, "team:a", 3);
+    await backend.lose("team:a");
+    const { message } = await store.append(msg("team:a", "alice", "after the loss"));
+    expect(message.seq).toBe(1);
+    expect(message.epoch).not.toBe(before[0]?.epoch);
+    const page = await store.after("team:a", { seq: 3 }, 200);
+    expect(page.found).toBe(false);
+    expect(page.epoch).toBe(message.epoch);
+  });
+
+  it("fences the sequence: seqs up to the fence are never reused and recovering inside them fails", async () => {
+    const store = backend.messages();
+    await appendMany(store, "team:a", 3);
+    await store.fence("team:a", 7);
+    await store.fence("team:a", 5);
+    expect((await store.head("team:a")).seq).toBe(7);
+    expect((await store.after("team:a", { seq: 5 }, 200)).found).toBe(false);
+    const { message } = await store.append(msg("team:a", "alice", "after the fence"));
+    expect(message.seq).toBe(8);
+    expect((await store.after("team:a", { seq: 7 }, 200)).messages).toEqual([message]);
   });
 
   it("moves the read position forwards only, never past the newest message", async () => {
     const store = backend.messages();
-    expect(await store.markRead("team:a", "bob", "1-0")).toBeUndefined();
-    const ids = await appendMany(store, "team:a", 5);
+    expect(await store.markRead("team:a", "bob", "1-1")).toBeUndefined();
+    const ids = (await appendMany(store, "team:a", 5)).map((m) => m.id);
     expect(await store.markRead("team:a", "bob", ids[2] as string)).toEqual({
       lastReadId: ids[2],
       moved: true,
@@ -339,7 +502,7 @@ describe.each(backends)("$name message store", (backend) => {
   it("counts unread messages after the read position, leaving out the reader's own", async () => {
     const store = backend.messages();
     expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 0 });
-    const ids = await appendMany(store, "team:a", 4, "alice");
+    const ids = (await appendMany(store, "team:a", 4, "alice")).map((m) => m.id);
     await store.append(msg("team:a", "bob", "mine"));
     await appendMany(store, "team:a", 2, "carol");
     expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 6 });

@@ -5,8 +5,10 @@ import { Outbox } from "../../src/client/outbox.js";
 import type { Message } from "../../src/protocol/index.js";
 
 const stored = (clientMsgId: string): Message => ({
-  id: "1-0",
+  id: "1-1",
   roomId: "team:core",
+  seq: 1,
+  epoch: "e1",
   senderId: "alice",
   text: "hi",
   clientMsgId,

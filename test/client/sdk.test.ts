@@ -21,6 +21,8 @@ describe("client SDK against the real server", () => {
       // Offline right after the last socket goes: the presence test needs a real offline.
       PRESENCE_GRACE_MS: "0",
       PRESENCE_TTL_MS: "300",
+      // Tokens end at exp: the refresh test would pass without a refresh inside the leeway.
+      JWT_CLOCK_TOLERANCE_SEC: "0",
     });
   });
   afterEach(() => {

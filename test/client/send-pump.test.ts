@@ -30,7 +30,16 @@ function setup() {
       clientMsgId: string;
     };
     seq += 1;
-    const message = { id: `${seq}-0`, roomId, senderId: "alice", text, clientMsgId, createdAt: 0 };
+    const message = {
+      id: `${seq}-${seq}`,
+      roomId,
+      seq,
+      epoch: "e1",
+      senderId: "alice",
+      text,
+      clientMsgId,
+      createdAt: 0,
+    };
     transport.ok(sent, message);
     return message;
   };

@@ -176,7 +176,8 @@ describe("tokens on live sockets", () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startApp();
+    // No leeway: these tests are about `exp` itself (the tolerance has its own below).
+    t = await startApp({ JWT_CLOCK_TOLERANCE_SEC: "0" });
   });
   afterAll(async () => {
     await t.close();
@@ -227,3 +228,96 @@ describe("tokens on live sockets", () => {
     expect(invalid).toMatchObject({ ok: false, error: { code: "TOKEN_INVALID" } });
   });
 });
+
+describe("the token lifetime rule: valid until exp + JWT_CLOCK_TOLERANCE_SEC, everywhere", () => {
+  const toleranceSec = 2;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startApp({ JWT_CLOCK_TOLERANCE_SEC: String(toleranceSec) });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  /** A token for `sub` expiring at `exp` epoch seconds, which may be a fraction. */
+  const tokenWithExp = (sub: string, exp: number) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject(sub)
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+
+  /** When `auth:expired` arrived, and that the server then closed the socket. */
+  const expiry = async (socket: Awaited<ReturnType<typeof connected>>) => {
+    const disconnected = new Promise<string>((resolve) => socket.once("disconnect", resolve));
+    const payload = await nextEvent(socket, "auth:expired", 15_000);
+    const at = Date.now();
+    expect(await disconnected).toBe("io server disconnect");
+    return { payload, at };
+  };
+
+  it("cuts a socket whose token's exp is not a whole number, at exp + tolerance", async () => {
+    const exp = now() + 1.5;
+    const socket = await connected(t.url, await tokenWithExp("frac", exp));
+    const { payload, at } = await expiry(socket);
+    expect(payload).toEqual({ exp });
+    expect(at).toBeGreaterThanOrEqual((exp + toleranceSec) * 1000);
+  });
+
+  it("cuts a socket refreshed to a token whose exp is not a whole number", async () => {
+    const socket = await connected(t.url, await tokenFor("frac-refresh"));
+    const exp = now() + 1.25;
+    expect(await ok(socket, "auth:refresh", { token: await tokenWithExp("frac-refresh", exp) })).toEqual({
+      exp,
+      leftRooms: [],
+    });
+    const { payload, at } = await expiry(socket);
+    expect(payload).toEqual({ exp });
+    expect(at).toBeGreaterThanOrEqual((exp + toleranceSec) * 1000);
+  });
+
+  it("keeps a socket whose token expired less than the tolerance ago until exp + tolerance", async () => {
+    const exp = now() - 1;
+    const socket = await connected(t.url, await tokenWithExp("lenient", exp));
+    const cut = expiry(socket);
+    // Still served: the token is valid for about another second.
+    expect(await ok(socket, "presence:query", { userIds: ["lenient"] })).toHaveLength(1);
+    const { at } = await cut;
+    expect(at).toBeGreaterThanOrEqual((exp + toleranceSec) * 1000);
+  });
+
+  it("answers auth:refresh to a token within the tolerance and keeps the socket until exp + tolerance", async () => {
+    const socket = await connected(t.url, await tokenFor("lenient-refresh"));
+    const exp = now() - 1;
+    expect(await ok(socket, "auth:refresh", { token: await tokenWithExp("lenient-refresh", exp) })).toEqual({
+      exp,
+      leftRooms: [],
+    });
+    const cut = expiry(socket);
+    expect(await ok(socket, "presence:query", { userIds: ["lenient-refresh"] })).toHaveLength(1);
+    const { at } = await cut;
+    expect(at).toBeGreaterThanOrEqual((exp + toleranceSec) * 1000);
+  });
+
+  it("refuses, at the handshake and on auth:refresh, a token whose exp + tolerance has passed by a fraction of a second", async () => {
+    // jose compares whole seconds; the rule is exact. Mid-second, a deadline 0.2 s ago is
+    // still "this second" to jose.
+    await eventuallyMidSecond();
+    const exp = Date.now() / 1000 - toleranceSec - 0.2;
+    const token = await tokenWithExp("late", exp);
+    expect((await connectError(t.url, token)).data).toEqual({ status: 401, code: "TOKEN_EXPIRED" });
+    const socket = await connected(t.url, await tokenFor("late"));
+    await eventuallyMidSecond();
+    const late = await tokenWithExp("late", Date.now() / 1000 - toleranceSec - 0.2);
+    expect(await request(socket, "auth:refresh", { token: late })).toMatchObject({
+      ok: false,
+      error: { code: "TOKEN_EXPIRED" },
+    });
+  });
+});
+
+/** Wait until the clock is 300–700 ms into a second. */
+async function eventuallyMidSecond(): Promise<void> {
+  while (Date.now() % 1000 < 300 || Date.now() % 1000 > 700) await sleep(20);
+}

@@ -47,8 +47,10 @@ describe("coalesced websocket writes", () => {
 
   const burst = (n: number): Message[] =>
     Array.from({ length: n }, (_, i) => ({
-      id: `${1000 + i}-0`,
+      id: `${1000 + i}-${i + 1}`,
       roomId: "team:burst",
+      seq: i + 1,
+      epoch: "e1",
       senderId: "system",
       text: `m${i}`,
       createdAt: Date.now(),

@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryNotificationStore } from "../../src/notifications/memory-store.js";
 import { createRedisNotificationStore } from "../../src/notifications/redis-store.js";
 import {
+  type AddResult,
   type NotificationStore,
   type NotificationStoreOptions,
   parseNotificationId,
 } from "../../src/notifications/store.js";
+import type { Notification } from "../../src/protocol/index.js";
 import { sleep } from "../helpers/client.js";
 import { RedisCluster } from "../helpers/redis-cluster.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
@@ -33,6 +35,9 @@ afterAll(async () => {
 
 const T0 = 1_700_000_000_000;
 const TTL = 60_000;
+/** The notifications an add stored (a replay's may have been dropped since). */
+const stored = (results: AddResult[]): Notification[] => results.map((r) => r.notification as Notification);
+
 const content = (title: string) => ({ type: "test", title });
 
 type StoreFactory = (options: NotificationStoreOptions) => NotificationStore;
@@ -61,10 +66,8 @@ describe.each(factories)("notification store contract (%s)", (_name, make) => {
 
   it("stores one notification per user and returns it complete and unread", async () => {
     const store = storeWith();
-    const [a, b] = await store.add(
-      ["alice", "bob"],
-      { type: "t", title: "hi", body: "b", data: { k: [1] } },
-      T0,
+    const [a, b] = stored(
+      await store.add(["alice", "bob"], { type: "t", title: "hi", body: "b", data: { k: [1] } }, T0),
     );
     expect(a).toMatchObject({
       type: "t",
@@ -93,8 +96,8 @@ describe.each(factories)("notification store contract (%s)", (_name, make) => {
 
   it("keeps ids increasing when the clock steps back", async () => {
     const store = storeWith();
-    const [first] = await store.add(["u"], content("first"), T0 + 5000);
-    const [second] = await store.add(["u"], content("second"), T0);
+    const [first] = stored(await store.add(["u"], content("first"), T0 + 5000));
+    const [second] = stored(await store.add(["u"], content("second"), T0));
     const a = parseNotificationId(first?.id ?? "");
     const b = parseNotificationId(second?.id ?? "");
     expect(a && b && (b.ms > a.ms || (b.ms === a.ms && b.seq > a.seq))).toBe(true);
@@ -124,7 +127,7 @@ describe.each(factories)("notification store contract (%s)", (_name, make) => {
     const store = storeWith();
     const added = [];
     for (const t of ["a", "b", "c", "d", "e"])
-      added.push((await store.add(["u"], content(t), T0 + added.length))[0]);
+      added.push(stored(await store.add(["u"], content(t), T0 + added.length))[0]);
     await store.markRead("u", { ids: [added[1]?.id ?? "", added[3]?.id ?? ""] }, T0 + 10);
     const page1 = await store.list("u", { limit: 2, unreadOnly: true }, T0 + 10);
     expect(page1.items.map((n) => n.title)).toEqual(["e", "c"]);
@@ -140,8 +143,8 @@ describe.each(factories)("notification store contract (%s)", (_name, make) => {
 
   it("marks ids read with readAt, ignores unknown ids and returns the exact count", async () => {
     const store = storeWith();
-    const [a] = await store.add(["u"], content("a"), T0);
-    const [b] = await store.add(["u"], content("b"), T0 + 1);
+    const [a] = stored(await store.add(["u"], content("a"), T0));
+    const [b] = stored(await store.add(["u"], content("b"), T0 + 1));
     expect(await store.markRead("u", { ids: [a?.id ?? "", "1-000000", a?.id ?? ""] }, T0 + 50)).toBe(1);
     // Reading again changes neither the count nor the first readAt.
     expect(await store.markRead("u", { ids: [a?.id ?? ""] }, T0 + 99)).toBe(1);
@@ -167,7 +170,7 @@ describe.each(factories)("notification store contract (%s)", (_name, make) => {
   it("keeps the newest `limit` notifications and drops the others from the unread count", async () => {
     const store = storeWith({ limit: 3 });
     const added = [];
-    for (let i = 0; i < 5; i++) added.push((await store.add(["u"], content(`n${i}`), T0 + i))[0]);
+    for (let i = 0; i < 5; i++) added.push(stored(await store.add(["u"], content(`n${i}`), T0 + i))[0]);
     const listed = await store.list("u", { limit: 10, unreadOnly: false }, T0 + 10);
     expect(listed.items.map((n) => n.title)).toEqual(["n4", "n3", "n2"]);
     expect(listed).toMatchObject({ unreadCount: 3, hasMore: false });
@@ -197,28 +200,41 @@ describe.each(factories)("notification store contract (%s)", (_name, make) => {
     expect(fresh.items.map((n) => n.title)).toEqual(["fresh"]);
   });
 
-  it("lets one request claim an idempotency key and answers the others with its result", async () => {
+  it("answers a repeated idempotency key with each user's original notification, storing nothing new", async () => {
     const store = storeWith();
-    const now = Date.now();
-    expect(await store.claimIdempotency("k1", now, 10_000)).toEqual({ state: "claimed" });
-    expect(await store.claimIdempotency("k1", now, 10_000)).toEqual({ state: "pending" });
-    const result = [{ userId: "u", id: "1-000000" }];
-    await store.completeIdempotency("k1", result, now, 10_000);
-    expect(await store.claimIdempotency("k1", now, 10_000)).toEqual({ state: "done", result });
-    expect(await store.claimIdempotency("k2", now, 10_000)).toEqual({ state: "claimed" });
-    await store.releaseIdempotency("k2");
-    expect(await store.claimIdempotency("k2", now, 10_000)).toEqual({ state: "claimed" });
+    const key = { hash: "k1", ttlMs: 60_000 };
+    const first = await store.add(["u", "v"], content("once"), T0, key);
+    expect(first.map((r) => r.replayed)).toEqual([false, false]);
+    const again = await store.add(["u", "w"], content("changed"), T0 + 1, key);
+    expect(again[0]).toEqual({ id: first[0]?.id, notification: first[0]?.notification, replayed: true });
+    // A user the key had not reached yet gets theirs now: the key is remembered per user.
+    expect(again[1]?.replayed).toBe(false);
+    const listed = await store.list("u", { limit: 10, unreadOnly: false }, T0 + 2);
+    expect(listed.items.map((n) => n.title)).toEqual(["once"]);
+    expect(listed.unreadCount).toBe(1);
+    const other = await store.add(["u"], content("other key"), T0 + 3, { hash: "k2", ttlMs: 60_000 });
+    expect(other[0]?.replayed).toBe(false);
+  });
+
+  it("creates one notification per user for a key however many requests carry it at once", async () => {
+    const store = storeWith();
+    const key = { hash: "race", ttlMs: 60_000 };
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => store.add(["u"], content("race"), T0, key)),
+    );
+    expect(new Set(results.map((r) => r[0]?.id)).size).toBe(1);
+    expect(results.filter((r) => !r[0]?.replayed)).toHaveLength(1);
+    expect(await store.unreadCount("u", T0)).toBe(1);
   });
 
   it("lets an idempotency key lapse after its TTL", async () => {
     const store = storeWith();
-    const now = Date.now();
-    expect(await store.claimIdempotency("k", now, 40)).toEqual({ state: "claimed" });
+    const key = { hash: "k", ttlMs: 40 };
+    await store.add(["u"], content("first"), Date.now(), key);
     await sleep(60);
-    expect(await store.claimIdempotency("k", Date.now(), 40)).toEqual({ state: "claimed" });
-    await store.completeIdempotency("k", [], Date.now(), 40);
-    await sleep(60);
-    expect(await store.claimIdempotency("k", Date.now(), 40)).toEqual({ state: "claimed" });
+    const later = await store.add(["u"], content("second"), Date.now(), key);
+    expect(later[0]?.replayed).toBe(false);
+    expect(await store.unreadCount("u", Date.now())).toBe(2);
   });
 });
 
@@ -226,7 +242,7 @@ describe("Redis notification keys", () => {
   it("keep one user's keys under one hash tag, with the TTL and without another user's data", async () => {
     const prefix = `t${randomBytes(4).toString("hex")}:`;
     const store = createRedisNotificationStore({ redis, keyPrefix: prefix, limit: 10, ttlMs: TTL });
-    const [n] = await store.add(["alice", "bob"], content("x"), Date.now());
+    const [n] = stored(await store.add(["alice", "bob"], content("x"), Date.now()));
     await store.markRead("alice", { ids: [n?.id ?? ""] }, Date.now());
     const keys = (await redis.keys(`${prefix}*`)).sort();
     expect(keys).toEqual(

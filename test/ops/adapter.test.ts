@@ -79,19 +79,23 @@ describe("no window between joining a room and receiving its broadcasts", () => 
         REDIS_URL: fixture.redis.url,
         REDIS_ADAPTER: adapter,
         REDIS_KEY_PREFIX: `win${adapter}:`,
+        RATE_CHAT_TYPING_PER_SEC: "1000",
+        RATE_CHAT_JOIN_PER_SEC: "1000",
       };
       const a = await startApp(env);
       const b = await startApp(env);
       fixture.apps.push(a, b);
+      const typist = await connected(a.url, await tokenFor("typist", { rooms: ["team:*"] }));
       for (let i = 0; i < 15; i++) {
         // A user room: joined during the handshake, so usable as soon as `connect` fires.
         const user = await connected(b.url, await tokenFor(`w${i}`, { rooms: ["team:*"] }));
         const typing = record(user, "chat:typing");
         const unread = record(user, "notification:unread");
         a.app.io.to(userRoom(`w${i}`)).emit("notification:unread", { count: 1000 + i });
-        // A chat room: a broadcast from A right after B acknowledged the join.
+        // A chat room: an event published on A right after B acknowledged the join.
+        await ok(typist, "chat:join", { roomId: `team:w${i}` });
         await ok(user, "chat:join", { roomId: `team:w${i}` });
-        a.app.io.to(`team:w${i}`).emit("chat:typing", { roomId: `team:w${i}`, userId: "x", typing: true });
+        await ok(typist, "chat:typing", { roomId: `team:w${i}`, typing: true });
         await eventually(() => typing.length === 1 && unread.some((u) => u.count === 1000 + i), 2000);
       }
     });
@@ -115,9 +119,10 @@ describe("sharded subscriptions", () => {
     stream.cork();
     setTimeout(() => stream.uncork(), 300);
     const started = Date.now();
-    await server.join("team:slow");
+    // A presence room: its broadcasts cross instances through the adapter.
+    await server.join("presence:slow");
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-    a.app.io.to("team:slow").emit("notification:unread", { count: 42 });
+    a.app.io.to("presence:slow").emit("notification:unread", { count: 42 });
     await eventually(() => seen.some((p) => p.count === 42), 2000);
   });
 });

@@ -227,6 +227,41 @@ describe.each(backends)("presence store contract (%s)", (_name, backend) => {
     ]);
   });
 
+  it("records a connection within the cap and refuses one past it, writing nothing, however many race", async () => {
+    const stores = backend(3);
+    const [store] = stores as [PresenceStore];
+    await Promise.all(["i1", "i2", "i3"].map((i) => store.registerInstance(i, T0)));
+    // 30 handshakes of one user on three instances at once, with a cap of 10.
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, n) =>
+        (stores[n % 3] as PresenceStore).connectWithin(conn("kim", `s${n}`, `i${(n % 3) + 1}`), T0, 10),
+      ),
+    );
+    expect(results.filter((r) => r !== undefined)).toHaveLength(10);
+    expect(results.filter((r) => r?.changed)).toHaveLength(1);
+    expect((await store.get(["kim"], T0))[0]).toMatchObject({ status: "online", devices: 10 });
+    // A connection already recorded is not counted twice; another user has their own count.
+    const admitted = results.findIndex((r) => r !== undefined);
+    const again = conn("kim", `s${admitted}`, `i${(admitted % 3) + 1}`);
+    expect(await store.connectWithin(again, T0 + 1, 10)).toMatchObject({ state: { devices: 10 } });
+    expect(await store.connectWithin(conn("lee", "s0"), T0, 10)).toMatchObject({ changed: true });
+  });
+
+  it("counts a removed connection out, and a reaped instance's connections once it is reaped", async () => {
+    const [store] = backend(1) as [PresenceStore];
+    await store.registerInstance("dead", T0);
+    await store.registerInstance("live", T0);
+    expect(await store.connectWithin(conn("max", "s1", "dead"), T0, 2)).toBeDefined();
+    expect(await store.connectWithin(conn("max", "s2", "live"), T0, 2)).toBeDefined();
+    expect(await store.connectWithin(conn("max", "s3", "live"), T0, 2)).toBeUndefined();
+    await store.disconnect(conn("max", "s2", "live"), { now: T0 + 1, lastSeen: T0 + 1 });
+    expect(await store.connectWithin(conn("max", "s3", "live"), T0 + 1, 2)).toBeDefined();
+    expect(await store.connectWithin(conn("max", "s4", "live"), T0 + 1, 2)).toBeUndefined();
+    await store.heartbeat("live", T0 + 1000);
+    await store.reap(T0 + 500, T0 + 1000);
+    expect(await store.connectWithin(conn("max", "s4", "live"), T0 + 1000, 2)).toBeDefined();
+  });
+
   it("reads users never seen as offline with lastSeen 0, in the order asked", async () => {
     const [store] = backend(1) as [PresenceStore];
     await store.connect(conn("kim", "s1"), T0);

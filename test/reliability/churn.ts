@@ -127,7 +127,7 @@ export async function redisCensus(redis: Redis, prefix: string): Promise<RedisCe
   const sized: [keyof RedisCensus, "hlen" | "scard" | "zcard", string][] = [];
   for (const key of keys) {
     const name = key.slice(prefix.length);
-    if (name.startsWith("rl:connect-ip:")) census.addressLimitKeys += 1;
+    if (name.startsWith("rl:connect-ip/")) census.addressLimitKeys += 1;
     else if (name.startsWith("rl:")) census.rateLimitKeys += 1;
     else if (name.startsWith("presence:instance:")) sized.push(["presenceInstanceEntries", "scard", key]);
     else if (/^presence:\{.*\}:conns$/.test(name)) sized.push(["presenceConnections", "hlen", key]);

@@ -5,6 +5,7 @@ import { startRedis } from "../helpers/redis-server.js";
 import {
   ACK_TIMEOUT_MS,
   ChatClient,
+  handedInOrder,
   readHistory,
   readyStatus,
   sortedIds,
@@ -95,8 +96,9 @@ describe("Redis restarted under steady chat traffic across two instances", () =>
 
     // Cross-instance delivery resumed: every message acknowledged after the restart
     // reached every client on both instances, live or, if it was published before the
-    // other instance's subscriptions were back, through the chat:resync that follows.
+    // other instance's subscriptions were back, from the relay's catch-up, in log order.
     await eventually(() => clients.every((c) => ackedAfter.every((id) => c.received.has(id))), 5000);
+    for (const c of clients) expect(handedInOrder(c)).toEqual({ jumps: 0, outOfOrder: 0 });
 
     // Every acknowledged message survived the restart, and nothing else appeared.
     const history = await readHistory((clients[0] as ChatClient).socket, ROOM);

@@ -121,6 +121,19 @@ export class LoadBalancer {
   }
 }
 
+/**
+ * What a client following the README's rules was handed: each seq once, contiguous and in
+ * order within an epoch, from the first message it holds to the last, with no jump.
+ */
+export function handedInOrder(client: ChatClient): { jumps: number; outOfOrder: number } {
+  let outOfOrder = 0;
+  for (let i = 1; i < client.delivered.length; i++) {
+    const [prev, next] = [client.delivered[i - 1] as Message, client.delivered[i] as Message];
+    if (prev.epoch === next.epoch && next.seq !== prev.seq + 1) outOfOrder += 1;
+  }
+  return { jumps: client.jumps.length, outOfOrder };
+}
+
 export type SendResult = "ok" | ErrorCode | "timeout" | "disconnected";
 
 export interface SendOutcome {
@@ -135,21 +148,29 @@ export interface SendOutcome {
 export const ACK_TIMEOUT_MS = 5000;
 
 /**
- * A chat client as a real app would write one: it keeps every message it has seen by id,
- * (re)joins its room on every connect with `since` = the newest id it has, pages the
- * rest of a long recovery (and what a `chat:resync` announces) through `chat:history`,
- * and retries an unanswered send with the same `clientMsgId` until it is acknowledged.
+ * A chat client as the README tells a raw Socket.IO client to be written: it keeps the
+ * room's `{epoch, seq}` of the last message it holds, applies a live message whose seq is
+ * the next one, drops one it already holds, (re)joins on every connect with
+ * `sinceSeq`/`epoch` (joining again while an answer says `live: false`), and retries an
+ * unanswered send with the same `clientMsgId` until it is acknowledged. It records what
+ * the rules could not absorb: a live message beyond the next seq (a jump).
  */
 export class ChatClient {
   readonly received = new Map<string, Message>();
+  /** What the app was handed, in order. */
+  readonly delivered: Message[] = [];
   readonly outcomes: SendOutcome[] = [];
   /** The acknowledged message of every clientMsgId this client sent, once acknowledged. */
   readonly acked = new Map<string, Message>();
-  readonly joins: { since: string | undefined; result: ChatJoinResult }[] = [];
+  readonly joins: { since: { seq: number; epoch: string } | undefined; result: ChatJoinResult }[] = [];
   readonly shutdownNotices: unknown[] = [];
+  /** Live messages beyond the next seq of the epoch held: a hole the server should never leave. */
+  readonly jumps: { after: number; got: number }[] = [];
+  duplicates = 0;
   connects = 0;
+  private held: Message[] | undefined;
   private joinedSocketId: string | undefined;
-  private newest: string | undefined;
+  private position: { seq: number; epoch: string } | undefined;
 
   private constructor(
     readonly userId: string,
@@ -157,12 +178,10 @@ export class ChatClient {
     readonly roomId: string,
   ) {
     socket.on("chat:message", (message) => {
-      if (message.roomId === roomId) this.note(message);
-    });
-    // The instance's pub/sub link was interrupted: what was published meanwhile is only in
-    // the history. Catch up from it, as the SDK does.
-    socket.on("chat:resync", (notice) => {
-      if (notice.roomId === roomId) void this.pageAfter(notice.since).catch(() => undefined);
+      if (message.roomId !== roomId) return;
+      // An answer awaited as a promise is applied after events that followed it on the wire.
+      if (this.held) this.held.push(message);
+      else this.live(message);
     });
     socket.on("connect", () => {
       this.connects += 1;
@@ -196,44 +215,54 @@ export class ChatClient {
     return [...this.received.keys()].sort(compareMessageIds);
   }
 
-  private note(message: Message): void {
+  private hand(message: Message): void {
     this.received.set(message.id, message);
-    if (this.newest === undefined || compareMessageIds(message.id, this.newest) > 0) this.newest = message.id;
+    this.delivered.push(message);
+    this.position = { seq: message.seq, epoch: message.epoch };
+  }
+
+  private live(message: Message): void {
+    const at = this.position;
+    if (at && message.epoch === at.epoch && message.seq <= at.seq) {
+      this.duplicates += 1;
+      return;
+    }
+    if (at && message.epoch === at.epoch && message.seq > at.seq + 1) {
+      this.jumps.push({ after: at.seq, got: message.seq });
+    }
+    this.hand(message);
   }
 
   private async join(socketId: string | undefined): Promise<void> {
     while (this.socket.connected && this.socket.id === socketId) {
-      const since = this.newest;
+      const since = this.position;
+      this.held = [];
       const res = await request(
         this.socket,
         "chat:join",
-        since === undefined ? { roomId: this.roomId } : { roomId: this.roomId, since },
+        since === undefined
+          ? { roomId: this.roomId }
+          : { roomId: this.roomId, sinceSeq: since.seq, epoch: since.epoch },
       ).catch(() => undefined);
-      if (res?.ok) {
-        this.joins.push({ since, result: res.data });
-        for (const message of res.data.messages) this.note(message);
-        if (res.data.hasMore && since !== undefined) await this.pageAfter(this.newest as string);
+      const held = this.held;
+      this.held = undefined;
+      if (!res?.ok) {
+        await sleep(100);
+        continue;
+      }
+      this.joins.push({ since, result: res.data });
+      if (res.data.recovered === false) this.position = undefined;
+      for (const message of res.data.messages) {
+        if (!this.position || message.seq > this.position.seq || message.epoch !== this.position.epoch) {
+          this.hand(message);
+        }
+      }
+      if (this.position === undefined) this.position = { seq: res.data.seq, epoch: res.data.epoch };
+      if (res.data.live) {
+        for (const message of held ?? []) this.live(message);
         this.joinedSocketId = socketId;
         return;
       }
-      await sleep(100);
-    }
-  }
-
-  /** Every message after `after`, through `chat:history` pages. */
-  private async pageAfter(after: string): Promise<void> {
-    let cursor = after;
-    for (;;) {
-      const page = await request(this.socket, "chat:history", {
-        roomId: this.roomId,
-        after: cursor,
-        limit: 100,
-      });
-      if (!page.ok) return;
-      for (const message of page.data.messages) this.note(message);
-      const last = page.data.messages.at(-1);
-      if (!page.data.hasMore || !last) return;
-      cursor = last.id;
     }
   }
 

@@ -1,0 +1,179 @@
+import { randomBytes } from "node:crypto";
+import { rateLimited } from "../infra/rate-limit.js";
+import type { RedisClient } from "../infra/redis.js";
+import { defineScript } from "../infra/redis-script.js";
+import type { Message } from "../protocol/index.js";
+import { roomChannel, roomKey } from "./keys.js";
+import { APPEND_LUA, MARK_READ_LUA, READ_LUA, READ_STATE_LUA } from "./message-store.lua.js";
+import { bodyOf, messageFromPayload, messageOf, type StoredBody } from "./record.js";
+import type {
+  AppendResult,
+  LogCursor,
+  LogPage,
+  MarkReadResult,
+  MessageStore,
+  ReadState,
+  RecoveryPage,
+  RoomHead,
+} from "./store.js";
+
+/** SPUBLISH (sharded pub/sub, Redis >= 7) or PUBLISH: the same kind the relay subscribes with. */
+export type PublishCommand = "PUBLISH" | "SPUBLISH";
+
+export interface RedisMessageStoreOptions {
+  redis: RedisClient;
+  keyPrefix: string;
+  historyLimit: number;
+  /** 0: no time-based retention. */
+  retentionMs: number;
+  idempotencyTtlSec: number;
+  unreadCap: number;
+  /** Read when a message is appended: the pub/sub kind is known once the app has asked Redis. */
+  publishCommand: () => PublishCommand;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+/** What APPEND_LUA answers: stored, a repeated clientMsgId, or refused by the rate limit. */
+type AppendReply = [1, payload: string] | [0, payload: string] | [-1, msBeforeNext: number];
+type ReadReply = [epoch: string, seq: string, entries: StreamEntry[]];
+
+/** A fresh epoch for every write that might start one: a restarted Redis must never see an old one again. */
+const candidateEpoch = (): string => randomBytes(8).toString("base64url");
+
+const seqOfEntry = (id: string): number => Number(id.slice(0, id.indexOf("-")));
+
+function entryToMessage(roomId: string, epoch: string, [id, fields]: StreamEntry): Message {
+  let senderId = "";
+  let ms = 0;
+  let json = "{}";
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1] as string;
+    if (fields[i] === "u") senderId = value;
+    else if (fields[i] === "t") ms = Number(value);
+    else if (fields[i] === "m") json = value;
+  }
+  return messageOf(roomId, { epoch, seq: seqOfEntry(id), ms }, senderId, JSON.parse(json) as StoredBody);
+}
+
+export function createRedisMessageStore(options: RedisMessageStoreOptions): MessageStore {
+  const { redis, keyPrefix } = options;
+  const appendScript = defineScript(redis, "chatAppend", APPEND_LUA);
+  const readScript = defineScript(redis, "chatRead", READ_LUA);
+  const markReadScript = defineScript(redis, "chatMarkRead", MARK_READ_LUA);
+  const readStateScript = defineScript(redis, "chatReadState", READ_STATE_LUA);
+  const logKeys = (roomId: string) => [
+    roomKey(keyPrefix, roomId, "messages"),
+    roomKey(keyPrefix, roomId, "meta"),
+    roomKey(keyPrefix, roomId, "reads"),
+  ];
+
+  const read = async (
+    roomId: string,
+    mode: "head" | "latest" | "from" | "range" | "fence",
+    a: number,
+    b: number,
+    limit: number,
+  ): Promise<{ head: RoomHead; entries: Message[] }> => {
+    const [epoch, seq, entries] = (await readScript(logKeys(roomId), [
+      mode,
+      a,
+      b,
+      limit,
+      candidateEpoch(),
+      options.retentionMs,
+    ])) as ReadReply;
+    return {
+      head: { epoch, seq: Number(seq) },
+      entries: entries.map((e) => entryToMessage(roomId, epoch, e)),
+    };
+  };
+
+  return {
+    async append(input, limit): Promise<AppendResult> {
+      // One round trip for limit and write where the counters can share a script with the
+      // room's keys; on a cluster they live in other slots, so the limit goes first there.
+      const counters = limit && !redis.isCluster ? limit.limiter.redisCounters?.(limit.key) : undefined;
+      if (limit && !counters) await limit.limiter.consume(limit.key);
+      const keys = logKeys(input.roomId);
+      const limits: number[] = [];
+      for (const c of counters ?? []) {
+        keys.push(c.key);
+        limits.push(c.points, c.durationSec);
+      }
+      if (input.clientMsgId !== undefined) {
+        keys.push(roomKey(keyPrefix, input.roomId, `idem:${input.senderId}|${input.clientMsgId}`));
+      }
+      const reply = (await appendScript(keys, [
+        input.senderId,
+        JSON.stringify(bodyOf(input)),
+        options.historyLimit,
+        options.retentionMs,
+        options.idempotencyTtlSec,
+        counters?.length ?? 0,
+        candidateEpoch(),
+        options.publishCommand(),
+        roomChannel(keyPrefix, input.roomId),
+        ...limits,
+      ])) as AppendReply;
+      if (reply[0] === -1) throw rateLimited(limit?.limiter.name ?? "send", reply[1]);
+      return { message: messageFromPayload(input.roomId, reply[1]), duplicate: reply[0] === 0 };
+    },
+
+    async head(roomId) {
+      return (await read(roomId, "head", 0, 0, 0)).head;
+    },
+
+    async latest(roomId, limit): Promise<LogPage> {
+      const { head, entries } = await read(roomId, "latest", 0, 0, limit);
+      const hasMore = entries.length > limit;
+      return { ...head, messages: entries.slice(0, limit).reverse(), hasMore };
+    },
+
+    async after(roomId, cursor: LogCursor, limit): Promise<RecoveryPage> {
+      const { head, entries } = await read(roomId, "from", cursor.seq, 0, limit);
+      const anchor = entries[0]?.seq === cursor.seq ? entries[0] : undefined;
+      const newer = anchor ? entries.slice(1) : entries;
+      const found =
+        cursor.ms === undefined
+          ? cursor.seq <= head.seq && (cursor.seq === head.seq || newer[0]?.seq === cursor.seq + 1)
+          : anchor !== undefined && anchor.id === `${cursor.ms}-${cursor.seq}`;
+      if (!found) return { ...head, messages: [], hasMore: false, found };
+      return { ...head, messages: newer.slice(0, limit), hasMore: newer.length > limit, found };
+    },
+
+    async history(roomId, { beforeSeq, afterSeq, limit }): Promise<LogPage> {
+      // Exclusive bounds cannot go below the first seq: such pages are empty.
+      const empty = beforeSeq !== undefined && beforeSeq <= (afterSeq ?? 0) + 1;
+      const { head, entries } = await read(
+        roomId,
+        empty ? "head" : "range",
+        beforeSeq ?? -1,
+        afterSeq ?? -1,
+        limit,
+      );
+      const hasMore = entries.length > limit;
+      const page = entries.slice(0, limit);
+      return { ...head, messages: afterSeq === undefined ? page.reverse() : page, hasMore };
+    },
+
+    async fence(roomId, seq) {
+      await read(roomId, "fence", seq, 0, 0);
+    },
+
+    async markRead(roomId, userId, messageId): Promise<MarkReadResult | undefined> {
+      const result = (await markReadScript(logKeys(roomId), [userId, messageId, options.retentionMs])) as
+        | [string, number]
+        | null;
+      if (!result) return undefined;
+      return { lastReadId: result[0], moved: result[1] === 1 };
+    },
+
+    async readState(roomId, userId): Promise<ReadState> {
+      const [lastReadId, unread] = (await readStateScript(logKeys(roomId), [userId, options.unreadCap])) as [
+        string | null,
+        number,
+      ];
+      return { lastReadId, unread };
+    },
+  };
+}
