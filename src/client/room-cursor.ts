@@ -8,35 +8,30 @@ import { compareMessageIds } from "./ids.js";
  */
 export type Arrival = "next" | "old" | "hole" | "epoch";
 
-/** `chat:join`'s payload with the sequence cursor (`sinceSeq` requires `epoch`). */
+/** `chat:join`'s payload with the sequence cursor. */
 export interface JoinRequest {
   roomId: string;
   sinceSeq?: number;
   epoch?: string;
-  since?: string;
 }
 
 /**
- * Where the application is in one room: the last message handed to it, which is also the
- * last of an unbroken run (the server relays each room contiguously, so "the last seq
- * received" is a safe cursor). De-duplication is by this high-water mark, not by a
- * bounded set of ids: a replay of any length is recognised.
+ * Where the application is in one room: the epoch and the seq of the last message handed
+ * to it, which is also the last of an unbroken run (the server relays each room
+ * contiguously, so "the last seq received" is a safe cursor). De-duplication is by this
+ * high-water mark, not by a bounded set of ids: a replay of any length is recognised.
  */
 export class RoomCursor {
   private epoch: string | undefined;
-  private seq: number | undefined;
-  private id: string | undefined;
+  private seq = 0;
 
-  get current(): { epoch: string | undefined; seq: number | undefined } {
+  get current(): { epoch: string | undefined; seq: number } {
     return { epoch: this.epoch, seq: this.seq };
   }
 
   classify(message: Message): Arrival {
-    if (this.seq === undefined && this.id === undefined) return "next";
-    if (message.seq === undefined || this.seq === undefined) {
-      // A server without the per-room sequence: message ids are the only order there is.
-      return this.id !== undefined && compareMessageIds(message.id, this.id) <= 0 ? "old" : "next";
-    }
+    // Nothing held yet: whatever comes first starts the run.
+    if (this.epoch === undefined) return "next";
     if (message.epoch !== this.epoch) return "epoch";
     if (message.seq <= this.seq) return "old";
     return message.seq === this.seq + 1 ? "next" : "hole";
@@ -44,29 +39,19 @@ export class RoomCursor {
 
   /** The application now holds `message` (and everything before it). */
   advance(message: Message): void {
-    this.id = message.id;
-    if (message.seq !== undefined) {
-      this.seq = message.seq;
-      this.epoch = message.epoch ?? this.epoch;
-    }
+    this.epoch = message.epoch;
+    this.seq = message.seq;
   }
 
-  /**
-   * Start over at a position the server gave (a join answer that did not continue from
-   * the cursor): `seq` is the last message of the epoch the application is given or skips.
-   */
-  restart(epoch: string | undefined, seq: number | undefined, id: string | undefined): void {
+  /** Start over at a position the server gave: `seq` is the last one the application holds or skips. */
+  restart(epoch: string, seq: number): void {
     this.epoch = epoch;
-    this.seq = epoch === undefined ? undefined : seq;
-    this.id = id;
+    this.seq = seq;
   }
 
-  /** The join that continues from here: by sequence, or by id from a server without one. */
+  /** The join that continues from here (none before the first answer: the newest page). */
   joinRequest(roomId: string): JoinRequest {
-    if (this.seq !== undefined && this.epoch !== undefined) {
-      return { roomId, sinceSeq: this.seq, epoch: this.epoch };
-    }
-    return this.id === undefined ? { roomId } : { roomId, since: this.id };
+    return this.epoch === undefined ? { roomId } : { roomId, sinceSeq: this.seq, epoch: this.epoch };
   }
 }
 

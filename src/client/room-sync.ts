@@ -232,7 +232,7 @@ export class RoomSync {
   private async joinNewest(room: RoomState, roomId: string): Promise<Joined | undefined> {
     const result = await this.deps.request("chat:join", { roomId });
     if (this.rooms.get(roomId) !== room) return undefined;
-    room.cursor.restart(result.epoch, result.seq, result.messages.at(-1)?.id);
+    room.cursor.restart(result.epoch, result.seq);
     return { result, answered: [...result.messages], handed: [], recovered: true };
   }
 
@@ -246,8 +246,7 @@ export class RoomSync {
       const result = await this.deps.request("chat:join", request);
       if (this.rooms.get(roomId) !== room) return undefined;
       answered.push(...result.messages);
-      const fromCursor = request.sinceSeq !== undefined || request.since !== undefined;
-      if (result.recovered === false || (!fromCursor && result.hasMore)) {
+      if (result.recovered === false) {
         recovered = false;
         handed.length = 0;
         this.reportGap(room, roomId, result);
@@ -256,9 +255,8 @@ export class RoomSync {
       if (!taken.unbroken) recovered = false;
       const next = room.cursor.joinRequest(roomId);
       // An answer that brings nothing new cannot be followed.
-      const stuck =
-        next.sinceSeq === request.sinceSeq && next.epoch === request.epoch && next.since === request.since;
-      if (!fromCursor || (result.live ?? !result.hasMore) || stuck) {
+      const stuck = next.sinceSeq === request.sinceSeq && next.epoch === request.epoch;
+      if (result.live || stuck) {
         return { result, answered, handed, recovered };
       }
       request = next;
@@ -354,23 +352,20 @@ export class RoomSync {
   /** A join answer could not continue from the cursor: report it, restart before its page. */
   private reportGap(room: RoomState, roomId: string, result: ChatJoinResult): void {
     const { epoch } = room.cursor.current;
-    const lost = epoch !== undefined && result.epoch !== undefined && result.epoch !== epoch;
     const first = result.messages[0];
-    this.gap(room, roomId, lost ? "epoch" : "trimmed", result.epoch);
-    room.cursor.restart(result.epoch, first?.seq === undefined ? result.seq : first.seq - 1, undefined);
+    this.gap(room, roomId, result.epoch !== epoch ? "epoch" : "trimmed", result.epoch);
+    room.cursor.restart(result.epoch, first ? first.seq - 1 : result.seq);
   }
 
   /** Messages before `message` will never come: report it, restart just before it. */
   private skipTo(room: RoomState, roomId: string, message: Message, reason: GapEvent["reason"]): void {
     this.gap(room, roomId, reason, message.epoch);
-    room.cursor.restart(message.epoch, message.seq === undefined ? undefined : message.seq - 1, undefined);
+    room.cursor.restart(message.epoch, message.seq - 1);
   }
 
-  private gap(room: RoomState, roomId: string, reason: GapEvent["reason"], epoch: string | undefined): void {
-    const current = room.cursor.current;
-    // A server without the per-room sequence names no epoch.
-    const event: GapEvent = { roomId, epoch: epoch ?? current.epoch ?? "", reason };
-    if (reason === "trimmed" && current.seq !== undefined) event.fromSeq = current.seq + 1;
+  private gap(room: RoomState, roomId: string, reason: GapEvent["reason"], epoch: string): void {
+    const event: GapEvent = { roomId, epoch, reason };
+    if (reason === "trimmed") event.fromSeq = room.cursor.current.seq + 1;
     this.deps.onGap(event);
   }
 }

@@ -7,13 +7,9 @@ const BASE_MS = 1_700_000_000_000;
 
 interface JoinPayload {
   roomId: string;
-  since?: string;
   sinceSeq?: number;
   epoch?: string;
 }
-
-/** A message as the sequence contract sends it: always with its seq and epoch. */
-export type SeqMessage = Message & { seq: number; epoch: string };
 
 interface HistoryPayload {
   roomId: string;
@@ -32,15 +28,15 @@ interface HistoryPayload {
 export class FakeChatServer {
   epoch = "e1";
   /** Retained messages of the current epoch, oldest first. */
-  log: SeqMessage[] = [];
+  log: Message[] = [];
   private seq = 0;
 
   constructor(readonly roomId = "team:core") {}
 
   /** Store a message; returns it (the test decides whether it is delivered live). */
-  post(text: string, senderId = "bob"): SeqMessage {
+  post(text: string, senderId = "bob"): Message {
     this.seq += 1;
-    const message: SeqMessage = {
+    const message: Message = {
       id: `${BASE_MS + this.seq}-${this.seq}`,
       roomId: this.roomId,
       seq: this.seq,
@@ -53,7 +49,7 @@ export class FakeChatServer {
     return message;
   }
 
-  postMany(count: number, prefix = "m"): SeqMessage[] {
+  postMany(count: number, prefix = "m"): Message[] {
     return Array.from({ length: count }, () => this.post(`${prefix}${this.seq + 1}`));
   }
 
@@ -119,11 +115,6 @@ export class FakeChatServer {
       if (payload.epoch !== this.epoch) return "gone";
       if (first && payload.sinceSeq < first.seq - 1) return "gone";
       return this.log.filter((m) => m.seq > (payload.sinceSeq as number));
-    }
-    if (payload.since !== undefined) {
-      const since = payload.since;
-      if (first && compareIds(since, first.id) < 0 && this.log[0]?.seq !== 1) return "gone";
-      return this.log.filter((m) => compareIds(m.id, since) > 0);
     }
     return undefined;
   }

@@ -13,16 +13,6 @@ const at = (seq: number, epoch = "e1"): Message => ({
   createdAt: 0,
 });
 
-/** A message from a server without the per-room sequence. */
-const legacy = (id: string) =>
-  ({
-    id,
-    roomId: "team:core",
-    senderId: "bob",
-    text: id,
-    createdAt: 0,
-  }) as unknown as Message;
-
 describe("message ids", () => {
   it("orders stream ids numerically, beyond the precision of a double", () => {
     expect(compareMessageIds("9-0", "10-0")).toBeLessThan(0);
@@ -36,7 +26,7 @@ describe("RoomCursor", () => {
   it("takes the next seq, drops what it has, and sees a hole or another epoch", () => {
     const cursor = new RoomCursor();
     expect(cursor.classify(at(7))).toBe("next"); // nothing held yet
-    cursor.restart("e1", 4, undefined);
+    cursor.restart("e1", 4);
     expect(cursor.classify(at(5))).toBe("next");
     cursor.advance(at(5));
     expect(cursor.classify(at(5))).toBe("old");
@@ -48,25 +38,19 @@ describe("RoomCursor", () => {
 
   it("recognises a replay of any length by its high-water mark", () => {
     const cursor = new RoomCursor();
-    cursor.restart("e1", 0, undefined);
+    cursor.restart("e1", 0);
     for (let seq = 1; seq <= 5000; seq++) cursor.advance(at(seq));
     const replayed = Array.from({ length: 5000 }, (_, i) => cursor.classify(at(i + 1)));
     expect(new Set(replayed)).toEqual(new Set(["old"]));
   });
 
-  it("asks to join from its seq and epoch, by id for a server without a sequence, or for the newest page", () => {
+  it("asks to join from its seq and epoch, or for the newest page before it has any", () => {
     const cursor = new RoomCursor();
     expect(cursor.joinRequest("team:core")).toEqual({ roomId: "team:core" });
-    cursor.restart("e1", 0, undefined);
+    cursor.restart("e1", 0);
     expect(cursor.joinRequest("team:core")).toEqual({ roomId: "team:core", sinceSeq: 0, epoch: "e1" });
     cursor.advance(at(1));
     expect(cursor.joinRequest("team:core")).toEqual({ roomId: "team:core", sinceSeq: 1, epoch: "e1" });
-
-    const old = new RoomCursor();
-    old.restart(undefined, undefined, "5-0");
-    expect(old.joinRequest("team:core")).toEqual({ roomId: "team:core", since: "5-0" });
-    expect(old.classify(legacy("4-0"))).toBe("old");
-    expect(old.classify(legacy("6-0"))).toBe("next");
   });
 
   it("sorts a batch by id, each id once", () => {
