@@ -4,6 +4,7 @@ import { ConnectionState } from "./connection-state.js";
 import { Emitter } from "./emitter.js";
 import { type ClientErrorCode, isTokenError, RealtimeError, toRealtimeError } from "./errors.js";
 import { PresenceSync } from "./presence-sync.js";
+import { RecentIds } from "./recent-ids.js";
 import { Requests, type RequestTransport } from "./requests.js";
 import { RoomSync } from "./room-sync.js";
 import { SendPump } from "./send-pump.js";
@@ -99,6 +100,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     onError: reportError,
   });
   const typing = new TypingExpiry(o.typingTimeoutMs, (event) => events.emit("typing", event));
+  const notificationIds = new RecentIds();
 
   /** After every (re)connect: what the server forgot with the old socket. */
   async function restore(my: number): Promise<void> {
@@ -185,7 +187,9 @@ export function connect(options: ConnectOptions): RealtimeClient {
   socket.on("chat:read", (event) => events.emit("read", event));
   socket.on("chat:member", (event) => events.emit("member", event));
   socket.on("presence:changed", (presenceState) => events.emit("presence", presenceState));
-  socket.on("notification:new", (notification) => events.emit("notification", notification));
+  socket.on("notification:new", (notification) => {
+    if (notificationIds.add(notification.id)) events.emit("notification", notification);
+  });
   socket.on("notification:unread", (event) => events.emit("unread", event));
 
   const chat: ChatApi = {

@@ -73,6 +73,7 @@ export interface RealtimeEvents {
   /** Messages the client will never be given (see GapEvent); a `rejoin` with the newest page follows. */
   gap: (event: GapEvent) => void;
   presence: (state: PresenceState) => void;
+  /** A new notification, once per id (a publisher's retry may send it again). */
   notification: (notification: Notification) => void;
   unread: (event: { count: number }) => void;
   /** Failures nobody awaits: `server:error`, a failed rejoin, refresh or getToken. */
