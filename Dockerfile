@@ -1,7 +1,14 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with dev dependencies, run with production dependencies only.
 
-FROM node:20-bookworm-slim AS build
+# Node.js 24 LTS (24.21.0), Debian 12, pinned by the digest of the multi-platform image index that
+# the official image's tag `node:24-bookworm-slim` pointed to on 2026-09-19, as recorded by the
+# Docker official images' own repo-info (docker-library/repo-info, repos/node/remote/24-bookworm-slim.md,
+# commit 3179cb4d576b9929bf86873c87f279ac67661c6e). A new digest comes with a new Node.js or Debian
+# patch release: bump it on purpose, and run the suite on that Node.js version (see .ci/run).
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:0e0ff40c39bc087845bfb27465a0df4ea419520094bc35842ff83dd8cbe6f9b6
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -12,7 +19,7 @@ COPY web ./web
 COPY scripts/build-demo.mjs ./scripts/build-demo.mjs
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
     HOST=0.0.0.0

@@ -77,7 +77,12 @@ export function createApp(
   buildFeatures: FeaturesFactory = () => [],
 ): App {
   const instanceId = config.instanceId ?? `${process.pid}-${randomBytes(4).toString("hex")}`;
-  const logger = createLogger({ level: config.logLevel, instanceId, destination: deps.logDestination });
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    instanceId,
+    destination: deps.logDestination,
+  });
   for (const warning of config.warnings) logger.warn(warning);
   const log = logger.child({ module: "app" });
   const startedAt = Date.now();
@@ -116,6 +121,10 @@ export function createApp(
     readiness,
     logger,
     routes: featureRoutes,
+    links: {
+      ...(config.demo.enabled ? { demo: "/demo" } : {}),
+      ...(config.admin.enabled ? { admin: "/admin/" } : {}),
+    },
   });
   const httpServer = config.tls
     ? createHttpsServer(
@@ -132,6 +141,7 @@ export function createApp(
   const metrics = createMetrics({
     knownEvents: CLIENT_EVENT_NAMES,
     connectedSockets: () => io.of("/").sockets.size,
+    ready: () => readiness() === undefined,
     redis,
   });
   featureRoutes.use(createMetricsRouter(metrics, config.metricsToken));
@@ -263,8 +273,16 @@ export function createApp(
         });
       });
       address = httpServer.address() as AddressInfo;
+      const url = app.url();
       log.info(
-        { port: address.port, host: config.host, redis: Boolean(redis), version: config.version },
+        {
+          port: address.port,
+          host: config.host,
+          url,
+          ...(config.demo.enabled ? { demo: `${url}/demo` } : {}),
+          redis: Boolean(redis),
+          version: config.version,
+        },
         "listening",
       );
       return address;

@@ -1,3 +1,4 @@
+import { createAdminFeature } from "./admin/index.js";
 import type { FeatureDeps } from "./app.js";
 import { createChatFeature } from "./chat/index.js";
 import { createDemoFeature } from "./demo/index.js";
@@ -23,5 +24,6 @@ export function buildFeatures(deps: FeatureDeps): Feature[] {
   if (deps.config.demo.enabled) {
     features.push(createDemoFeature(deps, { notifications: notifications.service }));
   }
+  if (deps.config.admin.enabled) features.push(createAdminFeature(deps));
   return features;
 }

@@ -31,6 +31,7 @@ const envSchema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default("0.0.0.0"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_FORMAT: z.enum(["json", "pretty"]).default("json"),
   INSTANCE_ID: optionalString,
 
   CORS_ORIGINS: list,
@@ -92,9 +93,20 @@ const envSchema = z.object({
   RATE_INTERNAL_API_PER_SEC: int(1, 1_000_000).default(200),
 
   DEMO_ENABLED: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).optional(),
+
+  ADMIN_UI_ENABLED: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).default("false"),
+  ADMIN_UI_USERNAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.@-]{1,64}$/, "letters, digits and _ . @ - only")
+    .default("admin"),
+  ADMIN_UI_PASSWORD: optionalString,
+  ADMIN_UI_MODE: z.enum(["production", "development"]).default("production"),
 });
 
 type Env = z.infer<typeof envSchema>;
+
+/** The shortest ADMIN_UI_PASSWORD production accepts (NIST SP 800-63B asks 15 for a password used alone). */
+export const ADMIN_PASSWORD_MIN_PRODUCTION = 16;
 
 /** The names of every variable the service reads (documented in .env.example). */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
@@ -110,6 +122,8 @@ export interface Config {
   port: number;
   host: string;
   logLevel: Env["LOG_LEVEL"];
+  /** `pretty` formats lines for a person in development; collectors want `json`. */
+  logFormat: Env["LOG_FORMAT"];
   /** Stable for the process; every log line and /health carry it. */
   instanceId: string | undefined;
   version: string;
@@ -162,6 +176,13 @@ export interface Config {
   internalApi: { ratePerSec: number };
   /** The demo page and its token endpoint (`/demo`); never in production. */
   demo: { enabled: boolean };
+  /**
+   * Socket.IO Admin UI instrumentation (`/admin` namespace) and its page (`/admin/`), behind its
+   * own username and password. `development` mode also sends every socket, room and event to the UI.
+   */
+  admin:
+    | { enabled: false }
+    | { enabled: true; username: string; password: string; mode: "production" | "development" };
   /** Warnings to log once the logger exists (config is read before it is). */
   warnings: string[];
 }
@@ -195,7 +216,8 @@ export function loadConfig(source: Record<string, string | undefined>, version =
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? "environment");
         const value = source[name];
-        const shown = value === undefined || /SECRET|KEY|TOKEN/.test(name) ? "" : ` (got "${value}")`;
+        const shown =
+          value === undefined || /SECRET|KEY|TOKEN|PASSWORD/.test(name) ? "" : ` (got "${value}")`;
         return `${name}: ${issue.message}${shown}`;
       }),
     );
@@ -289,6 +311,8 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     problems.push("DEMO_ENABLED: the demo cannot be enabled in production (it mints tokens for anyone)");
   }
 
+  problems.push(...adminProblems(e, isProduction));
+
   for (const [name, entries] of [
     ["REDIS_CLUSTER_NODES", e.REDIS_CLUSTER_NODES],
     ["REDIS_SENTINELS", e.REDIS_SENTINELS],
@@ -323,6 +347,7 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     instanceId: e.INSTANCE_ID,
     version,
     cors: {
@@ -378,8 +403,37 @@ export function loadConfig(source: Record<string, string | undefined>, version =
     notifications: { limit: e.NOTIFICATION_LIMIT, ttlDays: e.NOTIFICATION_TTL_DAYS },
     internalApi: { ratePerSec: e.RATE_INTERNAL_API_PER_SEC },
     demo: { enabled: e.DEMO_ENABLED === undefined ? !isProduction : e.DEMO_ENABLED === "true" },
+    admin:
+      e.ADMIN_UI_ENABLED === "true" && e.ADMIN_UI_PASSWORD !== undefined
+        ? {
+            enabled: true,
+            username: e.ADMIN_UI_USERNAME,
+            password: e.ADMIN_UI_PASSWORD,
+            mode: e.ADMIN_UI_MODE,
+          }
+        : { enabled: false },
     warnings,
   };
+}
+
+/** The admin view is an operator's door into every instance: its own password, strong in production. */
+function adminProblems(e: Env, isProduction: boolean): string[] {
+  if (e.ADMIN_UI_ENABLED !== "true") return [];
+  const password = e.ADMIN_UI_PASSWORD;
+  if (password === undefined) return ["ADMIN_UI_PASSWORD: required with ADMIN_UI_ENABLED=true"];
+  const problems: string[] = [];
+  if (isProduction && password.length < ADMIN_PASSWORD_MIN_PRODUCTION) {
+    problems.push(
+      `ADMIN_UI_PASSWORD: must be at least ${ADMIN_PASSWORD_MIN_PRODUCTION} characters in production`,
+    );
+  }
+  if (password === e.ADMIN_UI_USERNAME) problems.push("ADMIN_UI_PASSWORD: must not be the username");
+  // Development mode copies every event's payload and every handshake's headers (tokens
+  // included) to the UI, through Redis to every instance.
+  if (isProduction && e.ADMIN_UI_MODE === "development") {
+    problems.push("ADMIN_UI_MODE: development mode is refused in production (it shows tokens and payloads)");
+  }
+  return problems;
 }
 
 export const DEVELOPMENT_JWT_SECRET = DEV_JWT_SECRET;

@@ -18,7 +18,12 @@ export interface HttpAppOptions {
   logger: Logger;
   /** Feature routes (internal API, demo), mounted after the probes and before the 404 handler. */
   routes?: Router;
+  /** Pages of enabled features that `GET /` points to, such as `{demo: "/demo"}`. */
+  links?: Record<string, string>;
 }
+
+/** Where `GET /` sends a person who opened the service's address in a browser or with curl. */
+const DOCS = "README.md of the service's repository: configuration, HTTP routes, the wire protocol";
 
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const log = options.logger.child({ module: "http" });
@@ -47,6 +52,17 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const reason = options.readiness();
     if (reason === undefined) res.json({ status: "ready", instanceId: options.instanceId });
     else res.status(503).json({ status: "not_ready", reason, instanceId: options.instanceId });
+  });
+
+  app.get("/", (_req, res) => {
+    res.json({
+      service: "realtime-socket-server",
+      version: options.version,
+      instanceId: options.instanceId,
+      links: { health: "/health", ready: "/ready", metrics: "/metrics", ...options.links },
+      socketIo: { path: "/socket.io", auth: "auth: { token: <JWT> }" },
+      docs: DOCS,
+    });
   });
 
   app.use(express.json({ limit: options.bodyLimit }));

@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from "pino";
+import { PinoPretty } from "pino-pretty";
 
 export type { Logger };
 
@@ -23,11 +24,15 @@ export const REDACT_PATHS = [
   "*.internalApiKey",
   "secret",
   "*.secret",
+  "password",
+  "*.password",
 ];
 
 export interface LoggerOptions {
   level: string;
   instanceId: string;
+  /** `json`: one JSON object per line (for collectors); `pretty`: coloured lines for a person reading a terminal. */
+  format?: "json" | "pretty";
   /** Tests pass a stream to read what was logged. */
   destination?: DestinationStream;
 }
@@ -41,8 +46,16 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ sync: false }),
+    options.destination ?? defaultDestination(options.format ?? "json"),
   );
+}
+
+function defaultDestination(format: "json" | "pretty"): DestinationStream {
+  // In the main thread rather than as a pino transport: a development terminal needs no
+  // worker thread, and redaction has already run on the line it formats.
+  if (format === "pretty")
+    return PinoPretty({ destination: 1, sync: false, translateTime: "SYS:HH:MM:ss.l" });
+  return pino.destination({ sync: false });
 }
 
 /** Strip the `Bearer` token and anything after `token=` from a string before it is logged. */

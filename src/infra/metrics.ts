@@ -27,6 +27,8 @@ export interface Metrics {
 export function createMetrics(options: {
   knownEvents: readonly ClientEventName[];
   connectedSockets: () => number;
+  /** What `/ready` answers: true when ready. */
+  ready?: () => boolean;
   redis?: RedisConnections;
 }): Metrics {
   const registry = new Registry();
@@ -39,6 +41,16 @@ export function createMetrics(options: {
     registers: [registry],
     collect() {
       this.set(options.connectedSockets());
+    },
+  });
+  const ready = options.ready;
+  // Prometheus alerts on readiness from the scrape: an orchestrator's own probe is invisible to it.
+  new Gauge({
+    name: "rt_ready",
+    help: "1 when GET /ready answers 200 (Redis connected, not draining), 0 otherwise",
+    registers: [registry],
+    collect() {
+      this.set(ready === undefined || ready() ? 1 : 0);
     },
   });
   const redis = options.redis;

@@ -34,6 +34,8 @@ export class ChildServer {
       throw new Error("dist/main.js is missing: run `npm run build` (npm test does)");
     this.exitCode = null;
     this.exitSignal = null;
+    // A restart must wait for its own "listening" line, not find the previous run's.
+    const firstLine = this.lines.length;
     const child = spawn(process.execPath, [DIST_MAIN], {
       cwd: root,
       env: {
@@ -78,7 +80,7 @@ export class ChildServer {
 
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const listening = this.lines.find((l) => l.msg === "listening");
+      const listening = this.lines.slice(firstLine).find((l) => l.msg === "listening");
       if (listening) {
         this.port = listening.port as number;
         return this;

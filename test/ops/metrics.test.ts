@@ -79,14 +79,21 @@ describe("GET /metrics", () => {
     expect(sample((await scrape(t.url)).text, "rt_chat_messages_stored_total ")).toBe(before + 2);
   });
 
-  it("reports Redis down and counts its errors while it is stopped", async () => {
+  it("reports Redis down and not ready, and counts its errors while it is stopped", async () => {
+    expect(sample((await scrape(t.url)).text, "rt_ready ")).toBe(1);
     await redis.stop();
     await eventually(
       async () => sample((await scrape(t.url)).text, 'rt_redis_up{role="command"}') === 0,
       3000,
     );
+    expect(sample((await scrape(t.url)).text, "rt_ready ")).toBe(0);
+    await eventually(
+      async () => (sample((await scrape(t.url)).text, 'rt_redis_errors_total{role="command"}') ?? 0) > 0,
+      3000,
+    );
     await redis.start();
     await eventually(async () => sample((await scrape(t.url)).text, 'rt_redis_up{role="sub"}') === 1, 8000);
+    await eventually(async () => sample((await scrape(t.url)).text, "rt_ready ") === 1, 8000);
   });
 });
 
