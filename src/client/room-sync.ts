@@ -349,12 +349,16 @@ export class RoomSync {
     return { unbroken, rest: [] };
   }
 
-  /** A join answer could not continue from the cursor: report it, restart before its page. */
+  /** A join answer could not continue from the cursor: report it, restart before its news. */
   private reportGap(room: RoomState, roomId: string, result: ChatJoinResult): void {
-    const { epoch } = room.cursor.current;
-    const first = result.messages[0];
-    this.gap(room, roomId, result.epoch !== epoch ? "epoch" : "trimmed", result.epoch);
-    room.cursor.restart(result.epoch, first ? first.seq - 1 : result.seq);
+    const { epoch, seq } = room.cursor.current;
+    const lost = result.epoch !== epoch;
+    this.gap(room, roomId, lost ? "epoch" : "trimmed", result.epoch);
+    // In the same epoch the application keeps what it holds (a log that lost messages after
+    // a failover still has the ones before): only messages after the cursor are news.
+    const first = lost ? result.messages[0] : result.messages.find((m) => m.seq > seq);
+    if (first) room.cursor.restart(result.epoch, first.seq - 1);
+    else room.cursor.restart(result.epoch, lost ? result.seq : Math.max(seq, result.seq));
   }
 
   /** Messages before `message` will never come: report it, restart just before it. */

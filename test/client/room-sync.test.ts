@@ -330,6 +330,26 @@ describe("RoomSync by sequence", () => {
     expect(texts(delivered)).toEqual(["m1", "m27", "m28", "m29", "m30", "m31", "m32"]);
   });
 
+  it("hands nothing twice when a recovery from inside a lost range answers a page it partly holds", async () => {
+    const { transport, rooms, server, delivered, gaps, rejoins, settle, drop, connectAgain, texts } =
+      await joined();
+    for (const message of server.postMany(9)) rooms.live(message);
+    await drop();
+    server.postMany(3); // m10..m12
+    // A failover lost m8..m10: the log keeps m1..m7, m11, m12 and the recovery says so.
+    const kept = server.log.filter((m) => m.seq <= 7 || m.seq >= 11);
+    await connectAgain();
+    transport.ok(transport.next("chat:join"), {
+      ...server.join({ roomId: ROOM }),
+      messages: kept.slice(-5),
+      recovered: false,
+    });
+    await settle();
+    expect(gaps).toEqual([{ roomId: ROOM, epoch: "e1", reason: "trimmed", fromSeq: 10 }]);
+    expect(texts(delivered)).toEqual(["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "m11", "m12"]);
+    expect(rejoins.map((r) => [r.recovered, texts(r.messages)])).toEqual([[false, ["m11", "m12"]]]);
+  });
+
   it("reports an epoch change in live delivery as a gap and continues in the new epoch", async () => {
     const { rooms, server, delivered, rejoins, gaps, serve, texts } = await joined();
     rooms.live(server.post("old1"));
