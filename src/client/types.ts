@@ -31,7 +31,10 @@ export interface RejoinEvent {
    * latest page and page back with `chat.history` if needed.
    */
   recovered: boolean;
-  /** recovered: the messages missed while disconnected; otherwise the newest page. Oldest first. */
+  /**
+   * recovered: the messages missed while disconnected; otherwise the newest page (without
+   * messages the client already holds, in the same epoch). Oldest first.
+   */
   messages: Message[];
   online: string[];
   lastReadId: string | null;
