@@ -1,195 +1,19 @@
-import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import type {
-  AckResponse,
-  ChatHistoryResult,
-  ChatJoinResult,
-  ClientEventName,
-  ClientToServerEvents,
-  Message,
-  Notification,
-  NotificationListResult,
-  PresenceState,
-  PresenceStatus,
-  ServerToClientEvents,
-} from "../protocol/events.js";
+import { io, type Socket } from "socket.io-client";
+import type { ClientToServerEvents, ServerToClientEvents } from "../protocol/events.js";
+import { ConnectionState } from "./connection-state.js";
 import { Emitter } from "./emitter.js";
-import { type ClientErrorCode, isRetryable, isTokenError, RealtimeError } from "./errors.js";
-import { MessageTracker, sortUniqueById } from "./message-tracker.js";
-import { Outbox } from "./outbox.js";
-import { backoffDelayMs, readTokenClaims, refreshDelayMs } from "./token.js";
+import { type ClientErrorCode, isTokenError, RealtimeError, toRealtimeError } from "./errors.js";
+import { PresenceSync } from "./presence-sync.js";
+import { RecentIds } from "./recent-ids.js";
+import { Requests, type RequestTransport } from "./requests.js";
+import { RoomSync } from "./room-sync.js";
+import { SendPump } from "./send-pump.js";
+import { TokenSession } from "./token-session.js";
+import type { ChatApi, ConnectOptions, NotificationsApi, RealtimeClient, RealtimeEvents } from "./types.js";
 import { TypingExpiry } from "./typing.js";
 
-export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "closed";
-
-export interface StatusEvent {
-  status: ConnectionStatus;
-  /** Failed connection attempts since the connection was last up (0 when connected). */
-  attempt: number;
-  /** Why the connection is not up, when known (a refused handshake, a lost transport). */
-  error?: RealtimeError;
-}
-
-export interface RejoinEvent {
-  roomId: string;
-  /**
-   * true: every message since the last one this client saw has been delivered (as `message`
-   * events), nothing is missing. false: the server no longer had that position (history
-   * trimmed, or far too much to catch up): show `messages` as the room's latest page and
-   * page back with `chat.history` if needed.
-   */
-  recovered: boolean;
-  /** recovered: the messages missed while disconnected; otherwise the newest page. Oldest first. */
-  messages: Message[];
-  online: string[];
-  lastReadId: string | null;
-  unread: number;
-}
-
-/** Everything a client can subscribe to with `client.on(event, listener)`. */
-export interface RealtimeEvents {
-  status: (event: StatusEvent) => void;
-  /** A chat message, each id once per client, whatever path it came by. */
-  message: (message: Message) => void;
-  /** Another user's typing indicator; `typing: true` ends by itself after `typingTimeoutMs`. */
-  typing: (event: { roomId: string; userId: string; typing: boolean }) => void;
-  read: (event: { roomId: string; userId: string; messageId: string }) => void;
-  member: (event: { roomId: string; userId: string; event: "join" | "leave" }) => void;
-  /** A room was joined again after a reconnect. */
-  rejoin: (event: RejoinEvent) => void;
-  presence: (state: PresenceState) => void;
-  notification: (notification: Notification) => void;
-  unread: (event: { count: number }) => void;
-  /** Failures nobody awaits: `server:error`, a failed rejoin, refresh or getToken. */
-  error: (error: RealtimeError) => void;
-}
-
-export interface ConnectOptions {
-  /** The service's origin, e.g. `https://rt.example.com`. */
-  url: string;
-  /**
-   * Returns a valid token (JWT). Called before the first connection, again before the
-   * token expires (then sent with `auth:refresh`), and after the server refused or expired
-   * it. Rejecting counts as a failed authentication.
-   */
-  getToken: () => string | Promise<string>;
-  /** How long a request waits for its answer (or for a connection). @default 10000 */
-  ackTimeoutMs?: number;
-  /** How long `chat.send` and `chat.join` keep retrying across reconnects. @default 30000 */
-  sendTimeoutMs?: number;
-  /** Refresh the token this long before it expires (at half its lifetime if that is sooner). @default 60000 */
-  refreshMarginMs?: number;
-  /** Other users' `typing: true` ends after this without news. @default 6000 */
-  typingTimeoutMs?: number;
-  /** Reconnection backoff, doubled per attempt with jitter. @default 500 and 5000 */
-  reconnectDelayMs?: number;
-  reconnectDelayMaxMs?: number;
-  /** Refused handshakes in a row (bad token even after getToken) before the client gives up. @default 3 */
-  maxAuthFailures?: number;
-  /**
-   * Websocket only by default: it needs no sticky sessions behind a load balancer. Add
-   * "polling" for networks that block websockets (and make sessions sticky).
-   * @default ["websocket"]
-   */
-  transports?: ("websocket" | "polling" | "webtransport")[];
-  /** Passed to socket.io-client as they are (path, extraHeaders in Node...). */
-  socketOptions?: Partial<ManagerOptions & SocketOptions>;
-}
-
-export type SettableStatus = Exclude<PresenceStatus, "offline">;
-
-export interface ChatApi {
-  /**
-   * Join a room: resolves with its newest page (oldest first), unread count and who is
-   * online. The client rejoins it by itself after every reconnect, from the last message it saw.
-   */
-  join(roomId: string): Promise<ChatJoinResult>;
-  leave(roomId: string): Promise<void>;
-  /**
-   * Resolves with the stored message once the server acknowledged it. Unacknowledged sends
-   * are retried (after a reconnect, a lost answer, UNAVAILABLE or RATE_LIMITED) with the
-   * same `clientMsgId` until `sendTimeoutMs`: the server stores each message once.
-   */
-  send(roomId: string, text: string, options?: { clientMsgId?: string }): Promise<Message>;
-  history(
-    roomId: string,
-    options?: { before?: string; after?: string; limit?: number },
-  ): Promise<ChatHistoryResult>;
-  typing(roomId: string, typing: boolean): Promise<void>;
-  read(roomId: string, messageId: string): Promise<{ roomId: string; messageId: string }>;
-  /** The rooms this client keeps joined. */
-  readonly rooms: string[];
-}
-
-export interface PresenceApi {
-  /** Kept and set again after every reconnect. */
-  set(status: SettableStatus, text?: string): Promise<PresenceState>;
-  /** Current states now, `presence` events on every change; renewed after every reconnect. */
-  subscribe(userIds: string[]): Promise<PresenceState[]>;
-  unsubscribe(userIds: string[]): Promise<void>;
-  query(userIds: string[]): Promise<PresenceState[]>;
-}
-
-export interface NotificationsApi {
-  list(options?: { limit?: number; before?: string; unreadOnly?: boolean }): Promise<NotificationListResult>;
-  read(target: string[] | "all"): Promise<{ unreadCount: number }>;
-}
-
-export interface RealtimeClient {
-  readonly status: ConnectionStatus;
-  /** The token's `sub`, once a token has been fetched. */
-  readonly userId: string | undefined;
-  readonly chat: ChatApi;
-  readonly presence: PresenceApi;
-  readonly notifications: NotificationsApi;
-  /** Subscribe; returns the unsubscribe function. */
-  on<E extends keyof RealtimeEvents>(event: E, listener: RealtimeEvents[E]): () => void;
-  off<E extends keyof RealtimeEvents>(event: E, listener: RealtimeEvents[E]): void;
-  /** Disconnect for good: pending requests and sends reject with DISCONNECTED. */
-  close(): void;
-}
-
-type PayloadOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[0];
-type AckDataOf<E extends ClientEventName> =
-  NonNullable<Parameters<ClientToServerEvents[E]>[1]> extends (response: AckResponse<infer T>) => void
-    ? T
-    : never;
-
-/** socket.io-client's typed emit cannot be called with a generic event name. */
-interface LooseEmitter {
-  emit(event: string, payload: unknown, ack: (response: unknown) => void): void;
-}
-
-interface RoomState {
-  /** Joined at least once: the next join recovers from the cursor. */
-  everJoined: boolean;
-  /** The connection on which the room is joined (-1: not on this one). */
-  joinedEpoch: number;
-  joining: boolean;
-  waiters: { resolve(result: ChatJoinResult): void; reject(err: RealtimeError): void }[];
-  retry: ReturnType<typeof setTimeout> | undefined;
-}
-
-interface Outstanding {
-  send(): void;
-  reject(err: RealtimeError): void;
-}
-
-const MAX_RECOVERY_PAGES = 20;
-const HISTORY_PAGE_SIZE = 100;
-const PRESENCE_CHUNK = 500;
-/** A cached token closer than this to expiry is not used for a new handshake. */
-const MIN_TOKEN_VALIDITY_MS = 5000;
 /** Spread the reconnects of a draining instance's clients over this window. */
 const SHUTDOWN_JITTER_MS = 1000;
-
-function toRealtimeError(err: unknown, fallback: ClientErrorCode = "INTERNAL"): RealtimeError {
-  if (err instanceof RealtimeError) return err;
-  return new RealtimeError(fallback, err instanceof Error ? err.message : String(err));
-}
-
-function isAckResponse(value: unknown): value is AckResponse<unknown> {
-  return typeof value === "object" && value !== null && typeof (value as { ok?: unknown }).ok === "boolean";
-}
 
 /**
  * Connect to the service. The client connects at once and stays connected (reconnecting,
@@ -208,118 +32,10 @@ export function connect(options: ConnectOptions): RealtimeClient {
   };
   const now = () => Date.now();
   const events = new Emitter<RealtimeEvents>();
-  const tracker = new MessageTracker();
-  const outbox = new Outbox({ now, timeoutMs: o.sendTimeoutMs });
-  const typing = new TypingExpiry(o.typingTimeoutMs, (event) => events.emit("typing", event));
-  const rooms = new Map<string, RoomState>();
-  const presenceSubscriptions = new Set<string>();
-  let presenceStatus: { status: SettableStatus; text?: string } | undefined;
-
-  let status: ConnectionStatus = "connecting";
-  let attempt = 0;
-  let everConnected = false;
-  let closed = false;
-  /** Incremented on every connect: async work begun on an older connection stops. */
-  let epoch = 0;
-  let authFailures = 0;
-  let manualAttempts = 0;
-  let refreshFailures = 0;
-  /** The last handshake went without a token because getToken failed: not the token's fault. */
-  let tokenFetchFailed = false;
-  let userId: string | undefined;
-
-  const inflight = new Set<Outstanding>();
-  const waitingForConnection = new Set<Outstanding>();
-  const pumping = new Set<string>();
-  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
-  let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  let wakeTimer: ReturnType<typeof setTimeout> | undefined;
-
-  const setStatus = (next: ConnectionStatus, error?: RealtimeError) => {
-    status = next;
-    events.emit("status", error ? { status, attempt, error } : { status, attempt });
-  };
   const reportError = (err: RealtimeError) => events.emit("error", err);
+  /** Incremented on every connect: async work begun on an older connection stops. */
+  let connection = 0;
 
-  // --- token -------------------------------------------------------------------------------
-  let token: string | undefined;
-  let tokenExp: number | undefined;
-  let tokenObtainedAt = 0;
-  let tokenFetch: Promise<string> | undefined;
-
-  const fetchToken = (): Promise<string> => {
-    tokenFetch ??= (async () => {
-      try {
-        const fresh = await options.getToken();
-        if (typeof fresh !== "string" || fresh.length === 0) {
-          throw new RealtimeError("TOKEN_MISSING", "getToken returned no token");
-        }
-        const claims = readTokenClaims(fresh);
-        token = fresh;
-        tokenExp = claims.exp;
-        tokenObtainedAt = now();
-        if (claims.sub) userId = claims.sub;
-        return fresh;
-      } catch (err) {
-        throw toRealtimeError(err, "TOKEN_MISSING");
-      } finally {
-        tokenFetch = undefined;
-      }
-    })();
-    return tokenFetch;
-  };
-
-  const validToken = (): Promise<string> => {
-    if (token && (tokenExp === undefined || tokenExp * 1000 - now() > MIN_TOKEN_VALIDITY_MS)) {
-      return Promise.resolve(token);
-    }
-    return fetchToken();
-  };
-
-  const invalidateToken = () => {
-    token = undefined;
-    tokenExp = undefined;
-  };
-
-  const scheduleRefresh = () => {
-    clearTimeout(refreshTimer);
-    refreshTimer = undefined;
-    if (closed || tokenExp === undefined) return;
-    const delay = refreshDelayMs({
-      exp: tokenExp,
-      obtainedAt: tokenObtainedAt,
-      now: now(),
-      marginMs: o.refreshMarginMs,
-      minDelayMs: 1000,
-    });
-    refreshTimer = setTimeout(() => void refresh(), delay);
-  };
-
-  /** A new token before the current one expires, handed to the live connection. */
-  const refresh = async () => {
-    try {
-      const fresh = await fetchToken();
-      if (socket.connected) {
-        const { exp } = await request("auth:refresh", { token: fresh });
-        tokenExp = exp;
-      }
-      refreshFailures = 0;
-      scheduleRefresh();
-    } catch (err) {
-      if (closed) return;
-      const error = toRealtimeError(err);
-      // Disconnected: the next handshake uses the new token and schedules the next refresh.
-      if (error.code === "DISCONNECTED") return;
-      reportError(error);
-      refreshFailures += 1;
-      refreshTimer = setTimeout(
-        () => void refresh(),
-        backoffDelayMs(refreshFailures, { minMs: 1000, maxMs: 30_000 }),
-      );
-    }
-  };
-
-  // --- socket ------------------------------------------------------------------------------
   const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(options.url, {
     transports: o.transports ?? ["websocket"],
     // Each client owns its connection: reconnect logic below must not act on a shared one.
@@ -332,302 +48,106 @@ export function connect(options: ConnectOptions): RealtimeClient {
     ...o.socketOptions,
     // Called for every handshake, reconnections included: always the current token.
     auth: (cb: (data: object) => void) => {
-      validToken().then(
-        (current) => cb({ token: current }),
-        (err: unknown) => {
-          tokenFetchFailed = true;
-          reportError(toRealtimeError(err, "TOKEN_MISSING"));
-          cb({});
-        },
-      );
+      void session.forHandshake().then((token) => cb(token === undefined ? {} : { token }));
     },
   });
+  const isConnected = () => socket.connected;
 
-  /** Connect again later (socket.io-client only retries lost transports by itself). */
-  const scheduleReconnect = (delayMs?: number) => {
-    if (closed || reconnectTimer !== undefined) return;
-    manualAttempts += 1;
-    const delay =
-      delayMs ?? backoffDelayMs(manualAttempts, { minMs: o.reconnectDelayMs, maxMs: o.reconnectDelayMaxMs });
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = undefined;
-      if (!closed && !socket.connected) socket.connect();
-    }, delay);
-  };
+  const state = new ConnectionState({
+    socket,
+    reconnectDelayMs: o.reconnectDelayMs,
+    reconnectDelayMaxMs: o.reconnectDelayMaxMs,
+    onStatus: (event) => events.emit("status", event),
+  });
+  const requests = new Requests({
+    transport: socket as unknown as RequestTransport,
+    timeoutMs: o.ackTimeoutMs,
+  });
+  const { request } = requests;
+  const session = new TokenSession({
+    getToken: options.getToken,
+    refreshMarginMs: o.refreshMarginMs,
+    maxAuthFailures: o.maxAuthFailures,
+    request,
+    isConnected,
+    now,
+    onError: reportError,
+  });
+  const sends = new SendPump({
+    request,
+    isConnected,
+    now,
+    timeoutMs: o.sendTimeoutMs,
+    isReady: (roomId) => rooms.isReady(roomId),
+    onStored: (message) => rooms.stored(message),
+  });
+  const rooms = new RoomSync({
+    request,
+    isConnected,
+    connection: () => connection,
+    joinTimeoutMs: o.sendTimeoutMs,
+    deliver: (message) => events.emit("message", message),
+    onRejoin: (event) => events.emit("rejoin", event),
+    onGap: (event) => events.emit("gap", event),
+    onError: reportError,
+    onReady: (roomId) => void sends.pump(roomId),
+    onRefused: (roomId, error) => sends.rejectRoom(roomId, error),
+  });
+  const presence = new PresenceSync({
+    request,
+    isConnected,
+    onPresence: (presenceState) => events.emit("presence", presenceState),
+    onError: reportError,
+  });
+  const typing = new TypingExpiry(o.typingTimeoutMs, (event) => events.emit("typing", event));
+  const notificationIds = new RecentIds();
 
-  // --- requests ----------------------------------------------------------------------------
-  /**
-   * Emit with an ack: resolves with `data`, rejects with the error's code, TIMEOUT, or
-   * DISCONNECTED when the connection drops first. Issued while disconnected, it waits for
-   * the connection (within the same timeout).
-   */
-  function request<E extends ClientEventName>(
-    event: E,
-    payload: PayloadOf<E>,
-    timeoutMs = o.ackTimeoutMs,
-  ): Promise<AckDataOf<E>> {
-    return new Promise((resolve, reject) => {
-      if (closed) {
-        reject(new RealtimeError("DISCONNECTED", "the client is closed"));
-        return;
-      }
-      let settled = false;
-      const finish = (settle: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        inflight.delete(outstanding);
-        waitingForConnection.delete(outstanding);
-        settle();
-      };
-      const outstanding: Outstanding = {
-        send() {
-          inflight.add(outstanding);
-          (socket as unknown as LooseEmitter).emit(event, payload, (response) => {
-            finish(() => {
-              if (!isAckResponse(response)) {
-                reject(new RealtimeError("INTERNAL", `malformed answer to ${event}`));
-              } else if (response.ok) {
-                resolve(response.data as AckDataOf<E>);
-              } else {
-                reject(RealtimeError.fromBody(response.error));
-              }
-            });
-          });
-        },
-        reject: (err) => finish(() => reject(err)),
-      };
-      const timer = setTimeout(
-        () =>
-          outstanding.reject(new RealtimeError("TIMEOUT", `no answer to ${event} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      if (socket.connected) outstanding.send();
-      else waitingForConnection.add(outstanding);
-    });
-  }
-
-  // --- chat: rooms ---------------------------------------------------------------------------
-  const deliver = (messages: readonly Message[]) => {
-    for (const message of messages) events.emit("message", message);
-  };
-
-  const onLiveMessage = (message: Message) => {
-    // In flight after a leave, or a room this client never asked for.
-    if (!rooms.has(message.roomId)) return;
-    if (tracker.receive(message) === "new") deliver([message]);
-  };
-
-  /**
-   * Join `roomId` on connection `my`. `recover`: a rejoin after a reconnect, from the last
-   * message seen (`since`), paging through everything missed; otherwise the newest page.
-   */
-  async function joinRoom(roomId: string, my: number, recover: boolean): Promise<void> {
-    const room = rooms.get(roomId);
-    if (!room || room.joining || epoch !== my || !socket.connected) return;
-    room.joining = true;
-    clearTimeout(room.retry);
-    room.retry = undefined;
-    const since = recover ? tracker.cursor(roomId) : undefined;
-    // Live messages of the room arrive as soon as the server has joined the socket, maybe
-    // before the answer: hold them and merge them with it, in order.
-    tracker.hold(roomId);
-    try {
-      const result = await request("chat:join", since ? { roomId, since } : { roomId });
-      let fetched = [...result.messages];
-      let recovered: boolean;
-      if (since !== undefined) {
-        recovered = result.recovered !== false;
-        let hasMore = result.hasMore;
-        for (let page = 0; recovered && hasMore && page < MAX_RECOVERY_PAGES; page++) {
-          const last = fetched[fetched.length - 1];
-          if (!last) break;
-          const next = await request("chat:history", { roomId, after: last.id, limit: HISTORY_PAGE_SIZE });
-          fetched.push(...next.messages);
-          hasMore = next.hasMore;
-        }
-        if (recovered && hasMore) {
-          // Too much to catch up: start over from the newest page, and say so.
-          recovered = false;
-          fetched = (await request("chat:history", { roomId })).messages;
-        }
-      } else {
-        recovered = !(recover && result.hasMore);
-      }
-      room.joining = false;
-      if (rooms.get(roomId) !== room) {
-        tracker.release(roomId);
-        return;
-      }
-      room.joinedEpoch = my;
-      const wasJoined = room.everJoined;
-      room.everJoined = true;
-      const held = tracker.release(roomId);
-      const page = sortUniqueById([...fetched, ...held]);
-      const fresh = tracker.acceptAll(page);
-      const answer: ChatJoinResult = { ...result, messages: page };
-      for (const waiter of room.waiters.splice(0)) waiter.resolve(answer);
-      if (recover && wasJoined) {
-        deliver(fresh);
-        events.emit("rejoin", {
-          roomId,
-          recovered,
-          messages: recovered ? fresh : page,
-          online: result.online,
-          lastReadId: result.lastReadId,
-          unread: result.unread,
-        });
-      }
-      void pump(roomId);
-    } catch (err) {
-      room.joining = false;
-      const error = toRealtimeError(err);
-      const held = tracker.release(roomId);
-      if (room.everJoined) deliver(tracker.acceptAll(held));
-      if (rooms.get(roomId) !== room || closed) return;
-      // Dropped connection: the next connect joins again.
-      if (error.code === "DISCONNECTED") return;
-      if (isRetryable(error)) {
-        const delay = error.retryAfterMs ?? backoffDelayMs(1, { minMs: 1000, maxMs: 5000 });
-        room.retry = setTimeout(() => void joinRoom(roomId, my, recover), delay);
-        return;
-      }
-      // Refused for good (e.g. FORBIDDEN after a token change): forget the room.
-      rooms.delete(roomId);
-      tracker.forget(roomId);
-      outbox.rejectRoom(roomId, error);
-      for (const waiter of room.waiters.splice(0)) waiter.reject(error);
-      if (room.everJoined) reportError(error);
-    }
-  }
-
-  // --- chat: sending -----------------------------------------------------------------------
-  const scheduleWake = () => {
-    clearTimeout(wakeTimer);
-    wakeTimer = undefined;
-    const at = outbox.nextWakeUp();
-    if (at === undefined || closed) return;
-    wakeTimer = setTimeout(
-      () => {
-        wakeTimer = undefined;
-        outbox.expire();
-        for (const roomId of outbox.rooms()) void pump(roomId);
-        scheduleWake();
-      },
-      Math.max(0, at - now()) + 1,
-    );
-  };
-
-  /** Send the room's queued messages one by one, in order, on the current connection. */
-  async function pump(roomId: string): Promise<void> {
-    if (pumping.has(roomId)) return;
-    pumping.add(roomId);
-    try {
-      for (;;) {
-        if (closed || !socket.connected) return;
-        const room = rooms.get(roomId);
-        // Being (re)joined: the join pumps when it is done.
-        if (room && room.joinedEpoch !== epoch) return;
-        const entry = outbox.next(roomId);
-        if (!entry || entry.state === "sending" || entry.notBefore > now()) return;
-        outbox.markSending(entry.clientMsgId);
-        try {
-          const message = await request("chat:send", {
-            roomId,
-            text: entry.text,
-            clientMsgId: entry.clientMsgId,
-          });
-          outbox.resolve(entry.clientMsgId, message);
-          onLiveMessage(message);
-        } catch (err) {
-          const error = toRealtimeError(err);
-          if (error.code === "DISCONNECTED" || error.code === "TIMEOUT") {
-            // Maybe stored, maybe not: the same clientMsgId makes sending again safe.
-            outbox.retryLater(entry.clientMsgId);
-          } else if (error.code === "RATE_LIMITED" || error.code === "UNAVAILABLE") {
-            outbox.retryLater(
-              entry.clientMsgId,
-              error.retryAfterMs ?? backoffDelayMs(entry.attempts, { minMs: 500, maxMs: 5000 }),
-            );
-          } else {
-            outbox.reject(entry.clientMsgId, error);
-          }
-        }
-        scheduleWake();
-      }
-    } finally {
-      pumping.delete(roomId);
-    }
-  }
-
-  // --- connection lifecycle ----------------------------------------------------------------
   /** After every (re)connect: what the server forgot with the old socket. */
   async function restore(my: number): Promise<void> {
-    if (presenceSubscriptions.size > 0) {
-      const ids = [...presenceSubscriptions];
-      for (let i = 0; i < ids.length; i += PRESENCE_CHUNK) {
-        request("presence:subscribe", { userIds: ids.slice(i, i + PRESENCE_CHUNK) }).then(
-          (states) => {
-            for (const state of states) events.emit("presence", state);
-          },
-          (err: unknown) => {
-            if (toRealtimeError(err).code !== "DISCONNECTED") reportError(toRealtimeError(err));
-          },
-        );
-      }
-    }
-    if (presenceStatus) {
-      request("presence:set", presenceStatus).then(
-        (state) => events.emit("presence", state),
-        (err: unknown) => {
-          if (toRealtimeError(err).code !== "DISCONNECTED") reportError(toRealtimeError(err));
-        },
-      );
-    }
-    // One room at a time: a client in many rooms must not trip the join rate limit.
-    for (const [roomId, room] of [...rooms]) {
-      if (epoch !== my) return;
-      // The application may have joined it on this connection already.
-      if (room.joinedEpoch !== my) await joinRoom(roomId, my, room.everJoined);
-    }
+    presence.restore();
+    await rooms.rejoinAll(my);
     // Sends to rooms this client does not track (their answer says why).
-    for (const roomId of outbox.rooms()) if (!rooms.has(roomId)) void pump(roomId);
+    for (const roomId of sends.rooms()) if (!rooms.has(roomId)) void sends.pump(roomId);
+  }
+
+  function shutdown(reason?: RealtimeError): void {
+    if (state.isClosed) return;
+    state.stop();
+    session.stop();
+    const error = reason ?? new RealtimeError("DISCONNECTED", "the client was closed");
+    requests.close(error);
+    sends.close(error);
+    rooms.close(error);
+    typing.clear();
+    socket.disconnect();
+    state.announceClosed(reason);
   }
 
   socket.on("connect", () => {
-    epoch += 1;
-    everConnected = true;
-    attempt = 0;
-    authFailures = 0;
-    manualAttempts = 0;
-    clearTimeout(reconnectTimer);
-    reconnectTimer = undefined;
-    setStatus("connected");
-    for (const outstanding of [...waitingForConnection]) {
-      waitingForConnection.delete(outstanding);
-      outstanding.send();
-    }
-    scheduleRefresh();
-    void restore(epoch);
+    connection += 1;
+    state.up();
+    requests.connected();
+    session.connected();
+    void restore(connection);
   });
 
   socket.on("disconnect", (reason) => {
     const error = new RealtimeError("DISCONNECTED", `connection lost (${reason})`);
-    for (const outstanding of [...inflight]) outstanding.reject(error);
-    outbox.requeueSending();
+    requests.disconnected(error);
+    sends.disconnected();
     typing.clear();
-    if (closed) return;
-    setStatus("reconnecting", error);
+    if (state.isClosed) return;
+    state.down(error);
     if (reason === "io server disconnect") {
       // Expired token, a revoked user, an operator: come back with a token fetched anew.
-      invalidateToken();
-      scheduleReconnect();
+      session.invalidate();
+      state.reconnectLater();
     }
   });
 
   socket.on("connect_error", (err: Error) => {
-    if (closed) return;
-    attempt += 1;
+    if (state.isClosed) return;
+    state.attemptFailed();
     // A refusal by the server's middleware carries the catalogue code in `data`.
     const code = (err as Error & { data?: { code?: string } }).data?.code;
     const error = code
@@ -635,118 +155,49 @@ export function connect(options: ConnectOptions): RealtimeClient {
       : new RealtimeError("DISCONNECTED", `cannot connect: ${err.message}`);
     if (!socket.active) {
       // Refused by the server's middleware: socket.io-client does not retry those.
-      if (isTokenError(code)) {
-        invalidateToken();
-        // An unreachable token endpoint is retried for as long as it takes; only tokens the
-        // server refuses count towards giving up.
-        if (!tokenFetchFailed) authFailures += 1;
-        tokenFetchFailed = false;
-        if (authFailures >= o.maxAuthFailures) {
-          reportError(error);
-          shutdownClient(error);
-          return;
-        }
+      if (isTokenError(code) && session.refused()) {
+        reportError(error);
+        shutdown(error);
+        return;
       }
-      scheduleReconnect(error.retryAfterMs);
+      state.reconnectLater(error.retryAfterMs);
     }
-    setStatus(everConnected ? "reconnecting" : "connecting", error);
+    state.stillTrying(error);
   });
 
   socket.on("server:shutdown", ({ reconnect }) => {
-    if (!reconnect || closed) return;
+    if (!reconnect || state.isClosed) return;
     // Leave the draining instance now (the load balancer sends the new connection to
     // another one) instead of being cut at the end of its grace period.
     socket.disconnect();
-    scheduleReconnect(Math.round(Math.random() * SHUTDOWN_JITTER_MS));
+    state.reconnectLater(Math.round(Math.random() * SHUTDOWN_JITTER_MS));
   });
 
-  socket.on("auth:expired", () => invalidateToken());
+  socket.on("auth:expired", () => session.invalidate());
   socket.on("server:error", (payload) =>
     reportError(new RealtimeError(payload.code, `${payload.event}: ${payload.message}`)),
   );
-
   socket.on("chat:message", (message) => {
     typing.stopped(message.roomId, message.senderId);
-    onLiveMessage(message);
+    rooms.live(message);
   });
   socket.on("chat:typing", ({ roomId, userId: who, typing: isTyping }) => {
     if (rooms.has(roomId)) typing.update(roomId, who, isTyping);
   });
   socket.on("chat:read", (event) => events.emit("read", event));
   socket.on("chat:member", (event) => events.emit("member", event));
-  socket.on("presence:changed", (state) => events.emit("presence", state));
-  socket.on("notification:new", (notification) => events.emit("notification", notification));
+  socket.on("presence:changed", (presenceState) => events.emit("presence", presenceState));
+  socket.on("notification:new", (notification) => {
+    if (notificationIds.add(notification.id)) events.emit("notification", notification);
+  });
   socket.on("notification:unread", (event) => events.emit("unread", event));
 
-  function shutdownClient(reason?: RealtimeError): void {
-    if (closed) return;
-    closed = true;
-    for (const timer of [refreshTimer, reconnectTimer, wakeTimer]) clearTimeout(timer);
-    const error = reason ?? new RealtimeError("DISCONNECTED", "the client was closed");
-    for (const outstanding of [...inflight, ...waitingForConnection]) outstanding.reject(error);
-    outbox.rejectAll(error);
-    for (const room of rooms.values()) {
-      clearTimeout(room.retry);
-      for (const waiter of room.waiters.splice(0)) waiter.reject(error);
-    }
-    rooms.clear();
-    typing.clear();
-    socket.disconnect();
-    setStatus("closed", reason);
-  }
-
-  // --- public API --------------------------------------------------------------------------
   const chat: ChatApi = {
-    join(roomId) {
-      return new Promise((resolve, reject) => {
-        if (closed) {
-          reject(new RealtimeError("DISCONNECTED", "the client is closed"));
-          return;
-        }
-        let room = rooms.get(roomId);
-        if (!room) {
-          room = { everJoined: false, joinedEpoch: -1, joining: false, waiters: [], retry: undefined };
-          rooms.set(roomId, room);
-        }
-        const current = room;
-        const waiter = {
-          resolve: (result: ChatJoinResult) => {
-            clearTimeout(timer);
-            resolve(result);
-          },
-          reject: (err: RealtimeError) => {
-            clearTimeout(timer);
-            reject(err);
-          },
-        };
-        const timer = setTimeout(() => {
-          current.waiters = current.waiters.filter((w) => w !== waiter);
-          // Never joined and nobody waits any more: stop trying.
-          if (!current.everJoined && current.waiters.length === 0 && rooms.get(roomId) === current) {
-            clearTimeout(current.retry);
-            rooms.delete(roomId);
-          }
-          reject(new RealtimeError("TIMEOUT", `could not join ${roomId} within ${o.sendTimeoutMs} ms`));
-        }, o.sendTimeoutMs);
-        current.waiters.push(waiter);
-        if (socket.connected && !current.joining) {
-          // Asked explicitly: the newest page, even when already joined on this connection.
-          current.joinedEpoch = -1;
-          void joinRoom(roomId, epoch, false);
-        }
-      });
-    },
-
+    join: (roomId) => rooms.join(roomId),
     async leave(roomId) {
-      const room = rooms.get(roomId);
-      rooms.delete(roomId);
       const error = new RealtimeError("NOT_IN_ROOM", `left ${roomId}`);
-      if (room) {
-        clearTimeout(room.retry);
-        for (const waiter of room.waiters.splice(0)) waiter.reject(error);
-      }
-      outbox.rejectRoom(roomId, error);
-      tracker.forget(roomId);
+      rooms.forget(roomId, error);
+      sends.rejectRoom(roomId, error);
       typing.clear(roomId);
       if (!socket.connected) return;
       try {
@@ -756,95 +207,36 @@ export function connect(options: ConnectOptions): RealtimeClient {
         if (toRealtimeError(err).code !== "DISCONNECTED") throw err;
       }
     },
-
-    send(roomId, text, sendOptions = {}) {
-      if (closed) return Promise.reject(new RealtimeError("DISCONNECTED", "the client is closed"));
-      const promise = outbox.add(roomId, text, sendOptions.clientMsgId);
-      scheduleWake();
-      void pump(roomId);
-      return promise;
-    },
-
-    async history(roomId, historyOptions = {}) {
-      const result = await request("chat:history", { roomId, ...historyOptions });
-      if (rooms.has(roomId)) {
-        tracker.observe(
-          roomId,
-          result.messages.map((m) => m.id),
-        );
-      }
-      return result;
-    },
-
+    send: (roomId, text, sendOptions = {}) => sends.send(roomId, text, sendOptions.clientMsgId),
+    history: (roomId, historyOptions = {}) => request("chat:history", { roomId, ...historyOptions }),
     async typing(roomId, isTyping) {
       await request("chat:typing", { roomId, typing: isTyping });
     },
-
-    read(roomId, messageId) {
-      return request("chat:read", { roomId, messageId });
-    },
-
+    read: (roomId, messageId) => request("chat:read", { roomId, messageId }),
     get rooms() {
-      return [...rooms.keys()];
-    },
-  };
-
-  const presence: PresenceApi = {
-    set(next, text) {
-      presenceStatus = text === undefined ? { status: next } : { status: next, text };
-      return request("presence:set", presenceStatus);
-    },
-    async subscribe(userIds) {
-      const added = userIds.filter((id) => !presenceSubscriptions.has(id));
-      for (const id of userIds) presenceSubscriptions.add(id);
-      try {
-        const states: PresenceState[] = [];
-        for (let i = 0; i < userIds.length; i += PRESENCE_CHUNK) {
-          states.push(
-            ...(await request("presence:subscribe", { userIds: userIds.slice(i, i + PRESENCE_CHUNK) })),
-          );
-        }
-        return states;
-      } catch (err) {
-        if (!isRetryable(err)) for (const id of added) presenceSubscriptions.delete(id);
-        throw err;
-      }
-    },
-    async unsubscribe(userIds) {
-      for (const id of userIds) presenceSubscriptions.delete(id);
-      if (!socket.connected || userIds.length === 0) return;
-      for (let i = 0; i < userIds.length; i += PRESENCE_CHUNK) {
-        await request("presence:unsubscribe", { userIds: userIds.slice(i, i + PRESENCE_CHUNK) });
-      }
-    },
-    query(userIds) {
-      return request("presence:query", { userIds });
+      return rooms.list();
     },
   };
 
   const notifications: NotificationsApi = {
-    list(listOptions = {}) {
-      return request("notification:list", listOptions);
-    },
-    read(target) {
-      return request("notification:read", target === "all" ? { all: true } : { ids: target });
-    },
+    list: (listOptions = {}) => request("notification:list", listOptions),
+    read: (target) => request("notification:read", target === "all" ? { all: true } : { ids: target }),
   };
 
   socket.connect();
 
   return {
     get status() {
-      return status;
+      return state.status;
     },
     get userId() {
-      return userId;
+      return session.userId;
     },
     chat,
-    presence,
+    presence: presence.api,
     notifications,
     on: (event, listener) => events.on(event, listener),
     off: (event, listener) => events.off(event, listener),
-    close: () => shutdownClient(),
+    close: () => shutdown(),
   };
 }

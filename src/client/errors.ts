@@ -60,3 +60,9 @@ export function isRetryable(err: unknown): boolean {
 export function isTokenError(code: string | undefined): boolean {
   return code === "TOKEN_MISSING" || code === "TOKEN_EXPIRED" || code === "TOKEN_INVALID";
 }
+
+/** Anything thrown, as a RealtimeError (an application's getToken may throw anything). */
+export function toRealtimeError(err: unknown, fallback: ClientErrorCode = "INTERNAL"): RealtimeError {
+  if (err instanceof RealtimeError) return err;
+  return new RealtimeError(fallback, err instanceof Error ? err.message : String(err));
+}

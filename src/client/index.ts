@@ -14,18 +14,19 @@ export type {
   PresenceState,
   PresenceStatus,
 } from "../protocol/events.js";
-export {
-  type ChatApi,
-  type ConnectionStatus,
-  type ConnectOptions,
-  connect,
-  type NotificationsApi,
-  type PresenceApi,
-  type RealtimeClient,
-  type RealtimeEvents,
-  type RejoinEvent,
-  type SettableStatus,
-  type StatusEvent,
-} from "./client.js";
+export { connect } from "./client.js";
 export { type ClientErrorCode, ClientErrorCodes, isRealtimeError, RealtimeError } from "./errors.js";
 export { compareMessageIds, createClientMsgId } from "./ids.js";
+export type {
+  ChatApi,
+  ConnectionStatus,
+  ConnectOptions,
+  GapEvent,
+  NotificationsApi,
+  PresenceApi,
+  RealtimeClient,
+  RealtimeEvents,
+  RejoinEvent,
+  SettableStatus,
+  StatusEvent,
+} from "./types.js";

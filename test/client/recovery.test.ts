@@ -2,20 +2,10 @@ import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { compareMessageIds } from "../../src/client/index.js";
 import type { AppSocket } from "../../src/infra/event-router.js";
-import { userRoom } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
-import {
-  closeAllClients,
-  connected,
-  eventually,
-  ok,
-  record,
-  sleep,
-  type TestSocket,
-} from "../helpers/client.js";
+import { closeAllClients, eventually, ok, record, sleep } from "../helpers/client.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
-import { tokenFor } from "../helpers/tokens.js";
-import { closeSdkClients, Gate, recordSdk, sdkClient } from "./support.js";
+import { bobIn, closeSdkClients, cutOff, Gate, recordSdk, sdkClient } from "./support.js";
 
 const ROOM = "team:core";
 const NO_SEND_LIMIT = { RATE_CHAT_SEND_PER_SEC: "100000", RATE_CHAT_SEND_BURST: "100000" };
@@ -48,19 +38,6 @@ describe.each([
     return app;
   }
 
-  async function bobIn(app: TestApp): Promise<{ bob: TestSocket; say: (text: string) => Promise<unknown> }> {
-    const bob = await connected(app.url, await tokenFor("bob", { rooms: ["team:*"] }));
-    await ok(bob, "chat:join", { roomId: ROOM });
-    return { bob, say: (text) => ok(bob, "chat:send", { roomId: ROOM, text }) };
-  }
-
-  /** Cut alice's sockets and keep her offline (her next token fetch waits on the gate). */
-  async function cutOff(app: TestApp, gate: Gate): Promise<void> {
-    gate.close();
-    app.app.io.in(userRoom("alice")).disconnectSockets(true);
-    await eventually(() => gate.waiting > 0);
-  }
-
   it("recovers a forced disconnect mid-conversation with no gap and no duplicate", async () => {
     const app = await start();
     const gate = new Gate();
@@ -68,7 +45,7 @@ describe.each([
     const received = recordSdk(alice, "message");
     const rejoins = recordSdk(alice, "rejoin");
     await alice.chat.join(ROOM);
-    const { say } = await bobIn(app);
+    const { say } = await bobIn(app, ROOM);
 
     for (const text of ["m1", "m2", "m3"]) await say(text);
     await eventually(() => received.length === 3);
@@ -109,7 +86,7 @@ describe.each([
     const alice = sdkClient(app.url, "alice");
     const aliceSaw = recordSdk(alice, "message");
     await alice.chat.join(ROOM);
-    const { bob, say } = await bobIn(app);
+    const { bob, say } = await bobIn(app, ROOM);
     const bobSaw = record(bob, "chat:message");
 
     const sending = alice.chat.send(ROOM, "only once");
@@ -132,7 +109,7 @@ describe.each([
     const gate = new Gate();
     const alice = sdkClient(app.url, "alice", { gate });
     await alice.chat.join(ROOM);
-    const { bob } = await bobIn(app);
+    const { bob } = await bobIn(app, ROOM);
     const bobSaw = record(bob, "chat:message");
 
     await cutOff(app, gate);
@@ -156,7 +133,7 @@ describe.each([
     const received = recordSdk(alice, "message");
     const rejoins = recordSdk(alice, "rejoin");
     await alice.chat.join(ROOM);
-    const { say } = await bobIn(app);
+    const { say } = await bobIn(app, ROOM);
     await say("before");
     await eventually(() => received.length === 1);
 
@@ -176,7 +153,7 @@ describe.each([
     const received = recordSdk(alice, "message");
     const rejoins = recordSdk(alice, "rejoin");
     await alice.chat.join(ROOM);
-    const { say } = await bobIn(app);
+    const { say } = await bobIn(app, ROOM);
     await say("first");
     await eventually(() => received.length === 1);
 

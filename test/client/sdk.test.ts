@@ -136,6 +136,25 @@ describe("client SDK against the real server", () => {
     await eventually(() => unread.at(-1)?.count === 0);
   });
 
+  it("emits a notification once when a publisher's retry sends it again", async () => {
+    const lena = sdkClient(app.url, "lena");
+    const incoming = recordSdk(lena, "notification");
+    await eventually(() => lena.status === "connected");
+    const publish = (body: object) =>
+      fetch(`${app.url}/internal/notifications`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ userIds: ["lena"], type: "test", ...body }),
+      });
+    const once = { title: "Deploy done", idempotencyKey: "deploy-42" };
+    expect((await publish(once)).status).toBe(202);
+    const retry = await publish(once);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect((await publish({ title: "Next one" })).status).toBe(202);
+    await eventually(() => incoming.some((n) => n.title === "Next one"));
+    expect(incoming.map((n) => n.title)).toEqual(["Deploy done", "Next one"]);
+  });
+
   it("refreshes its token before it expires without dropping the connection", async () => {
     let fetches = 0;
     let firstExp = 0;

@@ -1,5 +1,8 @@
-import type { ConnectOptions, RealtimeClient, RealtimeEvents } from "../../src/client/index.js";
+import type { ConnectOptions, Message, RealtimeClient, RealtimeEvents } from "../../src/client/index.js";
 import { connect } from "../../src/client/index.js";
+import { userRoom } from "../../src/protocol/index.js";
+import type { TestApp } from "../helpers/app.js";
+import { connected, eventually, ok, type TestSocket } from "../helpers/client.js";
 import { tokenFor } from "../helpers/tokens.js";
 
 const opened: RealtimeClient[] = [];
@@ -79,4 +82,21 @@ export class Gate {
     if (this.opened) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
+}
+
+/** Bob, a raw socket.io-client in `roomId`, and a way to send as him. */
+export async function bobIn(
+  app: TestApp,
+  roomId: string,
+): Promise<{ bob: TestSocket; say: (text: string) => Promise<Message> }> {
+  const bob = await connected(app.url, await tokenFor("bob", { rooms: ["team:*"] }));
+  await ok(bob, "chat:join", { roomId });
+  return { bob, say: (text) => ok(bob, "chat:send", { roomId, text }) };
+}
+
+/** Cut alice's sockets and keep her offline (her next token fetch waits on the gate). */
+export async function cutOff(app: TestApp, gate: Gate): Promise<void> {
+  gate.close();
+  app.app.io.in(userRoom("alice")).disconnectSockets(true);
+  await eventually(() => gate.waiting > 0);
 }

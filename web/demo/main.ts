@@ -190,14 +190,17 @@ class DemoApp {
       room.online.clear();
       for (const id of event.online) room.online.add(id);
       void this.watchPresence(event.online);
-      if (!event.recovered) {
-        // The server no longer had our position: show its newest page, nothing silently missing.
-        room.replace(event.messages, true);
-        if (event.roomId === this.current) {
-          els.roomNote.textContent = "Reconnected: older messages may be missing, load them below.";
-        }
-      }
+      // After a gap: the server's newest page replaces what the room showed.
+      if (!event.recovered) room.replace(event.messages, true);
       if (event.roomId === this.current) this.renderRoom();
+    });
+    c.on("gap", ({ roomId, reason }) => {
+      const room = this.room(roomId);
+      room.note =
+        reason === "epoch"
+          ? "The server lost this room's history: only newer messages are shown."
+          : "Some messages expired before they reached you: load older ones below.";
+      if (roomId === this.current) els.roomNote.textContent = room.note;
     });
     c.on("presence", (state) => {
       this.presence.set(state.userId, state);
@@ -272,7 +275,7 @@ class DemoApp {
     this.current = roomId;
     const room = this.room(roomId);
     room.unseen = 0;
-    els.roomNote.textContent = "";
+    els.roomNote.textContent = room.note;
     this.renderRooms();
     this.renderRoom();
     if (!room.joined) void this.joinRoom(roomId);

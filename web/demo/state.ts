@@ -21,6 +21,8 @@ export class RoomModel {
   hasMore = false;
   /** Messages that arrived while another room was shown. */
   unseen = 0;
+  /** Why messages are missing (after a gap), shown above the conversation. */
+  note = "";
   joined = false;
 
   constructor(readonly id: string) {}

@@ -1,0 +1,169 @@
+import type { ManagerOptions, SocketOptions } from "socket.io-client";
+import type {
+  ChatHistoryResult,
+  ChatJoinResult,
+  Message,
+  Notification,
+  NotificationListResult,
+  PresenceState,
+  PresenceStatus,
+} from "../protocol/events.js";
+import type { RealtimeError } from "./errors.js";
+
+/** The SDK's public surface: what `connect()` takes and returns, and the events it emits. */
+
+export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "closed";
+
+export interface StatusEvent {
+  status: ConnectionStatus;
+  /** Failed connection attempts since the connection was last up (0 when connected). */
+  attempt: number;
+  /** Why the connection is not up, when known (a refused handshake, a lost transport). */
+  error?: RealtimeError;
+}
+
+export interface RejoinEvent {
+  roomId: string;
+  /**
+   * true: every message since the last one this client saw has been delivered (as `message`
+   * events), nothing is missing. false: a `gap` event came first (the history was trimmed
+   * past the client's position, or lost with a new epoch): show `messages` as the room's
+   * latest page and page back with `chat.history` if needed.
+   */
+  recovered: boolean;
+  /**
+   * recovered: the messages missed while disconnected; otherwise the newest page (without
+   * messages the client already holds, in the same epoch). Oldest first.
+   */
+  messages: Message[];
+  online: string[];
+  lastReadId: string | null;
+  unread: number;
+}
+
+/** Messages of a room the client will never be given: reported, never skipped silently. */
+export interface GapEvent {
+  roomId: string;
+  /** The room's epoch from now on. */
+  epoch: string;
+  /**
+   * "epoch": Redis lost the room's history (a new epoch restarts `seq` at 1): everything of
+   * the old epoch after the client's position is gone. "trimmed": messages after the
+   * client's position are no longer in the retained history.
+   */
+  reason: "epoch" | "trimmed";
+  /** "trimmed": the first `seq` the client did not receive. */
+  fromSeq?: number;
+}
+
+/** Everything a client can subscribe to with `client.on(event, listener)`. */
+export interface RealtimeEvents {
+  status: (event: StatusEvent) => void;
+  /**
+   * A chat message of a joined room: each once, in `seq` order per room, whatever path it
+   * came by (live, a join answer, a send's ack).
+   */
+  message: (message: Message) => void;
+  /** Another user's typing indicator; `typing: true` ends by itself after `typingTimeoutMs`. */
+  typing: (event: { roomId: string; userId: string; typing: boolean }) => void;
+  read: (event: { roomId: string; userId: string; messageId: string }) => void;
+  member: (event: { roomId: string; userId: string; event: "join" | "leave" }) => void;
+  /**
+   * A room was joined again after a reconnect (or, with `recovered: false`, after a hole in
+   * live delivery that could not be filled).
+   */
+  rejoin: (event: RejoinEvent) => void;
+  /** Messages the client will never be given (see GapEvent); a `rejoin` with the newest page follows. */
+  gap: (event: GapEvent) => void;
+  presence: (state: PresenceState) => void;
+  /** A new notification, once per id (a publisher's retry may send it again). */
+  notification: (notification: Notification) => void;
+  unread: (event: { count: number }) => void;
+  /** Failures nobody awaits: `server:error`, a failed rejoin, refresh or getToken. */
+  error: (error: RealtimeError) => void;
+}
+
+export interface ConnectOptions {
+  /** The service's origin, e.g. `https://rt.example.com`. */
+  url: string;
+  /**
+   * Returns a valid token (JWT). Called before the first connection, again before the
+   * token expires (then sent with `auth:refresh`), and after the server refused or expired
+   * it. Rejecting counts as a failed authentication.
+   */
+  getToken: () => string | Promise<string>;
+  /** How long a request waits for its answer (or for a connection). @default 10000 */
+  ackTimeoutMs?: number;
+  /** How long `chat.send` and `chat.join` keep retrying across reconnects. @default 30000 */
+  sendTimeoutMs?: number;
+  /** Refresh the token this long before it expires (at half its lifetime if that is sooner). @default 60000 */
+  refreshMarginMs?: number;
+  /** Other users' `typing: true` ends after this without news. @default 6000 */
+  typingTimeoutMs?: number;
+  /** Reconnection backoff, doubled per attempt with jitter. @default 500 and 5000 */
+  reconnectDelayMs?: number;
+  reconnectDelayMaxMs?: number;
+  /** Refused handshakes in a row (bad token even after getToken) before the client gives up. @default 3 */
+  maxAuthFailures?: number;
+  /**
+   * Websocket only by default: it needs no sticky sessions behind a load balancer. Add
+   * "polling" for networks that block websockets (and make sessions sticky).
+   * @default ["websocket"]
+   */
+  transports?: ("websocket" | "polling" | "webtransport")[];
+  /** Passed to socket.io-client as they are (path, extraHeaders in Node...). */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+}
+
+export type SettableStatus = Exclude<PresenceStatus, "offline">;
+
+export interface ChatApi {
+  /**
+   * Join a room: resolves with its newest page (oldest first), unread count and who is
+   * online. The client rejoins it by itself after every reconnect, from the last message it saw.
+   */
+  join(roomId: string): Promise<ChatJoinResult>;
+  leave(roomId: string): Promise<void>;
+  /**
+   * Resolves with the stored message once the server acknowledged it. Unacknowledged sends
+   * are retried (after a reconnect, a lost answer, UNAVAILABLE or RATE_LIMITED) with the
+   * same `clientMsgId` until `sendTimeoutMs`: the server stores each message once.
+   */
+  send(roomId: string, text: string, options?: { clientMsgId?: string }): Promise<Message>;
+  history(
+    roomId: string,
+    options?: { before?: string; after?: string; limit?: number },
+  ): Promise<ChatHistoryResult>;
+  typing(roomId: string, typing: boolean): Promise<void>;
+  read(roomId: string, messageId: string): Promise<{ roomId: string; messageId: string }>;
+  /** The rooms this client keeps joined. */
+  readonly rooms: string[];
+}
+
+export interface PresenceApi {
+  /** Kept and set again after every reconnect. */
+  set(status: SettableStatus, text?: string): Promise<PresenceState>;
+  /** Current states now, `presence` events on every change; renewed after every reconnect. */
+  subscribe(userIds: string[]): Promise<PresenceState[]>;
+  unsubscribe(userIds: string[]): Promise<void>;
+  query(userIds: string[]): Promise<PresenceState[]>;
+}
+
+export interface NotificationsApi {
+  list(options?: { limit?: number; before?: string; unreadOnly?: boolean }): Promise<NotificationListResult>;
+  read(target: string[] | "all"): Promise<{ unreadCount: number }>;
+}
+
+export interface RealtimeClient {
+  readonly status: ConnectionStatus;
+  /** The token's `sub`, once a token has been fetched. */
+  readonly userId: string | undefined;
+  readonly chat: ChatApi;
+  readonly presence: PresenceApi;
+  readonly notifications: NotificationsApi;
+  /** Subscribe; returns the unsubscribe function. */
+  on<E extends keyof RealtimeEvents>(event: E, listener: RealtimeEvents[E]): () => void;
+  off<E extends keyof RealtimeEvents>(event: E, listener: RealtimeEvents[E]): void;
+  /** Disconnect for good: pending requests and sends reject with DISCONNECTED. */
+  close(): void;
+}

@@ -1,0 +1,75 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ConnectionState } from "../../src/client/connection-state.js";
+import { RealtimeError } from "../../src/client/errors.js";
+import type { StatusEvent } from "../../src/client/types.js";
+
+function setup() {
+  const socket = { connected: false, connects: 0, connect: () => (socket.connects += 1) };
+  const statuses: StatusEvent[] = [];
+  const state = new ConnectionState({
+    socket,
+    reconnectDelayMs: 100,
+    reconnectDelayMaxMs: 1000,
+    onStatus: (event) => statuses.push(event),
+  });
+  return { socket, statuses, state };
+}
+
+const refused = new RealtimeError("TOKEN_INVALID", "connection refused: TOKEN_INVALID");
+
+describe("ConnectionState", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("counts failed attempts until the connection is up, and says connecting before the first", () => {
+    const { statuses, state } = setup();
+    state.attemptFailed();
+    state.stillTrying(refused);
+    state.up();
+    state.down(new RealtimeError("DISCONNECTED", "lost"));
+    state.attemptFailed();
+    state.stillTrying(refused);
+    expect(statuses.map((s) => [s.status, s.attempt, s.error?.code])).toEqual([
+      ["connecting", 1, "TOKEN_INVALID"],
+      ["connected", 0, undefined],
+      ["reconnecting", 0, "DISCONNECTED"],
+      ["reconnecting", 1, "TOKEN_INVALID"],
+    ]);
+    expect(state.status).toBe("reconnecting");
+  });
+
+  it("reconnects after a growing backoff, one timer at a time, or after the delay it is given", async () => {
+    const { socket, state } = setup();
+    state.reconnectLater();
+    state.reconnectLater();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(socket.connects).toBe(1);
+    state.reconnectLater(); // second try: 100..200 ms
+    await vi.advanceTimersByTimeAsync(99);
+    expect(socket.connects).toBe(1);
+    await vi.advanceTimersByTimeAsync(101);
+    expect(socket.connects).toBe(2);
+    state.reconnectLater(5000);
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(socket.connects).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(socket.connects).toBe(3);
+  });
+
+  it("never reconnects once stopped, and announces the close last", async () => {
+    const { socket, statuses, state } = setup();
+    state.reconnectLater(10);
+    state.stop();
+    state.reconnectLater(10);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(socket.connects).toBe(0);
+    expect(state.isClosed).toBe(true);
+    expect(statuses).toEqual([]);
+    state.announceClosed(refused);
+    expect(statuses).toEqual([{ status: "closed", attempt: 0, error: refused }]);
+  });
+});
