@@ -4,22 +4,6 @@ import type { ClientLink } from "./client-link.js";
 import { type ReceiverRecord, RoomView } from "./view.js";
 import { RECONNECT, sleep, type WireMessage } from "./wire.js";
 
-/** The SDK's report of a gap it could not fill (the per-room sequence contract). */
-export interface GapEvent {
-  roomId: string;
-  epoch: string;
-  reason: "epoch" | "trimmed";
-  fromSeq?: number;
-}
-
-/**
- * `client.on("gap", …)`, typed here until the SDK's own event map has the event: the
- * SDK's emitter takes any name at run time, so this subscribes whether or not it exists.
- */
-function onGap(client: RealtimeClient, listener: (event: GapEvent) => void): void {
-  (client.on as unknown as (event: string, listener: (event: GapEvent) => void) => void)("gap", listener);
-}
-
 /**
  * An application on the client SDK (`connect` from src/client): it joins its rooms once
  * and from then on records exactly what the SDK hands it (`message`, `gap`), trusting the
@@ -66,7 +50,7 @@ export class SdkReceiver {
     this.client = client;
     const views = this.record.views;
     client.on("message", (message: WireMessage) => views.get(message.roomId)?.hand(message));
-    onGap(client, (event) => views.get(event.roomId)?.gap(`gap:${event.reason}`));
+    client.on("gap", (event) => views.get(event.roomId)?.gap(`gap:${event.reason}`));
     client.on("rejoin", (event) => {
       if (!event.recovered) this.record.notRecovered += 1;
     });
