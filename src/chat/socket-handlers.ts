@@ -1,16 +1,7 @@
 import type { EventRouter } from "../infra/event-router.js";
 import type { RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
-import {
-  AppError,
-  chatHistoryPayload,
-  chatJoinPayload,
-  chatLeavePayload,
-  chatReadPayload,
-  chatSendPayload,
-  chatTypingPayload,
-  userRoom,
-} from "../protocol/index.js";
+import { AppError, userRoom } from "../protocol/index.js";
 import { roomAccess } from "./policy.js";
 import type { LocalDelivery } from "./relay.js";
 import type { ChatService } from "./service.js";
@@ -48,7 +39,6 @@ export interface ChatRateLimits {
 /** The chat events on the shared pipeline: each one is a service call, nothing more. */
 export function registerChatEvents(router: EventRouter, service: ChatService, limits: ChatRateLimits): void {
   router.on("chat:join", {
-    schema: chatJoinPayload,
     rateLimit: limits.join,
     async handle(payload, { socket, user }) {
       const joined = await service.join(socket, user, payload);
@@ -63,25 +53,20 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
     },
   });
   router.on("chat:leave", {
-    schema: chatLeavePayload,
     handle: (payload, { socket, user }) => service.leave(socket, user, payload),
   });
   router.on("chat:send", {
-    schema: chatSendPayload,
     handle: (payload, { socket, user }) => service.send(socket, user, payload),
   });
   router.on("chat:history", {
-    schema: chatHistoryPayload,
     rateLimit: limits.query,
     handle: (payload, { user }) => service.history(user, payload),
   });
   router.on("chat:typing", {
-    schema: chatTypingPayload,
     rateLimit: limits.typing,
     handle: (payload, { socket, user }) => service.typing(socket, user, payload),
   });
   router.on("chat:read", {
-    schema: chatReadPayload,
     rateLimit: limits.query,
     handle: (payload, { user }) => service.read(user, payload),
   });

@@ -1,4 +1,5 @@
-import type { AckResponse, ClientEventName, ClientToServerEvents } from "../protocol/events.js";
+import type { ClientEventName, ClientToServerEvents } from "../protocol/contract.js";
+import type { AckResponse } from "../protocol/events.js";
 import { RealtimeError } from "./errors.js";
 
 export type PayloadOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[0];

@@ -1,14 +1,17 @@
 import type { Socket } from "socket.io";
 import type { z } from "zod";
 import {
-  type Ack,
+  type AckData,
   AppError,
   type AuthenticatedUser,
   type ClientEventName,
   type ClientToServerEvents,
+  clientEvents,
   describeIssues,
   type ErrorBody,
   type InterServerEvents,
+  isClientEvent,
+  type ParsedPayload,
   type ServerToClientEvents,
   type SocketData,
 } from "../protocol/index.js";
@@ -18,19 +21,26 @@ import { isRedisUnavailableError } from "./redis.js";
 
 export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-type AckOf<E extends ClientEventName> = NonNullable<Parameters<ClientToServerEvents[E]>[1]>;
-export type AckData<E extends ClientEventName> = AckOf<E> extends Ack<infer T> ? T : never;
-
 export interface HandlerContext {
   socket: AppSocket;
   user: AuthenticatedUser;
 }
 
-export interface EventDefinition<E extends ClientEventName, P> {
-  schema: z.ZodType<P>;
+/**
+ * How one event is handled. Its payload schema and ack data come from the contract
+ * (`clientEvents` in src/protocol): the handler receives the parsed payload of `E` and
+ * must resolve with `E`'s ack data.
+ */
+export interface Route<E extends ClientEventName> {
   /** Applied per user (all of a user's sockets and instances share it) after validation. */
   rateLimit?: RateLimiter;
-  handle(payload: P, ctx: HandlerContext): Promise<AckData<E>> | AckData<E>;
+  handle(payload: ParsedPayload<E>, ctx: HandlerContext): Promise<AckData<E>> | AckData<E>;
+}
+
+/** A route once registered: its types were checked against the contract by `on`. */
+interface RegisteredRoute {
+  rateLimit?: RateLimiter;
+  handle(payload: unknown, ctx: HandlerContext): unknown;
 }
 
 export type EventOutcome = "ok" | ErrorBody["code"];
@@ -48,7 +58,8 @@ export const ACK_DEADLINE_MS = 3500;
 const DEADLINE_SWEEP_MS = 250;
 
 export interface EventRouter {
-  on<E extends ClientEventName, P>(event: E, definition: EventDefinition<E, P>): void;
+  /** One route per event of the contract; a second one, or a name outside it, throws. */
+  on<E extends ClientEventName>(event: E, route: Route<E>): void;
   /** Route this socket's events through the pipeline. */
   attach(socket: AppSocket): void;
 }
@@ -78,7 +89,8 @@ export function createEventRouter(deps: {
   ackDeadlineMs?: number;
 }): EventRouter {
   const log = deps.logger.child({ module: "events" });
-  const definitions = new Map<string, EventDefinition<ClientEventName, unknown>>();
+  // The schema of each routed event, from the contract, beside its route.
+  const routes = new Map<string, { schema: z.ZodType; route: RegisteredRoute }>();
   const deadlines = createDeadlines(deps.ackDeadlineMs ?? ACK_DEADLINE_MS);
 
   async function dispatch(socket: AppSocket, event: string, args: unknown[]): Promise<void> {
@@ -99,12 +111,13 @@ export function createEventRouter(deps: {
       deps.observe?.(event, body.code, performance.now() - started);
     };
 
-    const definition = definitions.get(event);
-    if (!definition) {
+    const entry = routes.get(event);
+    if (!entry) {
       fail(new AppError("NOT_FOUND", "unknown event").toBody());
       return;
     }
-    const parsed = definition.schema.safeParse(payload);
+    const { schema, route } = entry;
+    const parsed = schema.safeParse(payload);
     if (!parsed.success) {
       fail(
         new AppError("INVALID_PAYLOAD", `invalid payload for ${event}`, {
@@ -121,8 +134,8 @@ export function createEventRouter(deps: {
       fail(new AppError("UNAVAILABLE", "no answer in time, try again").toBody());
     });
     try {
-      if (definition.rateLimit) await definition.rateLimit.consume(user.id);
-      const data = await definition.handle(parsed.data, { socket, user });
+      if (route.rateLimit) await route.rateLimit.consume(user.id);
+      const data = await route.handle(parsed.data, { socket, user });
       if (answered) {
         log.debug({ event, socketId: socket.id, userId: user.id }, "late result dropped");
         return;
@@ -162,9 +175,11 @@ export function createEventRouter(deps: {
   }
 
   return {
-    on(event, definition) {
-      if (definitions.has(event)) throw new Error(`handler for ${event} registered twice`);
-      definitions.set(event, definition as unknown as EventDefinition<ClientEventName, unknown>);
+    on(event, route) {
+      if (!isClientEvent(event)) throw new Error(`${event} is not an event of the contract`);
+      if (routes.has(event)) throw new Error(`handler for ${event} registered twice`);
+      // The contract ties the route's types to this schema; past here, only values flow.
+      routes.set(event, { schema: clientEvents[event].payload, route: route as unknown as RegisteredRoute });
     },
     attach(socket) {
       socket.onAny(onAnyEvent);

@@ -1,3 +1,4 @@
+export * from "./contract.js";
 export * from "./errors.js";
 export * from "./events.js";
 export * from "./message-id.js";
