@@ -1,16 +1,12 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
-import type {
-  ChatHistoryResult,
-  ChatJoinResult,
-  Message,
-  Notification,
-  NotificationListResult,
-  PresenceState,
-  PresenceStatus,
-} from "../protocol/events.js";
+import type { AckData, EventPayload } from "../protocol/contract.js";
+import type { Message, Notification, PresenceState } from "../protocol/events.js";
 import type { RealtimeError } from "./errors.js";
 
-/** The SDK's public surface: what `connect()` takes and returns, and the events it emits. */
+/**
+ * The SDK's public surface: what `connect()` takes and returns, and the events it emits.
+ * What a request sends and resolves with is the event's own, from the wire contract.
+ */
 
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "closed";
 
@@ -115,43 +111,47 @@ export interface ConnectOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
 
-export type SettableStatus = Exclude<PresenceStatus, "offline">;
+export type SettableStatus = EventPayload<"presence:set">["status"];
 
 export interface ChatApi {
   /**
    * Join a room: resolves with its newest page (oldest first), unread count and who is
    * online. The client rejoins it by itself after every reconnect, from the last message it saw.
    */
-  join(roomId: string): Promise<ChatJoinResult>;
+  join(roomId: string): Promise<AckData<"chat:join">>;
   leave(roomId: string): Promise<void>;
   /**
    * Resolves with the stored message once the server acknowledged it. Unacknowledged sends
    * are retried (after a reconnect, a lost answer, UNAVAILABLE or RATE_LIMITED) with the
    * same `clientMsgId` until `sendTimeoutMs`: the server stores each message once.
    */
-  send(roomId: string, text: string, options?: { clientMsgId?: string }): Promise<Message>;
+  send(
+    roomId: string,
+    text: string,
+    options?: Pick<EventPayload<"chat:send">, "clientMsgId">,
+  ): Promise<AckData<"chat:send">>;
   history(
     roomId: string,
-    options?: { before?: string; after?: string; limit?: number },
-  ): Promise<ChatHistoryResult>;
+    options?: Omit<EventPayload<"chat:history">, "roomId">,
+  ): Promise<AckData<"chat:history">>;
   typing(roomId: string, typing: boolean): Promise<void>;
-  read(roomId: string, messageId: string): Promise<{ roomId: string; messageId: string }>;
+  read(roomId: string, messageId: string): Promise<AckData<"chat:read">>;
   /** The rooms this client keeps joined. */
   readonly rooms: string[];
 }
 
 export interface PresenceApi {
   /** Kept and set again after every reconnect. */
-  set(status: SettableStatus, text?: string): Promise<PresenceState>;
+  set(status: SettableStatus, text?: string): Promise<AckData<"presence:set">>;
   /** Current states now, `presence` events on every change; renewed after every reconnect. */
-  subscribe(userIds: string[]): Promise<PresenceState[]>;
+  subscribe(userIds: string[]): Promise<AckData<"presence:subscribe">>;
   unsubscribe(userIds: string[]): Promise<void>;
-  query(userIds: string[]): Promise<PresenceState[]>;
+  query(userIds: string[]): Promise<AckData<"presence:query">>;
 }
 
 export interface NotificationsApi {
-  list(options?: { limit?: number; before?: string; unreadOnly?: boolean }): Promise<NotificationListResult>;
-  read(target: string[] | "all"): Promise<{ unreadCount: number }>;
+  list(options?: EventPayload<"notification:list">): Promise<AckData<"notification:list">>;
+  read(target: string[] | "all"): Promise<AckData<"notification:read">>;
 }
 
 export interface RealtimeClient {

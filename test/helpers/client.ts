@@ -1,8 +1,10 @@
 import { io as ioClient, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import type {
+  AckData,
   AckResponse,
   ClientEventName,
   ClientToServerEvents,
+  EventPayload,
   ServerEventName,
   ServerToClientEvents,
 } from "../../src/protocol/index.js";
@@ -62,16 +64,13 @@ export function connectError(
   });
 }
 
-type AckDataOf<E extends ClientEventName> =
-  NonNullable<Parameters<ClientToServerEvents[E]>[1]> extends (res: AckResponse<infer T>) => void ? T : never;
-
 /** Emit with an ack and return the whole envelope. */
 export async function request<E extends ClientEventName>(
   socket: TestSocket,
   event: E,
-  payload: Parameters<ClientToServerEvents[E]>[0],
+  payload: EventPayload<E>,
   timeoutMs = 5000,
-): Promise<AckResponse<AckDataOf<E>>> {
+): Promise<AckResponse<AckData<E>>> {
   // biome-ignore lint/suspicious/noExplicitAny: the typed emit overloads cannot be expressed for a generic E
   const emitter = socket.timeout(timeoutMs) as any;
   return emitter.emitWithAck(event, payload);
@@ -81,8 +80,8 @@ export async function request<E extends ClientEventName>(
 export async function ok<E extends ClientEventName>(
   socket: TestSocket,
   event: E,
-  payload: Parameters<ClientToServerEvents[E]>[0],
-): Promise<AckDataOf<E>> {
+  payload: EventPayload<E>,
+): Promise<AckData<E>> {
   const res = await request(socket, event, payload);
   if (!res.ok) throw new Error(`${event} failed: ${res.error.code} ${res.error.message}`);
   return res.data;
