@@ -1,5 +1,5 @@
 import type { EventRouter } from "../infra/event-router.js";
-import type { RateLimiter } from "../infra/rate-limit.js";
+import { inlineLimit, type RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
 import { AppError, userRoom } from "../protocol/index.js";
 import { roomAccess } from "./policy.js";
@@ -28,8 +28,8 @@ export function createLocalDelivery(io: AppServer): LocalDelivery {
   };
 }
 
-/** chat:send's limit is not here: the service applies it with the write (ChatServiceDeps.sendLimit). */
 export interface ChatRateLimits {
+  send: RateLimiter;
   typing: RateLimiter;
   join: RateLimiter;
   /** history and read: store reads, kept apart from joins so paging cannot starve them. */
@@ -56,7 +56,9 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
     handle: (payload, { socket, user }) => service.leave(socket, user, payload),
   });
   router.on("chat:send", {
-    handle: (payload, { socket, user }) => service.send(socket, user, payload),
+    // Consumed by the store with the write, in the append script where Redis allows it.
+    rateLimit: inlineLimit(limits.send),
+    handle: (payload, { socket, user, limit }) => service.send(socket, user, payload, limit),
   });
   router.on("chat:history", {
     rateLimit: limits.query,

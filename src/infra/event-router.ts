@@ -16,7 +16,7 @@ import {
   type SocketData,
 } from "../protocol/index.js";
 import type { Logger } from "./logger.js";
-import type { RateLimiter } from "./rate-limit.js";
+import type { InlineRateLimit, PendingLimit, RateLimiter } from "./rate-limit.js";
 import { isRedisUnavailableError } from "./redis.js";
 
 export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -24,6 +24,8 @@ export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, Inter
 export interface HandlerContext {
   socket: AppSocket;
   user: AuthenticatedUser;
+  /** The route's inline rate limit for this user, for the handler to consume with its write. */
+  limit?: PendingLimit;
 }
 
 /**
@@ -32,15 +34,22 @@ export interface HandlerContext {
  * must resolve with `E`'s ack data.
  */
 export interface Route<E extends ClientEventName> {
-  /** Applied per user (all of a user's sockets and instances share it) after validation. */
-  rateLimit?: RateLimiter;
+  /**
+   * Per user (all of a user's sockets and instances share it), after validation: consumed
+   * before the handler runs, or with `inlineLimit(limiter)` handed to it as `ctx.limit`.
+   */
+  rateLimit?: RateLimiter | InlineRateLimit;
   handle(payload: ParsedPayload<E>, ctx: HandlerContext): Promise<AckData<E>> | AckData<E>;
 }
 
 /** A route once registered: its types were checked against the contract by `on`. */
 interface RegisteredRoute {
-  rateLimit?: RateLimiter;
-  handle(payload: unknown, ctx: HandlerContext): unknown;
+  schema: z.ZodType;
+  /** Consumed by the router before the handler runs. */
+  limitFirst: RateLimiter | undefined;
+  /** Handed to the handler as `ctx.limit`. */
+  inline: RateLimiter | undefined;
+  route: { handle(payload: unknown, ctx: HandlerContext): unknown };
 }
 
 export type EventOutcome = "ok" | ErrorBody["code"];
@@ -89,8 +98,8 @@ export function createEventRouter(deps: {
   ackDeadlineMs?: number;
 }): EventRouter {
   const log = deps.logger.child({ module: "events" });
-  // The schema of each routed event, from the contract, beside its route.
-  const routes = new Map<string, { schema: z.ZodType; route: RegisteredRoute }>();
+  // Every routed event: its schema (the contract's), its limits and its handler.
+  const routes = new Map<string, RegisteredRoute>();
   const deadlines = createDeadlines(deps.ackDeadlineMs ?? ACK_DEADLINE_MS);
 
   async function dispatch(socket: AppSocket, event: string, args: unknown[]): Promise<void> {
@@ -116,8 +125,7 @@ export function createEventRouter(deps: {
       fail(new AppError("NOT_FOUND", "unknown event").toBody());
       return;
     }
-    const { schema, route } = entry;
-    const parsed = schema.safeParse(payload);
+    const parsed = entry.schema.safeParse(payload);
     if (!parsed.success) {
       fail(
         new AppError("INVALID_PAYLOAD", `invalid payload for ${event}`, {
@@ -134,8 +142,9 @@ export function createEventRouter(deps: {
       fail(new AppError("UNAVAILABLE", "no answer in time, try again").toBody());
     });
     try {
-      if (route.rateLimit) await route.rateLimit.consume(user.id);
-      const data = await route.handle(parsed.data, { socket, user });
+      if (entry.limitFirst) await entry.limitFirst.consume(user.id);
+      const limit = entry.inline && { limiter: entry.inline, key: user.id };
+      const data = await entry.route.handle(parsed.data, { socket, user, limit });
       if (answered) {
         log.debug({ event, socketId: socket.id, userId: user.id }, "late result dropped");
         return;
@@ -178,8 +187,15 @@ export function createEventRouter(deps: {
     on(event, route) {
       if (!isClientEvent(event)) throw new Error(`${event} is not an event of the contract`);
       if (routes.has(event)) throw new Error(`handler for ${event} registered twice`);
-      // The contract ties the route's types to this schema; past here, only values flow.
-      routes.set(event, { schema: clientEvents[event].payload, route: route as unknown as RegisteredRoute });
+      const { rateLimit } = route;
+      const isInline = rateLimit !== undefined && "inline" in rateLimit;
+      routes.set(event, {
+        // The contract ties the route's types to this schema; past here, only values flow.
+        schema: clientEvents[event].payload,
+        limitFirst: isInline ? undefined : rateLimit,
+        inline: isInline ? rateLimit.inline : undefined,
+        route: route as unknown as RegisteredRoute["route"],
+      });
     },
     attach(socket) {
       socket.onAny(onAnyEvent);
