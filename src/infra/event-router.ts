@@ -15,9 +15,9 @@ import {
   type ServerToClientEvents,
   type SocketData,
 } from "../protocol/index.js";
+import { clientErrorOf } from "./client-error.js";
 import type { Logger } from "./logger.js";
 import type { InlineRateLimit, PendingLimit, RateLimiter } from "./rate-limit.js";
-import { isRedisUnavailableError } from "./redis.js";
 
 export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
@@ -75,10 +75,8 @@ export interface EventRouter {
 
 /** Map anything thrown by a handler to the error body the client sees. */
 export function toErrorBody(err: unknown): { body: ErrorBody; unexpected: boolean } {
-  if (err instanceof AppError) return { body: err.toBody(), unexpected: false };
-  if (isRedisUnavailableError(err)) {
-    return { body: new AppError("UNAVAILABLE").toBody(), unexpected: false };
-  }
+  const known = clientErrorOf(err);
+  if (known) return { body: known.toBody(), unexpected: false };
   return { body: new AppError("INTERNAL").toBody(), unexpected: true };
 }
 
