@@ -28,8 +28,10 @@ export function defineScript(redis: RedisClient, name: string, lua: string): Red
   const defined = (redis as unknown as Record<string, Command>)[name];
   if (!defined) throw new Error(`script ${name} was not defined`);
   const run = defined.bind(redis);
-  return (keys, args) =>
-    run(keys.length, ...keys, ...args).catch((err: unknown) => {
-      throw clientErrorOf(err) ?? err;
-    });
+  return (keys, args) => run(keys.length, ...keys, ...args).catch(rethrowForClient);
+}
+
+/** A Redis that cannot be reached is the client's UNAVAILABLE, not an internal error. */
+function rethrowForClient(err: unknown): never {
+  throw clientErrorOf(err) ?? err;
 }
