@@ -1,6 +1,6 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
 import type { AckData, EventPayload } from "../protocol/contract.js";
-import type { Message, Notification, PresenceState } from "../protocol/events.js";
+import type { Message, Notification, PresenceState, ServerEventPayload } from "../protocol/events.js";
 import type { RealtimeError } from "./errors.js";
 
 /**
@@ -61,9 +61,9 @@ export interface RealtimeEvents {
    */
   message: (message: Message) => void;
   /** Another user's typing indicator; `typing: true` ends by itself after `typingTimeoutMs`. */
-  typing: (event: { roomId: string; userId: string; typing: boolean }) => void;
-  read: (event: { roomId: string; userId: string; messageId: string }) => void;
-  member: (event: { roomId: string; userId: string; event: "join" | "leave" }) => void;
+  typing: (event: ServerEventPayload<"chat:typing">) => void;
+  read: (event: ServerEventPayload<"chat:read">) => void;
+  member: (event: ServerEventPayload<"chat:member">) => void;
   /**
    * A room was joined again after a reconnect (or, with `recovered: false`, after a hole in
    * live delivery that could not be filled).
@@ -74,7 +74,7 @@ export interface RealtimeEvents {
   presence: (state: PresenceState) => void;
   /** A new notification, once per id (a publisher's retry may send it again). */
   notification: (notification: Notification) => void;
-  unread: (event: { count: number }) => void;
+  unread: (event: ServerEventPayload<"notification:unread">) => void;
   /** Failures nobody awaits: `server:error`, a failed rejoin, refresh or getToken. */
   error: (error: RealtimeError) => void;
 }

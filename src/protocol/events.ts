@@ -104,6 +104,8 @@ export interface SocketData {
 }
 
 export type ServerEventName = keyof ServerToClientEvents;
+/** What the server sends with the event. */
+export type ServerEventPayload<E extends ServerEventName> = Parameters<ServerToClientEvents[E]>[0];
 
 /** Rooms the server manages itself; clients cannot join them via chat:join. */
 export const userRoom = (userId: string): string => `user:${userId}`;

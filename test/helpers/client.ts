@@ -6,6 +6,7 @@ import type {
   ClientToServerEvents,
   EventPayload,
   ServerEventName,
+  ServerEventPayload,
   ServerToClientEvents,
 } from "../../src/protocol/index.js";
 
@@ -93,7 +94,7 @@ export function nextEvent<E extends ServerEventName>(
   event: E,
   timeoutMs = 5000,
   filter: (...args: Parameters<ServerToClientEvents[E]>) => boolean = () => true,
-): Promise<Parameters<ServerToClientEvents[E]>[0]> {
+): Promise<ServerEventPayload<E>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       // biome-ignore lint/suspicious/noExplicitAny: see above
@@ -113,13 +114,10 @@ export function nextEvent<E extends ServerEventName>(
 }
 
 /** Record every `event` a socket receives, for "exactly once" and "nothing" assertions. */
-export function record<E extends ServerEventName>(
-  socket: TestSocket,
-  event: E,
-): Parameters<ServerToClientEvents[E]>[0][] {
-  const seen: Parameters<ServerToClientEvents[E]>[0][] = [];
+export function record<E extends ServerEventName>(socket: TestSocket, event: E): ServerEventPayload<E>[] {
+  const seen: ServerEventPayload<E>[] = [];
   // biome-ignore lint/suspicious/noExplicitAny: see above
-  (socket as any).on(event, (payload: Parameters<ServerToClientEvents[E]>[0]) => seen.push(payload));
+  (socket as any).on(event, (payload: ServerEventPayload<E>) => seen.push(payload));
   return seen;
 }
 

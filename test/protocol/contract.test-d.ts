@@ -2,7 +2,13 @@ import type { Socket } from "socket.io-client";
 import { describe, expectTypeOf, it } from "vitest";
 import { z } from "zod";
 import type { RequestFn } from "../../src/client/requests.js";
-import type { ChatApi, NotificationsApi, PresenceApi, SettableStatus } from "../../src/client/types.js";
+import type {
+  ChatApi,
+  NotificationsApi,
+  PresenceApi,
+  RealtimeEvents,
+  SettableStatus,
+} from "../../src/client/types.js";
 import type { EventRouter } from "../../src/infra/event-router.js";
 import type {
   Ack,
@@ -17,6 +23,7 @@ import type {
   NotificationListPayload,
   ParsedPayload,
   PresenceState,
+  ServerEventPayload,
   ServerToClientEvents,
 } from "../../src/protocol/index.js";
 import { CLIENT_EVENT_NAMES, type clientEvents } from "../../src/protocol/index.js";
@@ -123,6 +130,18 @@ describe("what derives from the map", () => {
       Promise<AckData<"notification:read">>
     >();
     expectTypeOf<SettableStatus>().toEqualTypeOf<"online" | "away" | "busy">();
+  });
+
+  it("hands the SDK's app the server's event payloads as they are", () => {
+    expectTypeOf<Parameters<RealtimeEvents["typing"]>[0]>().toEqualTypeOf<
+      ServerEventPayload<"chat:typing">
+    >();
+    expectTypeOf<Parameters<RealtimeEvents["member"]>[0]>().toEqualTypeOf<
+      ServerEventPayload<"chat:member">
+    >();
+    expectTypeOf<Parameters<RealtimeEvents["unread"]>[0]>().toEqualTypeOf<
+      ServerEventPayload<"notification:unread">
+    >();
   });
 
   it("gives the test helper's requests the event's payload and ack data", () => {
