@@ -2,7 +2,7 @@ import type { ExtendedError } from "socket.io";
 import { bearerToken } from "../infra/bearer.js";
 import type { AppSocket, EventRouter } from "../infra/event-router.js";
 import type { Logger } from "../infra/logger.js";
-import { AppError, authRefreshPayload } from "../protocol/index.js";
+import { AppError } from "../protocol/index.js";
 import { type TokenVerifier, tokenDeadlineMs } from "./verifier.js";
 
 /** The handshake token: `auth.token` first, then an `Authorization: Bearer` header. */
@@ -143,7 +143,6 @@ export function createTokenLifecycle(deps: TokenLifecycleDeps) {
     },
     register(router: EventRouter) {
       router.on("auth:refresh", {
-        schema: authRefreshPayload,
         async handle({ token }, { socket, user }) {
           const verified = await deps.verifier.verify(token);
           if (verified.user.id !== user.id) {

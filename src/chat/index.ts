@@ -107,7 +107,6 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     now,
     maxMessageLength: chat.maxMessageLength,
     memberRefreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
-    sendLimit: limits.send,
     onStored: () => deps.metrics.messagesStored.inc(),
   });
 

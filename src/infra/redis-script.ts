@@ -1,5 +1,5 @@
-import { AppError } from "../protocol/index.js";
-import { isRedisUnavailableError, type RedisClient } from "./redis.js";
+import { clientErrorOf } from "./client-error.js";
+import type { RedisClient } from "./redis.js";
 
 /** Runs a Lua script with its keys (any number) and arguments; resolves with the raw reply. */
 export type RedisScript = (keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>;
@@ -28,11 +28,10 @@ export function defineScript(redis: RedisClient, name: string, lua: string): Red
   const defined = (redis as unknown as Record<string, Command>)[name];
   if (!defined) throw new Error(`script ${name} was not defined`);
   const run = defined.bind(redis);
-  return (keys, args) => run(keys.length, ...keys, ...args).catch(rethrowUnavailable);
+  return (keys, args) => run(keys.length, ...keys, ...args).catch(rethrowForClient);
 }
 
 /** A Redis that cannot be reached is the client's UNAVAILABLE, not an internal error. */
-export function rethrowUnavailable(err: unknown): never {
-  if (isRedisUnavailableError(err)) throw new AppError("UNAVAILABLE", undefined, { cause: err });
-  throw err;
+function rethrowForClient(err: unknown): never {
+  throw clientErrorOf(err) ?? err;
 }
