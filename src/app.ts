@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -10,6 +9,7 @@ import { createAddressLimit, createAdmission } from "./auth/connection-limits.js
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
+import { readTlsFiles } from "./infra/config/files.js";
 import type { Config } from "./infra/config.js";
 import { bridgeClassicEmitter, type EmitterBridge } from "./infra/emitter-bridge.js";
 import { type AppSocket, createEventRouter, type EventRouter } from "./infra/event-router.js";
@@ -92,6 +92,8 @@ export function createApp(
   deps: AppDeps = {},
   buildFeatures: FeaturesFactory = () => [],
 ): App {
+  // Before anything is logged: a missing file stops the start like an invalid variable.
+  const tls = readTlsFiles(config.tls);
   const instanceId = config.instanceId ?? `${process.pid}-${randomBytes(4).toString("hex")}`;
   const logger = createLogger({
     level: config.logLevel,
@@ -150,12 +152,7 @@ export function createApp(
       ...(config.admin.enabled ? { admin: "/admin/" } : {}),
     },
   });
-  const httpServer = config.tls
-    ? createHttpsServer(
-        { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
-        httpApp,
-      )
-    : createServer(httpApp);
+  const httpServer = tls ? createHttpsServer(tls, httpApp) : createServer(httpApp);
   const io = createSocketServer(httpServer, {
     maxHttpBufferSize: config.socket.maxHttpBufferSize,
     isOriginAllowed,
@@ -174,7 +171,7 @@ export function createApp(
     redis,
     version: config.version,
   });
-  featureRoutes.use(createMetricsRouter(metrics, config.metricsToken));
+  featureRoutes.use(createMetricsRouter(metrics, config.metrics.token));
 
   let adapterKind: AdapterKind = "classic";
   const featureDeps: FeatureDeps = {

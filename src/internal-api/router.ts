@@ -14,7 +14,7 @@ export interface RoomMessages {
 }
 
 export interface InternalApiDeps {
-  config: Pick<Config, "internalApiKey" | "internalApi">;
+  config: Pick<Config, "internalApi">;
   logger: Logger;
   rateLimiter: RateLimiterFactory;
   notifications: Pick<NotificationService, "publish">;
@@ -51,7 +51,7 @@ export function createInternalApi(deps: InternalApiDeps): Router {
       next();
     });
   }
-  const key = deps.config.internalApiKey;
+  const key = deps.config.internalApi.key;
   if (key === undefined) {
     router.use("/internal", () => {
       throw new AppError("NOT_FOUND", "the internal API is disabled");
