@@ -8,10 +8,10 @@ import type { DisconnectReason } from "socket.io";
 import { createAddressLimit, createAdmission } from "./auth/connection-limits.js";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
+import { type AdapterKind, createAdapterChoice } from "./infra/adapter.js";
 import { startSlowConsumerGuard } from "./infra/backpressure.js";
 import { readTlsFiles } from "./infra/config/files.js";
 import type { Config } from "./infra/config.js";
-import { bridgeClassicEmitter, type EmitterBridge } from "./infra/emitter-bridge.js";
 import { type AppSocket, createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
 import { reportingRefusals } from "./infra/handshake-refusals.js";
@@ -21,13 +21,7 @@ import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metric
 import { createOriginPolicy, logRefusedOrigin, type OriginRefusal } from "./infra/origin.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
-import {
-  type AdapterKind,
-  type AppServer,
-  attachRedisAdapter,
-  createSocketServer,
-  resolveAdapterKind,
-} from "./infra/socket-server.js";
+import { type AppServer, createSocketServer } from "./infra/socket-server.js";
 import { CLIENT_EVENT_NAMES, type ErrorCode } from "./protocol/index.js";
 
 /** At most this much of SHUTDOWN_GRACE_MS is kept for closing sockets and Redis after the drain. */
@@ -173,7 +167,13 @@ export function createApp(
   });
   featureRoutes.use(createMetricsRouter(metrics, config.metrics.token));
 
-  let adapterKind: AdapterKind = "classic";
+  const adapter = createAdapterChoice({
+    io,
+    redis,
+    choice: config.redis.adapter,
+    keyPrefix: config.redis.keyPrefix,
+    logger,
+  });
   const featureDeps: FeatureDeps = {
     config,
     instanceId,
@@ -183,7 +183,7 @@ export function createApp(
     rateLimiter,
     verifier,
     metrics,
-    pubsubKind: () => adapterKind,
+    pubsubKind: adapter.kind,
   };
   const built = buildFeatures(featureDeps);
   const router: EventRouter = createEventRouter({ logger, observe: metrics.observeEvent });
@@ -257,7 +257,6 @@ export function createApp(
   });
 
   let stopGuard: (() => void) | undefined;
-  let emitterBridge: EmitterBridge | undefined;
   let address: AddressInfo | undefined;
   let shuttingDown: Promise<void> | undefined;
 
@@ -272,36 +271,8 @@ export function createApp(
       if (redis) {
         const ready = await redis.waitUntilReady(options.waitForRedisMs ?? 5000);
         if (!ready) log.warn("Redis is not reachable yet: starting anyway, /ready stays 503 until it is");
-        let adapter: { kind: AdapterKind; serverVersion?: string } = { kind: "classic" };
-        try {
-          adapter = await resolveAdapterKind(config.redis.adapter, redis);
-        } catch (err) {
-          log.error(
-            { err: (err as Error).message },
-            "REDIS_ADAPTER=auto could not read the Redis version: using classic; set REDIS_ADAPTER explicitly",
-          );
-        }
-        adapterKind = adapter.kind;
-        attachRedisAdapter(io, redis, adapter.kind, config.redis.keyPrefix, (err, what) =>
-          log.warn({ err: err.message, what }, "adapter Redis call failed"),
-        );
-        if (adapter.kind === "sharded") {
-          emitterBridge = bridgeClassicEmitter({
-            io,
-            sub: redis.sub,
-            channel: `${config.redis.keyPrefix}socket.io`,
-            logger,
-          });
-          // Not fatal: ioredis subscribes once Redis is reachable.
-          if (redis.isReady() && !(await emitterBridge.ready(2000))) {
-            log.warn("the @socket.io/redis-emitter channels are not subscribed yet");
-          }
-        }
-        log.info(
-          { adapter: adapter.kind, mode: redis.mode, serverVersion: adapter.serverVersion },
-          "redis adapter",
-        );
       }
+      await adapter.attach();
       for (const feature of built) await feature.start?.();
       stopGuard = startSlowConsumerGuard({
         io,
@@ -364,7 +335,7 @@ export function createApp(
         }
         io.local.disconnectSockets(true);
         tokens.stop();
-        emitterBridge?.stop();
+        adapter.stop();
         await new Promise<void>((resolve) => {
           io.close(() => resolve());
           httpServer.closeAllConnections();
