@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
 import type { DisconnectReason } from "socket.io";
@@ -9,13 +8,14 @@ import { createAddressLimit, createAdmission } from "./auth/connection-limits.js
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { type AdapterKind, createAdapterChoice } from "./infra/adapter.js";
-import { startSlowConsumerGuard } from "./infra/backpressure.js";
+import { createSlowConsumerGuard } from "./infra/backpressure.js";
 import { readTlsFiles } from "./infra/config/files.js";
 import type { Config } from "./infra/config.js";
 import { type AppSocket, createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
 import { reportingRefusals } from "./infra/handshake-refusals.js";
 import { createHttpApp } from "./infra/http.js";
+import { createLifecycle, createReadiness, type Lifecycle } from "./infra/lifecycle.js";
 import { createLogger, type Logger } from "./infra/logger.js";
 import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metrics.js";
 import { createOriginPolicy, logRefusedOrigin, type OriginRefusal } from "./infra/origin.js";
@@ -24,40 +24,18 @@ import { createRedisConnections, type RedisConnections } from "./infra/redis.js"
 import { type AppServer, createSocketServer } from "./infra/socket-server.js";
 import { CLIENT_EVENT_NAMES, type ErrorCode } from "./protocol/index.js";
 
-/** At most this much of SHUTDOWN_GRACE_MS is kept for closing sockets and Redis after the drain. */
-const CLOSE_RESERVE_MS = 1000;
-
 export interface AppDeps {
   /** Where log lines go (tests read them); stdout by default. */
   logDestination?: DestinationStream;
 }
 
-export interface App {
+export interface App extends Lifecycle {
   config: Config;
   instanceId: string;
   logger: Logger;
   io: AppServer;
   httpServer: HttpServer;
   redis: RedisConnections | undefined;
-  /** Listen on config.port/host. Resolves with the bound address. */
-  start(options?: { waitForRedisMs?: number }): Promise<AddressInfo>;
-  /** Graceful shutdown (SIGTERM): drain, tell clients, close sockets within the grace period, close Redis. */
-  shutdown(reason?: string): Promise<void>;
-  url(): string;
-}
-
-/** Whether `work` settles before the `deadline` (epoch ms); its rejection is thrown. */
-async function settlesBefore(work: Promise<void> | void, deadline: number): Promise<boolean> {
-  if (work === undefined) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-  });
-  try {
-    return await Promise.race([work.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Everything a feature module may be built from. */
@@ -96,7 +74,6 @@ export function createApp(
     destination: deps.logDestination,
   });
   for (const warning of config.warnings) logger.warn(warning);
-  const log = logger.child({ module: "app" });
   const startedAt = Date.now();
 
   const redis = config.redis.url
@@ -120,11 +97,10 @@ export function createApp(
   const verifier = createTokenVerifier(config.jwt);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
 
-  let draining = false;
-  const readiness = (): string | undefined => {
-    if (draining) return "draining";
-    if (redis && !redis.isReady()) return "redis unavailable";
-    return undefined;
+  const readiness = createReadiness(redis);
+  const links = {
+    ...(config.demo.enabled ? { demo: "/demo" } : {}),
+    ...(config.admin.enabled ? { admin: "/admin/" } : {}),
   };
 
   // Socket.IO must attach to a server that already has the Express handler (it wraps the
@@ -138,13 +114,10 @@ export function createApp(
     bodyLimit: config.http.bodyLimit,
     isOriginAllowed,
     onOriginRefused,
-    readiness,
+    readiness: readiness.reason,
     logger,
     routes: featureRoutes,
-    links: {
-      ...(config.demo.enabled ? { demo: "/demo" } : {}),
-      ...(config.admin.enabled ? { admin: "/admin/" } : {}),
-    },
+    links,
   });
   const httpServer = tls ? createHttpsServer(tls, httpApp) : createServer(httpApp);
   const io = createSocketServer(httpServer, {
@@ -152,7 +125,7 @@ export function createApp(
     isOriginAllowed,
     onOriginRefused,
     refuseReason: () => {
-      if (!draining) return undefined;
+      if (!readiness.draining()) return undefined;
       countRefusal("UNAVAILABLE");
       return "server is shutting down";
     },
@@ -161,7 +134,7 @@ export function createApp(
   const metrics = createMetrics({
     knownEvents: CLIENT_EVENT_NAMES,
     connectedSockets: () => io.of("/").sockets.size,
-    ready: () => readiness() === undefined,
+    ready: () => readiness.reason() === undefined,
     redis,
     version: config.version,
   });
@@ -213,6 +186,13 @@ export function createApp(
   io.use(reportingRefusals(createAuthMiddleware({ verifier, logger }), countRefusal));
   io.use(reportingRefusals(createAdmission({ features: built, logger }), countRefusal));
 
+  const slowConsumerGuard = createSlowConsumerGuard({
+    io,
+    maxBufferedBytes: config.socket.maxBufferedBytes,
+    logger,
+    onDisconnect: () => metrics.slowConsumerDisconnects.inc(),
+  });
+
   const connLog = logger.child({ module: "connection" });
   // One listener of each kind per socket, the same function for every socket (`this` is
   // the socket): a closure per feature per socket cost each idle connection about 200
@@ -256,95 +236,18 @@ export function createApp(
     socket.on("disconnect", onDisconnect);
   });
 
-  let stopGuard: (() => void) | undefined;
-  let address: AddressInfo | undefined;
-  let shuttingDown: Promise<void> | undefined;
-
-  const app: App = {
-    config,
-    instanceId,
-    logger,
+  const lifecycle = createLifecycle({
     io,
     httpServer,
     redis,
-    async start(options = {}) {
-      if (redis) {
-        const ready = await redis.waitUntilReady(options.waitForRedisMs ?? 5000);
-        if (!ready) log.warn("Redis is not reachable yet: starting anyway, /ready stays 503 until it is");
-      }
-      await adapter.attach();
-      for (const feature of built) await feature.start?.();
-      stopGuard = startSlowConsumerGuard({
-        io,
-        maxBufferedBytes: config.socket.maxBufferedBytes,
-        logger,
-        onDisconnect: () => metrics.slowConsumerDisconnects.inc(),
-      });
-      await new Promise<void>((resolve, reject) => {
-        httpServer.once("error", reject);
-        httpServer.listen(config.port, config.host, () => {
-          httpServer.off("error", reject);
-          resolve();
-        });
-      });
-      address = httpServer.address() as AddressInfo;
-      const url = app.url();
-      log.info(
-        {
-          port: address.port,
-          host: config.host,
-          url,
-          ...(config.demo.enabled ? { demo: `${url}/demo` } : {}),
-          redis: Boolean(redis),
-          version: config.version,
-        },
-        "listening",
-      );
-      return address;
-    },
-    url() {
-      if (!address) throw new Error("not started");
-      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-      const scheme = config.tls ? "https" : "http";
-      return `${scheme}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
-    },
-    shutdown(reason = "shutdown") {
-      shuttingDown ??= (async () => {
-        // The whole shutdown must fit in the grace (an orchestrator kills the process after
-        // its own): clients get the grace minus a reserve for closing sockets and Redis.
-        const deadline =
-          Date.now() + config.shutdownGraceMs - Math.min(CLOSE_RESERVE_MS, config.shutdownGraceMs / 5);
-        draining = true;
-        stopGuard?.();
-        log.info({ reason, sockets: io.of("/").sockets.size }, "draining");
-        io.local.emit("server:shutdown", { reconnect: true });
-        for (const feature of [...built].reverse()) {
-          try {
-            // A hung Redis makes every write of a stop wait its command timeout: the grace
-            // bounds them all, whatever is left undone (presence entries are then reaped).
-            if (!(await settlesBefore(feature.stop?.(), deadline))) {
-              log.warn({ feature: feature.name }, "feature stop did not finish within the grace period");
-            }
-          } catch (err) {
-            log.error({ err, feature: feature.name }, "feature stop failed");
-          }
-        }
-        // Give clients the grace period to move on by themselves, then close the rest.
-        while (io.of("/").sockets.size > 0 && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        io.local.disconnectSockets(true);
-        tokens.stop();
-        adapter.stop();
-        await new Promise<void>((resolve) => {
-          io.close(() => resolve());
-          httpServer.closeAllConnections();
-        });
-        await redis?.close();
-        log.info("stopped");
-      })();
-      return shuttingDown;
-    },
-  };
-  return app;
+    adapter,
+    // Token expiry acts on live sockets until every one is closed.
+    features: [{ name: "auth", close: () => tokens.stop() }, ...built, slowConsumerGuard],
+    readiness,
+    logger,
+    listen: { port: config.port, host: config.host, tls: tls !== undefined },
+    shutdownGraceMs: config.shutdownGraceMs,
+    announce: { version: config.version, pages: links },
+  });
+  return { config, instanceId, logger, io, httpServer, redis, ...lifecycle };
 }

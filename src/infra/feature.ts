@@ -38,6 +38,8 @@ export interface Feature {
   /** Routes mounted on the HTTP app (internal API, demo). */
   httpRouter?: Router;
   start?(): Promise<void>;
-  /** Graceful shutdown, before sockets are closed and Redis is disconnected. */
+  /** Graceful shutdown, before sockets are closed and Redis is disconnected; bounded by the grace. */
   stop?(): Promise<void>;
+  /** Once every socket is closed, at the end of shutdown: timers that act on live sockets end here. */
+  close?(): void;
 }
