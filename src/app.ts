@@ -3,7 +3,6 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
-import type { DisconnectReason } from "socket.io";
 import { createAddressLimit, createAdmission } from "./auth/connection-limits.js";
 import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
@@ -11,7 +10,7 @@ import { type AdapterKind, createAdapterChoice } from "./infra/adapter.js";
 import { createSlowConsumerGuard } from "./infra/backpressure.js";
 import { readTlsFiles } from "./infra/config/files.js";
 import type { Config } from "./infra/config.js";
-import { type AppSocket, createEventRouter, type EventRouter } from "./infra/event-router.js";
+import { createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
 import { reportingRefusals } from "./infra/handshake-refusals.js";
 import { createHttpApp } from "./infra/http.js";
@@ -21,6 +20,7 @@ import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metric
 import { createOriginPolicy, logRefusedOrigin, type OriginRefusal } from "./infra/origin.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
+import { attachSocketHooks } from "./infra/socket-hooks.js";
 import { type AppServer, createSocketServer } from "./infra/socket-server.js";
 import { CLIENT_EVENT_NAMES, type ErrorCode } from "./protocol/index.js";
 
@@ -164,10 +164,16 @@ export function createApp(
     verifier,
     logger,
     clockToleranceSec: config.jwt.clockToleranceSec,
-    onUserChanged: async (socket) =>
-      (await Promise.all(built.map((f) => f.onUserChanged?.(socket) ?? []))).flat(),
+    onUserChanged: (socket) => hooks.userChanged(socket),
   });
   tokens.register(router);
+  // Token expiry acts on live sockets until every one is closed.
+  const tokenLifetime: Feature = {
+    name: "auth",
+    onConnection: tokens.onConnection,
+    onDisconnect: tokens.onDisconnect,
+    close: () => tokens.stop(),
+  };
   for (const feature of built) {
     feature.register?.(router);
     if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
@@ -193,47 +199,10 @@ export function createApp(
     onDisconnect: () => metrics.slowConsumerDisconnects.inc(),
   });
 
-  const connLog = logger.child({ module: "connection" });
-  // One listener of each kind per socket, the same function for every socket (`this` is
-  // the socket): a closure per feature per socket cost each idle connection about 200
-  // bytes apiece (docs/performance.md). A feature that throws must not skip the others.
-  const each = (what: string, socket: AppSocket, hook: (feature: Feature) => void) => {
-    for (const feature of built) {
-      try {
-        hook(feature);
-      } catch (err) {
-        connLog.error({ err, feature: feature.name, socketId: socket.id }, `${what} hook failed`);
-      }
-    }
-  };
-  function onDisconnecting(this: AppSocket): void {
-    each("disconnecting", this, (f) => f.onDisconnecting?.(this));
-  }
-  function onDisconnect(this: AppSocket, reason: DisconnectReason): void {
-    tokens.onDisconnect(this);
-    each("disconnect", this, (f) => f.onDisconnect?.(this));
-    metrics.disconnections.inc({ reason });
-    connLog.info({ socketId: this.id, userId: this.data.user.id, reason }, "disconnected");
-  }
-
-  io.on("connection", (socket) => {
-    // Listeners first, synchronously: events sent right after connect must not be lost.
-    router.attach(socket);
-    tokens.onConnection(socket);
-    for (const feature of built) feature.onConnection?.(socket);
-    const userId = socket.data.user.id;
-    metrics.connections.inc({ transport: socket.conn.transport.name });
-    connLog.info(
-      {
-        socketId: socket.id,
-        userId,
-        transport: socket.conn.transport.name,
-        address: socket.handshake.address,
-      },
-      "connected",
-    );
-    socket.on("disconnecting", onDisconnecting);
-    socket.on("disconnect", onDisconnect);
+  const hooks = attachSocketHooks(io, [tokenLifetime, ...built], {
+    router,
+    logger,
+    metrics,
   });
 
   const lifecycle = createLifecycle({
@@ -241,8 +210,7 @@ export function createApp(
     httpServer,
     redis,
     adapter,
-    // Token expiry acts on live sockets until every one is closed.
-    features: [{ name: "auth", close: () => tokens.stop() }, ...built, slowConsumerGuard],
+    features: [tokenLifetime, ...built, slowConsumerGuard],
     readiness,
     logger,
     listen: { port: config.port, host: config.host, tls: tls !== undefined },
