@@ -3,8 +3,8 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
-import { createAddressLimit, createAdmission } from "./auth/connection-limits.js";
-import { createAuthMiddleware, createTokenLifecycle } from "./auth/socket-auth.js";
+import { createAddressLimit, joinUserRoom } from "./auth/connection-limits.js";
+import { createAuthentication, createTokenLifecycle } from "./auth/socket-auth.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { type AdapterKind, createAdapterChoice } from "./infra/adapter.js";
 import { createSlowConsumerGuard } from "./infra/backpressure.js";
@@ -12,7 +12,7 @@ import { readTlsFiles } from "./infra/config/files.js";
 import type { Config } from "./infra/config.js";
 import { createEventRouter, type EventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
-import { reportingRefusals } from "./infra/handshake-refusals.js";
+import { createHandshake } from "./infra/handshake.js";
 import { createHttpApp } from "./infra/http.js";
 import { createLifecycle, createReadiness, type Lifecycle } from "./infra/lifecycle.js";
 import { createLogger, type Logger } from "./infra/logger.js";
@@ -170,6 +170,14 @@ export function createApp(
   // Token expiry acts on live sockets until every one is closed.
   const tokenLifetime: Feature = {
     name: "auth",
+    handshake: [
+      createAddressLimit({
+        perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
+        logger,
+      }),
+      createAuthentication({ verifier, logger }),
+      joinUserRoom,
+    ],
     onConnection: tokens.onConnection,
     onDisconnect: tokens.onDisconnect,
     close: () => tokens.stop(),
@@ -179,18 +187,13 @@ export function createApp(
     if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
   }
 
-  // Each step's refusals are counted by the code the client gets (rt_handshakes_refused_total).
   io.use(
-    reportingRefusals(
-      createAddressLimit({
-        perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
-        logger,
-      }),
-      countRefusal,
-    ),
+    createHandshake([tokenLifetime, ...built], {
+      logger,
+      // Each refusal is counted by the code the client gets (rt_handshakes_refused_total).
+      onRefused: countRefusal,
+    }),
   );
-  io.use(reportingRefusals(createAuthMiddleware({ verifier, logger }), countRefusal));
-  io.use(reportingRefusals(createAdmission({ features: built, logger }), countRefusal));
 
   const slowConsumerGuard = createSlowConsumerGuard({
     io,

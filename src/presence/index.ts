@@ -1,4 +1,5 @@
 import type { FeatureDeps } from "../app.js";
+import type { AppSocket } from "../infra/event-router.js";
 import type { Feature } from "../infra/feature.js";
 import { AppError, presenceRoom } from "../protocol/index.js";
 import { registerPresenceHandlers } from "./handlers.js";
@@ -43,29 +44,28 @@ export function createPresenceFeature(deps: FeatureDeps): Feature {
 
   const maxConnections = config.socket.maxConnectionsPerUser;
 
+  const admit = async (socket: AppSocket) => {
+    const userId = socket.data.user.id;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(resolve, ADMIT_TIMEOUT_MS, "timeout");
+    });
+    const admission = await Promise.race([service.admit(socket.id, userId, maxConnections), timeout]);
+    clearTimeout(timer);
+    if (admission === "full") {
+      logger.warn({ userId, max: maxConnections }, "too many connections for user");
+      throw new AppError("TOO_MANY_CONNECTIONS");
+    }
+    // Redis unreachable or slow: admitted uncounted (recorded once it can be), not locked out.
+    if (admission !== "admitted") logger.warn({ userId, admission }, "connection count unavailable");
+  };
+
   return {
     name: "presence",
     register: (router) => registerPresenceHandlers(router, service, limits),
     // MAX_CONNECTIONS_PER_USER: the user's connections in the store, every instance's, are
     // the count; the handshake records its own atomically with the check.
-    async admit(socket) {
-      const userId = socket.data.user.id;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(resolve, ADMIT_TIMEOUT_MS, "timeout");
-      });
-      const admission = await Promise.race([service.admit(socket.id, userId, maxConnections), timeout]);
-      clearTimeout(timer);
-      if (admission === "full") {
-        logger.warn({ userId, max: maxConnections }, "too many connections for user");
-        throw new AppError("TOO_MANY_CONNECTIONS");
-      }
-      // Redis unreachable or slow: admitted uncounted (recorded once it can be), not locked out.
-      if (admission !== "admitted") logger.warn({ userId, admission }, "connection count unavailable");
-    },
-    abandon(socket) {
-      service.disconnect(socket.id);
-    },
+    handshake: [{ phase: "admit", run: admit, abandon: (socket) => service.disconnect(socket.id) }],
     onConnection(socket) {
       service.connect(socket.id, socket.data.user.id);
     },

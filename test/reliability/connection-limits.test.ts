@@ -163,11 +163,16 @@ describe("a handshake that does not complete", () => {
       createPresenceFeature(deps),
       {
         name: "gate",
-        async admit() {
-          arrived();
-          const refusal = await gate;
-          if (refusal) throw refusal;
-        },
+        handshake: [
+          {
+            phase: "admit",
+            async run() {
+              arrived();
+              const refusal = await gate;
+              if (refusal) throw refusal;
+            },
+          },
+        ],
       },
     ];
     return { features, reached, release: (refuse?: AppError) => release(refuse) };
