@@ -3,14 +3,13 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { Router } from "express";
 import type { DestinationStream } from "pino";
-import { createAddressLimit, joinUserRoom } from "./auth/connection-limits.js";
-import { createAuthentication, createTokenLifecycle } from "./auth/socket-auth.js";
+import { createAuthFeature } from "./auth/index.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { type AdapterKind, createAdapterChoice } from "./infra/adapter.js";
 import { createSlowConsumerGuard } from "./infra/backpressure.js";
 import { readTlsFiles } from "./infra/config/files.js";
 import type { Config } from "./infra/config.js";
-import { createEventRouter, type EventRouter } from "./infra/event-router.js";
+import { createEventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
 import { createHandshake } from "./infra/handshake.js";
 import { createHttpApp } from "./infra/http.js";
@@ -158,62 +157,34 @@ export function createApp(
     metrics,
     pubsubKind: adapter.kind,
   };
-  const built = buildFeatures(featureDeps);
-  const router: EventRouter = createEventRouter({ logger, observe: metrics.observeEvent });
-  const tokens = createTokenLifecycle({
-    verifier,
-    logger,
-    clockToleranceSec: config.jwt.clockToleranceSec,
-    onUserChanged: (socket) => hooks.userChanged(socket),
-  });
-  tokens.register(router);
-  // Token expiry acts on live sockets until every one is closed.
-  const tokenLifetime: Feature = {
-    name: "auth",
-    handshake: [
-      createAddressLimit({
-        perAddress: rateLimiter("connect-ip", { points: config.socket.connectPerIpPerMin, durationSec: 60 }),
-        logger,
-      }),
-      createAuthentication({ verifier, logger }),
-      joinUserRoom,
-    ],
-    onConnection: tokens.onConnection,
-    onDisconnect: tokens.onDisconnect,
-    close: () => tokens.stop(),
-  };
-  for (const feature of built) {
-    feature.register?.(router);
-    if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
-  }
-
-  io.use(
-    createHandshake([tokenLifetime, ...built], {
-      logger,
-      // Each refusal is counted by the code the client gets (rt_handshakes_refused_total).
-      onRefused: countRefusal,
-    }),
+  const auth = createAuthFeature(
+    { clockToleranceSec: config.jwt.clockToleranceSec, connectPerIpPerMin: config.socket.connectPerIpPerMin },
+    { verifier, rateLimiter, logger, onUserChanged: (socket) => hooks.userChanged(socket) },
   );
-
   const slowConsumerGuard = createSlowConsumerGuard({
     io,
     maxBufferedBytes: config.socket.maxBufferedBytes,
     logger,
     onDisconnect: () => metrics.slowConsumerDisconnects.inc(),
   });
+  // Authentication first: every other feature sees an authenticated socket.
+  const features = [auth, ...buildFeatures(featureDeps), slowConsumerGuard];
 
-  const hooks = attachSocketHooks(io, [tokenLifetime, ...built], {
-    router,
-    logger,
-    metrics,
-  });
+  const router = createEventRouter({ logger, observe: metrics.observeEvent });
+  for (const feature of features) {
+    feature.register?.(router);
+    if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
+  }
+  // Each refusal is counted by the code the client gets (rt_handshakes_refused_total).
+  io.use(createHandshake(features, { logger, onRefused: countRefusal }));
+  const hooks = attachSocketHooks(io, features, { router, logger, metrics });
 
   const lifecycle = createLifecycle({
     io,
     httpServer,
     redis,
     adapter,
-    features: [tokenLifetime, ...built, slowConsumerGuard],
+    features,
     readiness,
     logger,
     listen: { port: config.port, host: config.host, tls: tls !== undefined },
