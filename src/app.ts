@@ -1,7 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type Server as HttpServer } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import { Router } from "express";
+import type { Server as HttpServer } from "node:http";
 import type { DestinationStream } from "pino";
 import { createAuthFeature } from "./auth/index.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
@@ -12,16 +10,14 @@ import type { Config } from "./infra/config.js";
 import { createEventRouter } from "./infra/event-router.js";
 import type { Feature } from "./infra/feature.js";
 import { createHandshake } from "./infra/handshake.js";
-import { createHttpApp } from "./infra/http.js";
 import { createLifecycle, createReadiness, type Lifecycle } from "./infra/lifecycle.js";
 import { createLogger, type Logger } from "./infra/logger.js";
-import { createMetrics, createMetricsRouter, type Metrics } from "./infra/metrics.js";
-import { createOriginPolicy, logRefusedOrigin, type OriginRefusal } from "./infra/origin.js";
+import type { Metrics } from "./infra/metrics.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
 import { attachSocketHooks } from "./infra/socket-hooks.js";
-import { type AppServer, createSocketServer } from "./infra/socket-server.js";
-import { CLIENT_EVENT_NAMES, type ErrorCode } from "./protocol/index.js";
+import type { AppServer } from "./infra/socket-server.js";
+import { createTransport } from "./infra/transport.js";
 
 export interface AppDeps {
   /** Where log lines go (tests read them); stdout by default. */
@@ -73,7 +69,6 @@ export function createApp(
     destination: deps.logDestination,
   });
   for (const warning of config.warnings) logger.warn(warning);
-  const startedAt = Date.now();
 
   const redis = config.redis.url
     ? createRedisConnections({
@@ -85,60 +80,22 @@ export function createApp(
         logger,
       })
     : undefined;
-  const isOriginAllowed = createOriginPolicy(config.cors);
-  const logOriginRefused = logRefusedOrigin(logger);
-  // Metrics need `io` (the socket count), so they exist only once `io` does; these run later.
-  const countRefusal = (code: ErrorCode) => metrics.handshakesRefused.inc({ code });
-  const onOriginRefused: OriginRefusal = (origin, host, what) => {
-    logOriginRefused(origin, host, what);
-    if (what === "socket.io") countRefusal("FORBIDDEN");
-  };
-  const verifier = createTokenVerifier(config.jwt);
-  const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
-
   const readiness = createReadiness(redis);
   const links = {
     ...(config.demo.enabled ? { demo: "/demo" } : {}),
     ...(config.admin.enabled ? { admin: "/admin/" } : {}),
   };
-
-  // Socket.IO must attach to a server that already has the Express handler (it wraps the
-  // existing request listeners), but the features that provide routes need `io`: the
-  // feature routes are mounted into a router the app already holds.
-  const featureRoutes = Router();
-  const httpApp = createHttpApp({
+  const { httpServer, io, metrics, routes, countRefusal } = createTransport({
+    settings: config,
     instanceId,
-    version: config.version,
-    startedAt,
-    bodyLimit: config.http.bodyLimit,
-    isOriginAllowed,
-    onOriginRefused,
-    readiness: readiness.reason,
-    logger,
-    routes: featureRoutes,
+    tls,
     links,
-  });
-  const httpServer = tls ? createHttpsServer(tls, httpApp) : createServer(httpApp);
-  const io = createSocketServer(httpServer, {
-    maxHttpBufferSize: config.socket.maxHttpBufferSize,
-    isOriginAllowed,
-    onOriginRefused,
-    refuseReason: () => {
-      if (!readiness.draining()) return undefined;
-      countRefusal("UNAVAILABLE");
-      return "server is shutting down";
-    },
-  });
-
-  const metrics = createMetrics({
-    knownEvents: CLIENT_EVENT_NAMES,
-    connectedSockets: () => io.of("/").sockets.size,
-    ready: () => readiness.reason() === undefined,
+    readiness,
     redis,
-    version: config.version,
+    logger,
   });
-  featureRoutes.use(createMetricsRouter(metrics, config.metrics.token));
-
+  const verifier = createTokenVerifier(config.jwt);
+  const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
   const adapter = createAdapterChoice({
     io,
     redis,
@@ -173,7 +130,7 @@ export function createApp(
   const router = createEventRouter({ logger, observe: metrics.observeEvent });
   for (const feature of features) {
     feature.register?.(router);
-    if (feature.httpRouter) featureRoutes.use(feature.httpRouter);
+    if (feature.httpRouter) routes.use(feature.httpRouter);
   }
   // Each refusal is counted by the code the client gets (rt_handshakes_refused_total).
   io.use(createHandshake(features, { logger, onRefused: countRefusal }));
