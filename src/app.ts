@@ -33,9 +33,11 @@ export interface App extends Lifecycle {
   redis: RedisConnections | undefined;
 }
 
-/** Everything a feature module may be built from. */
-export interface FeatureDeps {
-  config: Config;
+/**
+ * What the app builds before the features and shares among them. Only the feature
+ * assembly (src/features.ts) sees all of it: each feature is handed what it uses.
+ */
+export interface SharedServices {
   instanceId: string;
   logger: Logger;
   io: AppServer;
@@ -47,8 +49,8 @@ export interface FeatureDeps {
   pubsubKind: () => AdapterKind;
 }
 
-/** Builds the feature modules from the shared dependencies, wiring them to each other explicitly. */
-export type FeaturesFactory = (deps: FeatureDeps) => Feature[];
+/** Builds the feature modules, wiring them to each other explicitly. */
+export type FeaturesFactory = (config: Config, shared: SharedServices) => Feature[];
 
 /**
  * Builds the whole service from a validated config: the one place where modules are
@@ -103,8 +105,7 @@ export function createApp(
     keyPrefix: config.redis.keyPrefix,
     logger,
   });
-  const featureDeps: FeatureDeps = {
-    config,
+  const shared: SharedServices = {
     instanceId,
     logger,
     io,
@@ -125,7 +126,7 @@ export function createApp(
     onDisconnect: () => metrics.slowConsumerDisconnects.inc(),
   });
   // Authentication first: every other feature sees an authenticated socket.
-  const features = [auth, ...buildFeatures(featureDeps), slowConsumerGuard];
+  const features = [auth, ...buildFeatures(config, shared), slowConsumerGuard];
 
   const router = createEventRouter({ logger, observe: metrics.observeEvent });
   for (const feature of features) {
