@@ -72,16 +72,9 @@ export function createApp(
   });
   for (const warning of config.warnings) logger.warn(warning);
 
-  const redis = config.redis.url
-    ? createRedisConnections({
-        url: config.redis.url,
-        mode: config.redis.mode,
-        clusterNodes: config.redis.clusterNodes,
-        sentinels: config.redis.sentinels,
-        sentinelName: config.redis.sentinelName,
-        logger,
-      })
-    : undefined;
+  const { url } = config.redis;
+  const redis = url ? createRedisConnections({ ...config.redis, url, logger }) : undefined;
+
   const readiness = createReadiness(redis);
   const links = {
     ...(config.demo.enabled ? { demo: "/demo" } : {}),
@@ -96,15 +89,10 @@ export function createApp(
     redis,
     logger,
   });
+  const adapter = createAdapterChoice({ io, redis, ...config.redis, logger });
   const verifier = createTokenVerifier(config.jwt);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
-  const adapter = createAdapterChoice({
-    io,
-    redis,
-    choice: config.redis.adapter,
-    keyPrefix: config.redis.keyPrefix,
-    logger,
-  });
+  const pubsubKind = adapter.kind;
   const shared: SharedServices = {
     instanceId,
     logger,
@@ -113,20 +101,26 @@ export function createApp(
     rateLimiter,
     verifier,
     metrics,
-    pubsubKind: adapter.kind,
+    pubsubKind,
   };
-  const auth = createAuthFeature(
-    { clockToleranceSec: config.jwt.clockToleranceSec, connectPerIpPerMin: config.socket.connectPerIpPerMin },
-    { verifier, rateLimiter, logger, onUserChanged: (socket) => hooks.userChanged(socket) },
-  );
-  const slowConsumerGuard = createSlowConsumerGuard({
-    io,
-    maxBufferedBytes: config.socket.maxBufferedBytes,
-    logger,
-    onDisconnect: () => metrics.slowConsumerDisconnects.inc(),
-  });
-  // Authentication first: every other feature sees an authenticated socket.
-  const features = [auth, ...buildFeatures(config, shared), slowConsumerGuard];
+
+  // Authentication first (every other feature sees an authenticated socket), the slow-consumer guard last.
+  const features = [
+    createAuthFeature(
+      {
+        clockToleranceSec: config.jwt.clockToleranceSec,
+        connectPerIpPerMin: config.socket.connectPerIpPerMin,
+      },
+      { verifier, rateLimiter, logger, onUserChanged: (socket) => hooks.userChanged(socket) },
+    ),
+    ...buildFeatures(config, shared),
+    createSlowConsumerGuard({
+      io,
+      maxBufferedBytes: config.socket.maxBufferedBytes,
+      logger,
+      onDisconnect: () => metrics.slowConsumerDisconnects.inc(),
+    }),
+  ];
 
   const router = createEventRouter({ logger, observe: metrics.observeEvent });
   for (const feature of features) {

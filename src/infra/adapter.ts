@@ -60,7 +60,8 @@ export interface AdapterChoice {
 export function createAdapterChoice(options: {
   io: AppServer;
   redis: RedisConnections | undefined;
-  choice: Config["redis"]["adapter"];
+  /** REDIS_ADAPTER */
+  adapter: Config["redis"]["adapter"];
   keyPrefix: string;
   logger: Logger;
 }): AdapterChoice {
@@ -76,7 +77,7 @@ export function createAdapterChoice(options: {
       if (!redis) return;
       let adapter: { kind: AdapterKind; serverVersion?: string } = { kind: "classic" };
       try {
-        adapter = await resolveAdapterKind(options.choice, redis);
+        adapter = await resolveAdapterKind(options.adapter, redis);
       } catch (err) {
         log.error(
           { err: (err as Error).message },
