@@ -6,7 +6,7 @@ import type {
   Notification,
   NotificationListResult,
   PresenceState,
-  PresenceStatus,
+  SettableStatus,
 } from "../protocol/events.js";
 import type { RealtimeError } from "./errors.js";
 
@@ -115,7 +115,7 @@ export interface ConnectOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
 
-export type SettableStatus = Exclude<PresenceStatus, "offline">;
+export type { SettableStatus };
 
 export interface ChatApi {
   /**
