@@ -2,7 +2,7 @@ import type { AppSocket } from "../infra/event-router.js";
 import type { HandshakeStep } from "../infra/handshake.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiter } from "../infra/rate-limit.js";
-import { AppError, userRoom } from "../protocol/index.js";
+import { AppError } from "../protocol/index.js";
 
 const PRIVATE_ADDRESS = /^(::ffff:)?(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)|^::1$|^f[cd]/i;
 
@@ -46,16 +46,3 @@ export function createAddressLimit(deps: { perAddress: RateLimiter; logger: Logg
     },
   };
 }
-
-/**
- * The last handshake step: the socket joins `user:<id>`, through which notifications and
- * disconnects reach every socket of the user. Awaited: once connected, a broadcast to the
- * room reaches this socket from every instance (with sharded pub/sub the room's
- * subscription is confirmed first).
- */
-export const joinUserRoom: HandshakeStep = {
-  phase: "join",
-  async run(socket) {
-    await socket.join(userRoom(socket.data.user.id));
-  },
-};

@@ -1,8 +1,10 @@
 import type { AppSocket } from "../infra/event-router.js";
 import type { Feature } from "../infra/feature.js";
+import type { HandshakeStep } from "../infra/handshake.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
-import { createAddressLimit, joinUserRoom } from "./connection-limits.js";
+import { userRoom } from "../protocol/index.js";
+import { createAddressLimit } from "./connection-limits.js";
 import { createAuthentication, createTokenLifecycle } from "./socket-auth.js";
 import type { TokenVerifier } from "./verifier.js";
 
@@ -23,6 +25,19 @@ export interface AuthDeps {
    */
   onUserChanged(socket: AppSocket): Promise<string[]>;
 }
+
+/**
+ * The last handshake step: the socket joins `user:<id>`, through which notifications and
+ * disconnects reach every socket of the user. Awaited: once connected, a broadcast to the
+ * room reaches this socket from every instance (with sharded pub/sub the room's
+ * subscription is confirmed first).
+ */
+const joinUserRoom: HandshakeStep = {
+  phase: "join",
+  async run(socket) {
+    await socket.join(userRoom(socket.data.user.id));
+  },
+};
 
 /**
  * Who may connect, and for how long: the per-address handshake limit, the token check,
