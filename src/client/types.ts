@@ -1,6 +1,12 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
 import type { AckData, EventPayload } from "../protocol/contract.js";
-import type { Message, Notification, PresenceState, ServerEventPayload } from "../protocol/events.js";
+import type {
+  Message,
+  Notification,
+  PresenceState,
+  ServerEventPayload,
+  SettableStatus,
+} from "../protocol/events.js";
 import type { RealtimeError } from "./errors.js";
 
 /**
@@ -111,7 +117,7 @@ export interface ConnectOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
 
-export type SettableStatus = EventPayload<"presence:set">["status"];
+export type { SettableStatus };
 
 export interface ChatApi {
   /**
