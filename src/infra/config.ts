@@ -9,7 +9,7 @@ export { ADMIN_PASSWORD_MIN_PRODUCTION, MIN_INTERNAL_API_KEY_LENGTH } from "./co
 /**
  * The service's whole configuration, parsed from environment variables once, in
  * `loadConfig`: its type is the schemas' (config/sections.ts). Nothing else reads
- * `process.env`. Every variable is documented in `.env.example` and the README.
+ * `process.env`. Every variable is documented in `.env.example` and docs/configuration.md.
  */
 export type Config = Settings & {
   version: string;

@@ -91,13 +91,13 @@ describe("configuration", () => {
     expect(() => loadConfig(parsed)).not.toThrow();
   });
 
-  it("documents every variable in the README's configuration table", () => {
-    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  it("documents every variable in the configuration table (docs/configuration.md)", () => {
+    const readme = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
     expect(CONFIG_VARIABLES.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
   });
 
-  it("states each default where the schema has it: the README's table and .env.example agree with it", () => {
-    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  it("states each default where the schema has it: the configuration table and .env.example agree with it", () => {
+    const readme = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
     const example = parseEnv(readFileSync(new URL("../../.env.example", import.meta.url), "utf8"));
     const rows = readme.split("\n").filter((line) => line.startsWith("| `"));
     expect(Object.keys(CONFIG_DEFAULTS).length).toBeGreaterThan(30);
@@ -120,7 +120,7 @@ describe("configuration", () => {
     ]);
     expect(problemsOf({ ...production, INTERNAL_API_KEY: `${short}k` })).toEqual([]);
     const rule = `${MIN_INTERNAL_API_KEY_LENGTH} characters in production`;
-    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const readme = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
     const row = readme.split("\n").find((line) => line.startsWith("| `INTERNAL_API_KEY` |"));
     expect(row).toContain(rule);
     const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
