@@ -132,7 +132,7 @@ export interface RedisMemberStoreOptions {
 
 export function createRedisMemberStore(options: RedisMemberStoreOptions): MemberStore {
   const { redis, keyPrefix, ttlMs } = options;
-  const membersScript = defineScript(redis, "chatMembers", MEMBERS_LUA);
+  const membersScript = defineScript(redis, { name: "chatMembers", lua: MEMBERS_LUA });
   // A process restarted under the same INSTANCE_ID must not inherit its predecessor's entries.
   const leaseId = `${options.instanceId.replace(/\s/g, "_")}#${randomBytes(6).toString("hex")}`;
 

@@ -179,7 +179,7 @@ export interface RedisNotificationStoreOptions extends NotificationStoreOptions 
 
 export function createRedisNotificationStore(options: RedisNotificationStoreOptions): NotificationStore {
   const { redis, keyPrefix, limit, ttlMs } = options;
-  const addScript = defineScript(redis, "notificationsAdd", ADD_SCRIPT);
+  const addScript = defineScript(redis, { name: "notificationsAdd", lua: ADD_SCRIPT });
   redis.defineCommand("notificationsList", { numberOfKeys: 4, lua: LIST_SCRIPT, readOnly: true });
   redis.defineCommand("notificationsRead", { numberOfKeys: 4, lua: READ_SCRIPT });
   const commands = redis as RedisClient & NotificationCommands;
