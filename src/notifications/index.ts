@@ -1,8 +1,8 @@
 import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
 import { createNotificationHandlers, createSocketNotificationPublisher } from "./handlers.js";
-import { createMemoryNotificationStore } from "./memory-store.js";
-import { createRedisNotificationStore } from "./redis-store.js";
+import { createMemoryNotificationStore } from "./notification-store-memory.js";
+import { createRedisNotificationStore } from "./notification-store-redis.js";
 import { createNotificationService, type NotificationService } from "./service.js";
 
 export type { NotificationService } from "./service.js";

@@ -2,8 +2,8 @@ import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
 import { AppError, presenceRoom } from "../protocol/index.js";
 import { registerPresenceHandlers } from "./handlers.js";
-import { createMemoryPresenceStore } from "./memory-store.js";
-import { createRedisPresenceStore } from "./redis-store.js";
+import { createMemoryPresenceStore } from "./presence-store-memory.js";
+import { createRedisPresenceStore } from "./presence-store-redis.js";
 import { createPresenceService } from "./service.js";
 
 /** How long an offline user's lastSeen and text are kept. */

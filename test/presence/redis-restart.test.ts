@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/infra/logger.js";
 import { createRedisConnections } from "../../src/infra/redis.js";
-import { createRedisPresenceStore } from "../../src/presence/redis-store.js";
+import { createRedisPresenceStore } from "../../src/presence/presence-store-redis.js";
 import { createPresenceService } from "../../src/presence/service.js";
 import type { PresenceState } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";

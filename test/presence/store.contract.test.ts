@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryPresenceStore } from "../../src/presence/memory-store.js";
-import { createRedisPresenceStore } from "../../src/presence/redis-store.js";
+import { createMemoryPresenceStore } from "../../src/presence/presence-store-memory.js";
+import { createRedisPresenceStore } from "../../src/presence/presence-store-redis.js";
 import type { PresenceStore, PresenceStoreOptions } from "../../src/presence/store.js";
 import { eventually } from "../helpers/client.js";
 import { RedisCluster } from "../helpers/redis-cluster.js";
