@@ -1,169 +1,13 @@
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
 import type { Notification } from "../protocol/index.js";
-import {
-  type AddResult,
-  MAX_SEQ,
-  type NotificationContent,
-  type NotificationStore,
-  type NotificationStoreOptions,
-  SEQ_DIGITS,
-} from "./store.js";
+import { ADD_LUA, LIST_LUA, READ_LUA } from "./notification-store.lua.js";
+import type { AddResult, NotificationContent, NotificationStore, NotificationStoreOptions } from "./store.js";
 
-/**
- * Keys of one user share the hash tag `{<userId>}`, so every script below touches a
- * single Redis Cluster slot:
- *   notif:{u}:ids     ZSET  id -> createdAt ms (every kept notification)
- *   notif:{u}:unread  ZSET  id -> createdAt ms (the unread subset: ZCARD is the count)
- *   notif:{u}:items   HASH  id -> JSON {type,title,body?,data?}
- *   notif:{u}:readat  HASH  id -> read time ms
- *   notif:{u}:idem:<sha256 of the key>  STRING  the id that key created for u, for 24 h
- * Ties in score sort by member, and ids of one millisecond differ only in a fixed-width
- * sequence, so Redis order is creation order.
- */
-
-// Shared by the writing scripts: drop notifications and everything that refers to them.
-const LUA_HELPERS = `
-local function drop(ids)
-  for i = 1, #ids, 500 do
-    local chunk = {unpack(ids, i, math.min(i + 499, #ids))}
-    redis.call('ZREM', KEYS[1], unpack(chunk))
-    redis.call('ZREM', KEYS[2], unpack(chunk))
-    redis.call('HDEL', KEYS[3], unpack(chunk))
-    redis.call('HDEL', KEYS[4], unpack(chunk))
-  end
-end
-local function expire_old(cutoff)
-  drop(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. cutoff))
-end
-`;
-
-/**
- * KEYS: the user's four keys, [idempotency key]. ARGV: now, ttlMs, limit, content JSON,
- * idempotency TTL ms. Returns {id, 0} for a new notification, or {id, 1, json} when the
- * key already created one for this user (json false when it was dropped since): the key
- * and the insert are one step, so a crash between them cannot happen.
- */
-const ADD_SCRIPT = `${LUA_HELPERS}
-if KEYS[5] then
-  local prior = redis.call('GET', KEYS[5])
-  if prior then return {prior, 1, redis.call('HGET', KEYS[3], prior)} end
-end
-local now = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-expire_old(string.format('%.0f', now - ttl))
--- Never below the newest id: ordering stays exact within a millisecond and when a
--- clock steps back (another instance, NTP).
-local ms, seq = now, 0
-local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0)[1]
-if newest then
-  local lms, lseq = string.match(newest, '^(%d+)-(%d+)$')
-  lms, lseq = tonumber(lms), tonumber(lseq)
-  if lms >= ms then
-    ms, seq = lms, lseq + 1
-    if seq > ${MAX_SEQ} then ms, seq = ms + 1, 0 end
-  end
-end
-local score = string.format('%.0f', ms)
-local id = score .. '-' .. string.format('%0${SEQ_DIGITS}d', seq)
-redis.call('ZADD', KEYS[1], score, id)
-redis.call('ZADD', KEYS[2], score, id)
-redis.call('HSET', KEYS[3], id, ARGV[4])
-local excess = redis.call('ZCARD', KEYS[1]) - limit
-if excess > 0 then drop(redis.call('ZRANGE', KEYS[1], 0, excess - 1)) end
--- A user's keys live as long as their newest notification may.
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
-if KEYS[5] then redis.call('SET', KEYS[5], id, 'PX', ARGV[5]) end
-return {id, 0}
-`;
-
-/**
- * ARGV: cutoff (oldest live score), limit, before ms ('' for none), before seq,
- * unreadOnly ('1'/'0'). Read-only: expired entries are skipped here, dropped by writes.
- * Returns {unreadCount, hasMore, {id, json, readAt, ...}}.
- */
-const LIST_SCRIPT = `
-local cutoff = ARGV[1]
-local limit = tonumber(ARGV[2])
-local bms, bseq = tonumber(ARGV[3]), tonumber(ARGV[4])
-local source = ARGV[5] == '1' and KEYS[2] or KEYS[1]
-local max = bms and string.format('%.0f', bms) or '+inf'
-local want = limit + 1
-local ids, offset = {}, 0
-while #ids < want do
-  local batch = redis.call('ZREVRANGEBYSCORE', source, max, cutoff, 'LIMIT', offset, want)
-  for _, id in ipairs(batch) do
-    local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-    -- Only entries of the cursor's own millisecond can be at or after it.
-    if not bms or tonumber(ms) < bms or tonumber(seq) < bseq then
-      ids[#ids + 1] = id
-      if #ids == want then break end
-    end
-  end
-  if #batch < want then break end
-  offset = offset + #batch
-end
-local has_more = 0
-if #ids > limit then
-  has_more = 1
-  ids[#ids] = nil
-end
-local out = {}
-if #ids > 0 then
-  local jsons = redis.call('HMGET', KEYS[3], unpack(ids))
-  local read_at = redis.call('HMGET', KEYS[4], unpack(ids))
-  for i, id in ipairs(ids) do
-    out[#out + 1] = id
-    out[#out + 1] = jsons[i]
-    out[#out + 1] = read_at[i]
-  end
-end
-return {redis.call('ZCOUNT', KEYS[2], cutoff, '+inf'), has_more, out}
-`;
-
-/** ARGV: now, ttlMs, 'all' | 'ids', ids... Returns the unread count. */
-const READ_SCRIPT = `${LUA_HELPERS}
-local now = ARGV[1]
-expire_old(string.format('%.0f', tonumber(now) - tonumber(ARGV[2])))
-local read = {}
-if ARGV[3] == 'all' then
-  read = redis.call('ZRANGE', KEYS[2], 0, -1)
-  redis.call('DEL', KEYS[2])
-else
-  for i = 4, #ARGV do
-    if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then read[#read + 1] = ARGV[i] end
-  end
-end
-for i = 1, #read, 500 do
-  local args = {}
-  for j = i, math.min(i + 499, #read) do
-    args[#args + 1] = read[j]
-    args[#args + 1] = now
-  end
-  redis.call('HSET', KEYS[4], unpack(args))
-end
--- The read-state hash may be new: it must not outlive the notifications it describes.
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
-return redis.call('ZCARD', KEYS[2])
-`;
-
-type ListReply = [number, number, (string | null)[]];
-
-/** The scripts take a user's four keys, then their ARGV. */
-type UserScript<R> = (
-  ids: string,
-  unread: string,
-  items: string,
-  readAt: string,
-  ...argv: (string | number)[]
-) => R;
-
-interface NotificationCommands {
-  notificationsList: UserScript<Promise<ListReply>>;
-  notificationsRead: UserScript<Promise<number>>;
-}
+/** LIST_LUA's reply: the unread count, more (1/0), then id, content JSON, read time per item. */
+type ListReply = [unreadCount: number, hasMore: number, flat: (string | null)[]];
+/** ADD_LUA's reply: a new id, or a replayed one with the content it stored (false: dropped since). */
+type AddReply = [id: string, replayed: number, prior?: string | null];
 
 const hydrate = (id: string, content: NotificationContent, readAt: number | null): Notification => ({
   id,
@@ -177,12 +21,26 @@ export interface RedisNotificationStoreOptions extends NotificationStoreOptions 
   keyPrefix: string;
 }
 
+/** Each user's notifications on their own keys (layout and scripts: `notification-store.lua.ts`). */
 export function createRedisNotificationStore(options: RedisNotificationStoreOptions): NotificationStore {
   const { redis, keyPrefix, limit, ttlMs } = options;
-  const addScript = defineScript(redis, { name: "notificationsAdd", lua: ADD_SCRIPT });
-  redis.defineCommand("notificationsList", { numberOfKeys: 4, lua: LIST_SCRIPT, readOnly: true });
-  redis.defineCommand("notificationsRead", { numberOfKeys: 4, lua: READ_SCRIPT });
-  const commands = redis as RedisClient & NotificationCommands;
+  const addScript = defineScript(redis, {
+    name: "notificationsAdd",
+    lua: ADD_LUA,
+    decode: (r) => r as AddReply,
+  });
+  const listScript = defineScript(redis, {
+    name: "notificationsList",
+    lua: LIST_LUA,
+    keys: 4,
+    decode: (r) => r as ListReply,
+  });
+  const readScript = defineScript(redis, {
+    name: "notificationsRead",
+    lua: READ_LUA,
+    keys: 4,
+    decode: Number,
+  });
 
   const keys = (userId: string): [string, string, string, string] => {
     const base = `${keyPrefix}notif:{${userId}}`;
@@ -199,13 +57,13 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
         userIds.map(async (userId) => {
           const userKeys: string[] = keys(userId);
           if (idempotency) userKeys.push(`${keyPrefix}notif:{${userId}}:idem:${idempotency.hash}`);
-          const [id, replayed, prior] = (await addScript(userKeys, [
+          const [id, replayed, prior] = await addScript(userKeys, [
             now,
             ttlMs,
             limit,
             json,
             idempotency?.ttlMs ?? 0,
-          ])) as [string, number, string | null | undefined];
+          ]);
           if (replayed !== 1) return { id, notification: hydrate(id, content, null), replayed: false };
           const stored = prior ? hydrate(id, JSON.parse(prior) as NotificationContent, null) : undefined;
           return { id, notification: stored, replayed: true };
@@ -214,14 +72,13 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
     },
 
     async list(userId, query, now) {
-      const [unreadCount, hasMore, flat] = await commands.notificationsList(
-        ...keys(userId),
+      const [unreadCount, hasMore, flat] = await listScript(keys(userId), [
         now - ttlMs,
         query.limit,
         query.before ? query.before.ms : "",
         query.before ? query.before.seq : "",
         query.unreadOnly ? "1" : "0",
-      );
+      ]);
       const items: Notification[] = [];
       for (let i = 0; i < flat.length; i += 3) {
         const id = flat[i] as string;
@@ -234,8 +91,8 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
     },
 
     async markRead(userId, target, now) {
-      if ("all" in target) return commands.notificationsRead(...keys(userId), now, ttlMs, "all");
-      return commands.notificationsRead(...keys(userId), now, ttlMs, "ids", ...target.ids);
+      const which = "all" in target ? ["all"] : ["ids", ...target.ids];
+      return readScript(keys(userId), [now, ttlMs, ...which]);
     },
 
     async unreadCount(userId, now) {
