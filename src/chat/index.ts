@@ -5,6 +5,7 @@ import { createMemoryRoomFeed } from "./feed-memory.js";
 import { createRedisRoomFeed } from "./feed-redis.js";
 import { createMemoryMemberStore } from "./member-store-memory.js";
 import { createRedisMemberStore } from "./member-store-redis.js";
+import { createMembership } from "./membership.js";
 import { createMemoryMessageStore } from "./message-store-memory.js";
 import { createRedisMessageStore } from "./message-store-redis.js";
 import { roomAccess } from "./policy.js";
@@ -98,15 +99,20 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     query: deps.rateLimiter("chat:query", { points: chat.rate.joinPerSec, durationSec: 1 }),
   };
 
+  const membership = createMembership({
+    store: stores.members,
+    events: stores.feed,
+    logger,
+    refreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
+    onRoomEmpty: (roomId) => relay.unwatch(roomId),
+  });
   const service = createChatService({
     messages: stores.messages,
-    members: stores.members,
+    membership,
     relay,
     events: stores.feed,
-    logger: deps.logger,
     now,
     maxMessageLength: chat.maxMessageLength,
-    memberRefreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
     sendLimit: limits.send,
     onStored: () => deps.metrics.messagesStored.inc(),
   });
@@ -131,10 +137,10 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
       service.disconnect(socket, socket.data.user).catch(onDisconnectError);
     },
     async start() {
-      service.start();
+      membership.start();
     },
     async stop() {
-      service.stop();
+      membership.stop();
       stores.feed.close();
     },
   };
