@@ -3,6 +3,7 @@ import type { FeatureDeps } from "./app.js";
 import { createChatFeature } from "./chat/index.js";
 import { createDemoFeature } from "./demo/index.js";
 import type { Feature } from "./infra/feature.js";
+import { createInstancesFeature } from "./instances/index.js";
 import { createInternalApiFeature } from "./internal-api/index.js";
 import { createNotificationsFeature } from "./notifications/index.js";
 import { createPresenceFeature } from "./presence/index.js";
@@ -13,7 +14,8 @@ import { createPresenceFeature } from "./presence/index.js";
  */
 export function buildFeatures(deps: FeatureDeps): Feature[] {
   const features: Feature[] = [];
-  features.push(createPresenceFeature(deps));
+  const instances = createInstancesFeature(deps);
+  features.push(createPresenceFeature(deps, { registry: instances.registry }));
   const chat = createChatFeature(deps);
   features.push(chat);
   const notifications = createNotificationsFeature(deps);
@@ -25,5 +27,7 @@ export function buildFeatures(deps: FeatureDeps): Feature[] {
     features.push(createDemoFeature(deps, { notifications: notifications.service }));
   }
   if (deps.config.admin.enabled) features.push(createAdminFeature(deps));
+  // Last: it starts once the features that use it joined it, and stops heart-beating before they stop.
+  features.push(instances);
   return features;
 }

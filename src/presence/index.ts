@@ -1,5 +1,6 @@
 import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
+import type { InstanceRegistry } from "../instances/index.js";
 import { AppError, presenceRoom } from "../protocol/index.js";
 import { registerPresenceHandlers } from "./handlers.js";
 import { createMemoryPresenceStore } from "./presence-store-memory.js";
@@ -15,7 +16,7 @@ export const PRESENCE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
  */
 const ADMIT_TIMEOUT_MS = 1000;
 
-export function createPresenceFeature(deps: FeatureDeps): Feature {
+export function createPresenceFeature(deps: FeatureDeps, links: { registry: InstanceRegistry }): Feature {
   const { config, io } = deps;
   const logger = deps.logger.child({ module: "presence" });
   const storeOptions = { graceMs: config.presence.graceMs, retentionMs: PRESENCE_RETENTION_MS };
@@ -28,8 +29,7 @@ export function createPresenceFeature(deps: FeatureDeps): Feature {
     : createMemoryPresenceStore(storeOptions);
   const service = createPresenceService({
     store,
-    instanceId: deps.instanceId,
-    ttlMs: config.presence.ttlMs,
+    registry: links.registry,
     logger,
     broadcaster: { changed: (state) => io.to(presenceRoom(state.userId)).emit("presence:changed", state) },
   });
@@ -72,7 +72,6 @@ export function createPresenceFeature(deps: FeatureDeps): Feature {
     onDisconnect(socket) {
       service.disconnect(socket.id);
     },
-    start: () => service.start(),
     stop: () => service.stop(),
   };
 }

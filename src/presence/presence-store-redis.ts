@@ -2,10 +2,8 @@ import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
 import type { PresenceState, PresenceStatus } from "../protocol/index.js";
 import {
-  CLAIM_DEAD_LUA,
   CONNECT_LUA,
   DISCONNECT_LUA,
-  HEARTBEAT_LUA,
   READ_LUA,
   SET_STATUS_LUA,
   SETTLE_LUA,
@@ -20,15 +18,14 @@ import {
 
 /**
  * Keys (P = REDIS_KEY_PREFIX). The two keys of a user share the hash tag `{userId}`:
- * every per-user script touches only those, so they stay atomic on Redis Cluster. The
- * global indexes share `{presence}`; a registration's set is on its own.
+ * every per-user script touches only those, so they stay atomic on Redis Cluster. A
+ * registration's set is on its own; the grace index is `{presence}`'s. (The
+ * registrations themselves are the instance registry's: src/instances.)
  *
  * - P presence:{<userId>}:conns       hash  `<instance>/<socketId>` → connected at (ms); gone when empty
  * - P presence:{<userId>}:state       hash  online, status, text, lastSeen, offlineAt; no TTL while
  *                                           online, `retentionMs` once offline
- * - P presence:instance:{<instance>}:conns  set  `<socketId>/<userId>` of one registration
- * - P {presence}:instances            zset  registration → last heartbeat (ms)
- * - P {presence}:dead                 zset  registrations declared dead, still being cleaned → last heartbeat
+ * - P presence:instance:{<instance>}:conns  set  `<socketId>/<userId>` of one registration; gone when empty
  * - P {presence}:pending              zset  userId → when their grace ends (ms)
  *
  * The global indexes are written before and cleaned after the per-user state they point
@@ -40,8 +37,6 @@ export function presenceKeys(prefix: string) {
     conns: (userId: string) => `${prefix}presence:{${userId}}:conns`,
     state: (userId: string) => `${prefix}presence:{${userId}}:state`,
     instanceConns: (instance: string) => `${prefix}presence:instance:{${instance}}:conns`,
-    instances: `${prefix}{presence}:instances`,
-    dead: `${prefix}{presence}:dead`,
     pending: `${prefix}{presence}:pending`,
   };
 }
@@ -79,8 +74,7 @@ function decodeUserReply(reply: unknown): UserReply {
   };
 }
 
-/** Registrations cleaned per reap, and connections per batch: bounds one sweep's work. */
-const REAP_INSTANCES = 50;
+/** Connections per batch while reaping a dead registration: bounds one step's work. */
 const SCAN_COUNT = 500;
 
 export interface RedisPresenceStoreOptions extends PresenceStoreOptions {
@@ -102,18 +96,6 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
     setStatus: userScript("presenceSetStatus", SET_STATUS_LUA),
     read: userScript("presenceRead", READ_LUA),
   };
-  const heartbeatScript = defineScript(redis, {
-    name: "presenceHeartbeat",
-    lua: HEARTBEAT_LUA,
-    keys: 1,
-    decode: (r) => Number(r) === 1,
-  });
-  const claimDeadScript = defineScript(redis, {
-    name: "presenceClaimDead",
-    lua: CLAIM_DEAD_LUA,
-    keys: 2,
-    decode: (r) => pairs(r as string[]),
-  });
   const zremIfScoreScript = defineScript(redis, {
     name: "presenceZremIfScore",
     lua: ZREM_IF_SCORE_LUA,
@@ -143,19 +125,6 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
   }: PresenceUpdate & { removed: boolean; refused?: true }): PresenceUpdate => update;
 
   const store: PresenceStore = {
-    async registerInstance(instance, now) {
-      await redis.zadd(keys.instances, now, instance);
-    },
-
-    async heartbeat(instance, now) {
-      return heartbeatScript([keys.instances], [now, instance]);
-    },
-
-    async unregisterInstance(instance) {
-      await redis.del(keys.instanceConns(instance));
-      await redis.zrem(keys.instances, instance);
-    },
-
     async connect(conn, now) {
       await redis.sadd(keys.instanceConns(conn.instance), `${conn.socketId}/${conn.userId}`);
       return withoutRemoved(
@@ -220,29 +189,24 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
       return changes;
     },
 
-    async reap(staleBefore, now) {
-      const dead = await claimDeadScript([keys.instances, keys.dead], [staleBefore, REAP_INSTANCES]);
+    async reap({ registration: instance, lastBeat: lastSeen }, now) {
+      const setKey = keys.instanceConns(instance);
       const changes: PresenceState[] = [];
-      for (const [instance, lastBeatText] of dead) {
-        const lastSeen = Number(lastBeatText);
-        const setKey = keys.instanceConns(instance);
-        let cursor = "0";
-        do {
-          const [next, members] = await redis.sscan(setKey, cursor, "COUNT", SCAN_COUNT);
-          cursor = next;
-          await Promise.all(
-            members.map(async (member) => {
-              const slash = member.indexOf("/");
-              const conn = { instance, socketId: member.slice(0, slash), userId: member.slice(slash + 1) };
-              const { state, changed } = await store.disconnect(conn, { now, lastSeen });
-              if (changed) changes.push(state);
-            }),
-          );
-        } while (cursor !== "0");
-        // Another reaper may still be scanning; whoever sees the set empty closes the record.
-        if ((await redis.scard(setKey)) === 0) await redis.zrem(keys.dead, instance);
-      }
-      return changes;
+      let cursor = "0";
+      do {
+        const [next, members] = await redis.sscan(setKey, cursor, "COUNT", SCAN_COUNT);
+        cursor = next;
+        await Promise.all(
+          members.map(async (member) => {
+            const slash = member.indexOf("/");
+            const conn = { instance, socketId: member.slice(0, slash), userId: member.slice(slash + 1) };
+            const { state, changed } = await store.disconnect(conn, { now, lastSeen });
+            if (changed) changes.push(state);
+          }),
+        );
+      } while (cursor !== "0");
+      // Another reaper may still be scanning: done when the set is seen empty.
+      return { changes, done: (await redis.scard(setKey)) === 0 };
     },
   };
   return store;

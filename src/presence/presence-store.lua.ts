@@ -82,27 +82,6 @@ return reply(changed, 0)`;
 export const READ_LUA = `${USER_LIB}
 return reply(0, 0)`;
 
-/** KEYS[1] = instances. ARGV: now, instance */
-export const HEARTBEAT_LUA = `
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-  return 1
-end
-return 0`;
-
-/**
- * KEYS[1] = instances, KEYS[2] = dead. ARGV: staleBefore (exclusive), limit.
- * Moves stale registrations to `dead` (so their heartbeat now fails and they re-register)
- * and returns every dead one still to clean, including those another reaper started on.
- */
-export const CLAIM_DEAD_LUA = `
-local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
-for i = 1, #stale, 2 do
-  redis.call('ZADD', KEYS[2], stale[i + 1], stale[i])
-  redis.call('ZREM', KEYS[1], stale[i])
-end
-return redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')`;
-
 /** KEYS[1] = a zset. ARGV: member, score. Removes the member only if a newer write did not move it. */
 export const ZREM_IF_SCORE_LUA = `
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])

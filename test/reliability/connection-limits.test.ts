@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { FeatureDeps, FeaturesFactory } from "../../src/app.js";
+import { createInstancesFeature } from "../../src/instances/index.js";
 import { createPresenceFeature } from "../../src/presence/index.js";
 import { AppError } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
@@ -159,17 +160,21 @@ describe("a handshake that does not complete", () => {
     const gate = new Promise<AppError | undefined>((resolve) => {
       release = resolve;
     });
-    const features: FeaturesFactory = (deps: FeatureDeps) => [
-      createPresenceFeature(deps),
-      {
-        name: "gate",
-        async admit() {
-          arrived();
-          const refusal = await gate;
-          if (refusal) throw refusal;
+    const features: FeaturesFactory = (deps: FeatureDeps) => {
+      const instances = createInstancesFeature(deps);
+      return [
+        createPresenceFeature(deps, { registry: instances.registry }),
+        {
+          name: "gate",
+          async admit() {
+            arrived();
+            const refusal = await gate;
+            if (refusal) throw refusal;
+          },
         },
-      },
-    ];
+        instances,
+      ];
+    };
     return { features, reached, release: (refuse?: AppError) => release(refuse) };
   }
 
