@@ -78,13 +78,30 @@ export function createInstanceRegistry(deps: InstanceRegistryDeps): InstanceRegi
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
-  const afterBeat = async () => {
+  /**
+   * The participants bring the store in line with this instance (a new registration: all
+   * of it); then the registrations given up are declared dead, so that reaping them
+   * announces nothing for what is still here.
+   */
+  const sync = async () => {
+    // Only those given up before the participants started: a later one waits for the next sync.
+    const given = abandoned.length;
     for (const p of participants) {
       try {
         await p.afterBeat?.(registration);
       } catch (err) {
         log.error({ err }, "instance heartbeat follow-up failed");
       }
+    }
+    for (let i = 0; i < given; i++) {
+      const old = abandoned[0] as { registration: string; lastBeat: number };
+      try {
+        await store.declareDead(old.registration, old.lastBeat);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "a lost registration is not declared dead yet");
+        return;
+      }
+      abandoned.shift();
     }
   };
 
@@ -113,19 +130,7 @@ export function createInstanceRegistry(deps: InstanceRegistryDeps): InstanceRegi
       log.warn({ err: (err as Error).message }, "instance heartbeat failed");
       return;
     }
-    await afterBeat();
-    // Only once the participants wrote under the new registration: the old one's entries are
-    // then leftovers, and reaping them announces nothing for what is still here.
-    while (abandoned.length > 0) {
-      const old = abandoned[0] as { registration: string; lastBeat: number };
-      try {
-        await store.declareDead(old.registration, old.lastBeat);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, "a lost registration is not declared dead yet");
-        return;
-      }
-      abandoned.shift();
-    }
+    runOnce("sync", sync);
   };
 
   const reap = async (dead: DeadRegistration, t: number) => {
@@ -147,17 +152,18 @@ export function createInstanceRegistry(deps: InstanceRegistryDeps): InstanceRegi
     }
   };
 
-  // Separate guards: a long sweep (a big dead instance) must never hold up this
-  // instance's own heartbeat, or it would be declared dead in turn.
-  const running: { beat?: Promise<void>; sweep?: Promise<void> } = {};
-  const runOnce = (name: "beat" | "sweep", task: () => Promise<void>) => {
+  // Separate guards: a long sweep (a big dead instance) or a long rewrite (a new
+  // registration) must never hold up this instance's own heartbeat, or it would be
+  // declared dead in turn.
+  const running: { beat?: Promise<void>; sync?: Promise<void>; sweep?: Promise<void> } = {};
+  function runOnce(name: keyof typeof running, task: () => Promise<void>): void {
     if (running[name] || stopped) return;
     running[name] = task()
       .catch((err: unknown) => log.error({ err }, `instance ${name} failed`))
       .finally(() => {
         running[name] = undefined;
       });
-  };
+  }
 
   return {
     current: () => (registered ? registration : undefined),
@@ -166,6 +172,7 @@ export function createInstanceRegistry(deps: InstanceRegistryDeps): InstanceRegi
     },
     async start() {
       await beat();
+      await running.sync;
       timer = setInterval(() => {
         runOnce("beat", beat);
         runOnce("sweep", sweep);
@@ -175,7 +182,7 @@ export function createInstanceRegistry(deps: InstanceRegistryDeps): InstanceRegi
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
-      await Promise.all([running.beat, running.sweep]);
+      await Promise.all([running.beat, running.sync, running.sweep]);
     },
   };
 }
