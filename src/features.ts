@@ -16,7 +16,7 @@ export function buildFeatures(deps: FeatureDeps): Feature[] {
   const features: Feature[] = [];
   const instances = createInstancesFeature(deps);
   features.push(createPresenceFeature(deps, { registry: instances.registry }));
-  const chat = createChatFeature(deps);
+  const chat = createChatFeature(deps, { registry: instances.registry });
   features.push(chat);
   const notifications = createNotificationsFeature(deps);
   features.push(notifications);

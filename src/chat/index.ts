@@ -1,5 +1,6 @@
 import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
+import type { InstanceRegistry } from "../instances/index.js";
 import type { RoomFeed } from "./feed.js";
 import { createMemoryRoomFeed } from "./feed-memory.js";
 import { createRedisRoomFeed } from "./feed-redis.js";
@@ -31,15 +32,13 @@ const SEND_BURST_WINDOW_SEC = 10;
  * sockets in log order, recovery by position, idempotent send, read positions and room
  * membership, on Redis when configured (in memory otherwise).
  */
-export function createChatFeature(deps: FeatureDeps): ChatFeature {
+export function createChatFeature(deps: FeatureDeps, links: { registry: InstanceRegistry }): ChatFeature {
   const { config } = deps;
   const chat = config.chat;
   const logger = deps.logger.child({ module: "chat" });
   const now = Date.now;
   const retentionMs = chat.retentionDays * 24 * 60 * 60 * 1000;
   const unreadCap = Math.min(UNREAD_CAP, chat.historyLimit);
-  // Room membership lives as long as presence: an instance silent for PRESENCE_TTL_MS is gone.
-  const memberTtlMs = config.presence.ttlMs;
 
   const storeOptions = { historyLimit: chat.historyLimit, retentionMs, unreadCap };
   let stores: { messages: MessageStore; members: MemberStore; feed: RoomFeed };
@@ -56,8 +55,7 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
       members: createRedisMemberStore({
         redis: deps.redis.command,
         keyPrefix: config.redis.keyPrefix,
-        instanceId: deps.instanceId,
-        ttlMs: memberTtlMs,
+        registration: links.registry.current,
       }),
       feed: createRedisRoomFeed({
         sub: deps.redis.sub,
@@ -103,8 +101,12 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     store: stores.members,
     events: stores.feed,
     logger,
-    refreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
+    registry: links.registry,
     onRoomEmpty: (roomId) => relay.unwatch(roomId),
+  });
+  // An interrupted feed is the sign that Redis may have lost the rooms' entries too.
+  stores.feed.onRestored(() => {
+    membership.verify().catch((err: unknown) => logger.error({ err }, "membership check failed"));
   });
   const service = createChatService({
     messages: stores.messages,
@@ -135,9 +137,6 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     onDisconnecting(socket) {
       // Leaving by disconnect counts as leaving every chat room (seen while the socket still has them).
       service.disconnect(socket, socket.data.user).catch(onDisconnectError);
-    },
-    async start() {
-      membership.start();
     },
     async stop() {
       membership.stop();

@@ -1,49 +1,41 @@
 /**
- * The Lua of the Redis member store (`member-store-redis.ts`): room membership across
- * instances, in Redis:
+ * The Lua of the Redis member store (`member-store-redis.ts`): who is in a room, across
+ * instances. Both keys carry the room's hash tag, so the script stays in the room's slot:
  *
- *   chat:{room}:members   HASH  "<userId> <leaseId>" -> sockets on that instance
- *   chat:{room}:leases    ZSET  leaseId -> lease expiry (ms, Redis clock)
+ *   chat:{room}:members   HASH  "<userId> <registration>" -> that instance's sockets of the user
+ *   chat:{room}:holders   HASH  registration -> how many users it holds in the room
+ *
+ * A registration is an instance's entry in the instance registry. Whether one is alive
+ * is the registry's to say (another slot): a dead one's entries stay until it is reaped.
  */
-
-const LUA_NOW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`;
 
 /**
- * Room membership across instances. KEYS: members, leases.
- * ARGV: leaseId, ttlMs, mode ("update" | "refresh" | "full"), withOnline ("1"/"0"),
- *       then userId, count pairs (this instance's socket counts).
- * A user is in the room while any live lease holds a field for them. Expired leases
- * (dead instances) are reaped here, by whichever instance touches the room first, so
- * each resulting leave is reported exactly once.
- * Returns {stale, {userId, event, ...}, {online userIds} }.
+ * KEYS: members, holders. ARGV: registration, mode, withOnline ("1"/"0"), then userId,
+ * count pairs (the registration's socket counts). Modes:
+ * - update: set the listed counts (0 removes the user under this registration);
+ * - full:   set the listed counts and remove this registration's users not listed;
+ * - verify: change nothing;
+ * - reap:   remove every entry of the registration (a dead instance's).
+ * A user is in the room while any registration holds an entry for them, so a change is
+ * reported when the first entry comes or the last one goes, once (the script is atomic).
+ * Returns {stale, {userId, event, ...}, {online userIds}}: stale when the registration
+ * held nothing here before the call (its entries were lost, if it thought it had some).
  */
 export const MEMBERS_LUA = `
-${LUA_NOW}
-local members, leases = KEYS[1], KEYS[2]
-local self, ttl, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local members, holders = KEYS[1], KEYS[2]
+local self, mode = ARGV[1], ARGV[2]
 local changes = {}
+local stale = redis.call('HEXISTS', holders, self) == 0
 
-local own = redis.call('ZSCORE', leases, self)
-local stale = (not own) or tonumber(own) < now
-
-local dead = {}
-local deadCount = 0
-for _, lease in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', '(' .. now)) do
-  if lease ~= self then
-    dead[lease] = true
-    deadCount = deadCount + 1
-    redis.call('ZREM', leases, lease)
-  end
+local regs = {}
+for _, reg in ipairs(redis.call('HKEYS', holders)) do
+  if reg ~= self then regs[#regs + 1] = reg end
 end
-redis.call('ZADD', leases, now + ttl, self)
-local live = redis.call('ZRANGE', leases, 0, -1)
+if mode ~= 'reap' then regs[#regs + 1] = self end
 
 local function present(user)
-  for _, lease in ipairs(live) do
-    if redis.call('HEXISTS', members, user .. ' ' .. lease) == 1 then return true end
+  for _, reg in ipairs(regs) do
+    if redis.call('HEXISTS', members, user .. ' ' .. reg) == 1 then return true end
   end
   return false
 end
@@ -54,60 +46,63 @@ local function split(field)
   return string.sub(field, 1, at - 1), string.sub(field, at + 1)
 end
 
-if deadCount > 0 then
-  local orphaned = {}
-  for _, field in ipairs(redis.call('HKEYS', members)) do
-    local user, lease = split(field)
-    if dead[lease] then
-      redis.call('HDEL', members, field)
-      orphaned[user] = true
-    end
-  end
-  for user in pairs(orphaned) do
-    if not present(user) then
-      changes[#changes + 1] = user
-      changes[#changes + 1] = 'leave'
-    end
-  end
+local function change(user, event)
+  changes[#changes + 1] = user
+  changes[#changes + 1] = event
 end
 
 local function set(user, count)
   local before = present(user)
+  local field = user .. ' ' .. self
   if count > 0 then
-    redis.call('HSET', members, user .. ' ' .. self, count)
-  else
-    redis.call('HDEL', members, user .. ' ' .. self)
+    if redis.call('HSET', members, field, count) == 1 then redis.call('HINCRBY', holders, self, 1) end
+  elseif redis.call('HDEL', members, field) == 1 then
+    if redis.call('HINCRBY', holders, self, -1) <= 0 then redis.call('HDEL', holders, self) end
   end
   local after = count > 0 or present(user)
-  if before ~= after then
-    changes[#changes + 1] = user
-    changes[#changes + 1] = after and 'join' or 'leave'
-  end
+  if before ~= after then change(user, after and 'join' or 'leave') end
 end
 
-local listed = {}
-for i = 5, #ARGV, 2 do
-  listed[ARGV[i]] = true
-  set(ARGV[i], tonumber(ARGV[i + 1]))
-end
-if mode == 'full' then
+if mode == 'reap' then
+  local orphaned = {}
   for _, field in ipairs(redis.call('HKEYS', members)) do
-    local user, lease = split(field)
-    if lease == self and not listed[user] then set(user, 0) end
+    local user, reg = split(field)
+    if reg == self then
+      redis.call('HDEL', members, field)
+      orphaned[user] = true
+    end
+  end
+  redis.call('HDEL', holders, self)
+  for user in pairs(orphaned) do
+    if not present(user) then change(user, 'leave') end
+  end
+else
+  local listed = {}
+  for i = 4, #ARGV, 2 do
+    listed[ARGV[i]] = true
+    set(ARGV[i], tonumber(ARGV[i + 1]))
+  end
+  if mode == 'full' then
+    for _, field in ipairs(redis.call('HKEYS', members)) do
+      local user, reg = split(field)
+      if reg == self and not listed[user] then set(user, 0) end
+    end
+    -- Counted afresh: a rewrite also mends a count that lost step with the entries.
+    local held = 0
+    for _, field in ipairs(redis.call('HKEYS', members)) do
+      local _, reg = split(field)
+      if reg == self then held = held + 1 end
+    end
+    if held > 0 then redis.call('HSET', holders, self, held) else redis.call('HDEL', holders, self) end
   end
 end
-
-redis.call('PEXPIRE', members, ttl * 3)
-redis.call('PEXPIRE', leases, ttl * 3)
 
 local online = {}
-if ARGV[4] == '1' then
-  local isLive = {}
-  for _, lease in ipairs(live) do isLive[lease] = true end
+if ARGV[3] == '1' then
   local seen = {}
   for _, field in ipairs(redis.call('HKEYS', members)) do
-    local user, lease = split(field)
-    if isLive[lease] and not seen[user] then
+    local user = split(field)
+    if not seen[user] then
       seen[user] = true
       online[#online + 1] = user
     end

@@ -1,4 +1,5 @@
 import type { Logger } from "../infra/logger.js";
+import type { InstanceRegistry } from "../instances/index.js";
 import type { RoomEventPublisher } from "./feed.js";
 import { LocalRooms } from "./local-rooms.js";
 import type { MemberStore, MemberSync } from "./store.js";
@@ -8,8 +9,11 @@ export interface MembershipDeps {
   /** Where the room-wide member changes are announced (every instance's sockets in the room). */
   events: RoomEventPublisher;
   logger: Logger;
-  /** How often this instance renews its rooms in the member store and rewrites what failed. */
-  refreshMs: number;
+  /**
+   * Entries are held under this instance's registration: rewritten on its heartbeats when
+   * they failed or the registration is new, and reaped through it when an instance dies.
+   */
+  registry: Pick<InstanceRegistry, "join">;
   /** The last connection in the room here left it: nobody here follows the room any more. */
   onRoomEmpty(roomId: string): void;
 }
@@ -33,9 +37,10 @@ export interface RoomEntry {
 /**
  * Who is in which chat room, here and across instances: this instance's connections per
  * room and user (the truth it reports), the member store that collapses devices and
- * instances per user, and the reconciliation between them (failed writes rewritten, the
- * instance's rooms renewed every `refreshMs`). The room-wide changes it causes are
- * announced as `member` events.
+ * instances per user, and the reconciliation between them: on every heartbeat of the
+ * instance registry, writes that failed are rewritten (everything, when the registration
+ * is new); on its sweeps, dead instances' entries are reaped. The room-wide changes it
+ * causes are announced as `member` events, once each.
  */
 export interface Membership {
   has(roomId: string, connId: string): boolean;
@@ -46,7 +51,12 @@ export interface Membership {
   leave(roomId: string, userId: string, connId: string): Promise<void>;
   /** The connection is going away: it leaves every room it is in. */
   disconnect(userId: string, connId: string): Promise<void>;
-  start(): void;
+  /**
+   * The room feed was interrupted (Redis restarted or failed over): check this instance's
+   * entries in each of its rooms and rewrite those Redis lost.
+   */
+  verify(): Promise<void>;
+  /** Shutting down: leave failed writes and dead instances to the survivors. */
   stop(): void;
 }
 
@@ -54,11 +64,12 @@ export function createMembership(deps: MembershipDeps): Membership {
   const { store, events, logger: log } = deps;
   const local = new LocalRooms();
   // Rooms whose entries in the member store may disagree with `local` (a write failed):
-  // the next refresh rewrites them.
+  // the next heartbeat rewrites them.
   const dirty = new Set<string>();
-  let refreshTimer: NodeJS.Timeout | undefined;
-  let refreshing = false;
+  /** The registration every local room was last fully written under. */
+  let writtenUnder: string | undefined;
   let storeDown = false;
+  let stopped = false;
 
   const announce = (sync: MemberSync, skipUserInRoom?: { roomId: string; userId: string }) => {
     for (const change of sync.changes) {
@@ -74,32 +85,47 @@ export function createMembership(deps: MembershipDeps): Membership {
 
   const noteFailure = (roomId: string, err: unknown) => {
     dirty.add(roomId);
-    // After stop() the last disconnects race the closing Redis connection: their leases expire instead.
-    if (!storeDown && refreshTimer !== undefined) {
+    // After stop() the last disconnects race the closing Redis connection: survivors reap what is left.
+    if (!storeDown && !stopped) {
       storeDown = true;
       log.warn({ err, roomId }, "room membership update failed; will resync when the store is back");
     }
   };
 
-  /** Report the user's local socket count; failures only defer the update to the next refresh. */
+  /**
+   * The store agrees with `local` for a room nobody here is in any more: the registration
+   * stops listing it. Decided synchronously, so a later join's listing reaches Redis after.
+   */
+  const releaseIfEmpty = (roomId: string) => {
+    if (local.hasRoom(roomId) || dirty.has(roomId)) return;
+    store.release(roomId).catch((err: unknown) => {
+      // Only a stale listing: a reaper finds nothing there.
+      log.debug({ roomId, err: (err as Error).message }, "room not released from the registration");
+    });
+  };
+
+  /** Report the user's local socket count; failures only defer the update to the next heartbeat. */
   const write = async (roomId: string, userId: string, count: number): Promise<void> => {
     try {
       announce(await store.update(roomId, userId, count));
+      releaseIfEmpty(roomId);
     } catch (err) {
       noteFailure(roomId, err);
     }
   };
 
+  /** Check the room's entries (or, dirty, rewrite them) and rewrite them when Redis lost them. */
   const refreshRoom = async (roomId: string): Promise<void> => {
     // Taken off first: a failure while this runs marks the room again.
     const full = dirty.delete(roomId);
     try {
       let result = await store.refresh(roomId, full ? local.counts(roomId) : undefined);
-      if (!full && result.stale) {
+      if (!full && result.stale && local.hasRoom(roomId)) {
         announce(result);
         result = await store.refresh(roomId, local.counts(roomId));
       }
       announce(result);
+      releaseIfEmpty(roomId);
       if (storeDown) {
         storeDown = false;
         log.info("room membership store reachable again");
@@ -109,16 +135,25 @@ export function createMembership(deps: MembershipDeps): Membership {
     }
   };
 
-  const refreshAll = async (): Promise<void> => {
-    if (refreshing) return;
-    refreshing = true;
-    try {
-      const rooms = new Set([...local.rooms(), ...dirty]);
-      await Promise.all([...rooms].map(refreshRoom));
-    } finally {
-      refreshing = false;
-    }
-  };
+  deps.registry.join({
+    async afterBeat(registration) {
+      if (stopped) return;
+      if (registration !== writtenUnder) {
+        // A new registration (the first, or the store lost the previous one): everything
+        // here is written under it before the registry lets the old one be reaped.
+        for (const roomId of local.rooms()) dirty.add(roomId);
+        writtenUnder = registration;
+      }
+      await Promise.all([...dirty].map(refreshRoom));
+    },
+    async reap(dead) {
+      // A stopped instance leaves the dead to the survivors.
+      if (stopped) return false;
+      const { changes, done } = await store.reap(dead.registration);
+      announce({ changes });
+      return done;
+    },
+  });
 
   /** This connection is no longer in the room here; returns the user's sockets left in it. */
   const removeLocal = (roomId: string, userId: string, connId: string): number => {
@@ -160,6 +195,7 @@ export function createMembership(deps: MembershipDeps): Membership {
         announce(result.value, self);
         try {
           announce(await store.update(roomId, userId, remaining), self);
+          releaseIfEmpty(roomId);
         } catch (err) {
           noteFailure(roomId, err);
         }
@@ -182,16 +218,12 @@ export function createMembership(deps: MembershipDeps): Membership {
       await Promise.all(rooms.map((roomId) => write(roomId, userId, removeLocal(roomId, userId, connId))));
     },
 
-    start() {
-      refreshTimer ??= setInterval(() => {
-        refreshAll().catch((err: unknown) => log.error({ err }, "membership refresh failed"));
-      }, deps.refreshMs);
-      refreshTimer.unref();
+    async verify() {
+      await Promise.all(local.rooms().map(refreshRoom));
     },
 
     stop() {
-      clearInterval(refreshTimer);
-      refreshTimer = undefined;
+      stopped = true;
     },
   };
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FeatureDeps } from "../../src/app.js";
 import { type ChatFeature, createChatFeature } from "../../src/chat/index.js";
+import { createInstancesFeature } from "../../src/instances/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { connected, type TestSocket } from "../helpers/client.js";
 import { tokenFor } from "../helpers/tokens.js";
@@ -13,8 +14,9 @@ export interface ChatTestApp extends TestApp {
 export async function startChatApp(env: Record<string, string | undefined> = {}): Promise<ChatTestApp> {
   let chat: ChatFeature | undefined;
   const app = await startApp(env, (deps: FeatureDeps) => {
-    chat = createChatFeature(deps);
-    return [chat];
+    const instances = createInstancesFeature(deps);
+    chat = createChatFeature(deps, { registry: instances.registry });
+    return [chat, instances];
   });
   if (!chat) throw new Error("chat feature was not built");
   return Object.assign(app, { chat });
