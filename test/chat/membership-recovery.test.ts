@@ -60,14 +60,14 @@ describe("room members after Redis lost them", () => {
     await ok(watcher, "chat:join", { roomId: "team:core" });
     await ok(await user(a, "alice"), "chat:join", { roomId: "team:core" });
     await ok(await user(b, "bob"), "chat:join", { roomId: "team:core" });
-    const before = await admin.zrange(`${prefix}{instances}:live`, 0, -1);
+    const before = await admin.zrange(`${prefix}{instances}:live`, "0", "-1");
     expect(before).toHaveLength(2);
 
     await admin.del(`${prefix}{instances}:live`);
     // Both register again, write their rooms under the new registrations, and the old ones
     // are reaped: their entries are leftovers by then.
     await eventually(async () => {
-      const live = await admin.zrange(`${prefix}{instances}:live`, 0, -1);
+      const live = await admin.zrange(`${prefix}{instances}:live`, "0", "-1");
       const dead = await admin.zcard(`${prefix}{instances}:dead`);
       return live.length === 2 && !live.some((r) => before.includes(r)) && dead === 0;
     }, 8000);
