@@ -1,5 +1,6 @@
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
+import { reapIndex } from "../instances/reap-index.js";
 import { AppError } from "../protocol/index.js";
 import { roomKey } from "./keys.js";
 import { MEMBERS_LUA } from "./member-store.lua.js";
@@ -117,19 +118,11 @@ export function createRedisMemberStore(options: RedisMemberStoreOptions): Member
     async reap(registration) {
       const setKey = roomsOf(registration);
       const changes: MemberChange[] = [];
-      let cursor = "0";
-      do {
-        const [next, rooms] = await redis.sscan(setKey, cursor, "COUNT", SCAN_COUNT);
-        cursor = next;
-        await Promise.all(
-          rooms.map(async (roomId) => {
-            changes.push(...(await run(roomId, registration, "reap", false, [])).changes);
-            await redis.srem(setKey, roomId);
-          }),
-        );
-      } while (cursor !== "0");
-      // Another reaper may still be scanning: done when the set is seen empty.
-      return { changes, done: (await redis.scard(setKey)) === 0 };
+      const done = await reapIndex(redis, setKey, SCAN_COUNT, async (roomId) => {
+        changes.push(...(await run(roomId, registration, "reap", false, [])).changes);
+        await redis.srem(setKey, roomId);
+      });
+      return { changes, done };
     },
   };
 }

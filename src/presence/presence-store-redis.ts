@@ -1,5 +1,6 @@
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
+import { reapIndex } from "../instances/reap-index.js";
 import type { PresenceState, PresenceStatus } from "../protocol/index.js";
 import {
   CONNECT_LUA,
@@ -190,23 +191,14 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
     },
 
     async reap({ registration: instance, lastBeat: lastSeen }, now) {
-      const setKey = keys.instanceConns(instance);
       const changes: PresenceState[] = [];
-      let cursor = "0";
-      do {
-        const [next, members] = await redis.sscan(setKey, cursor, "COUNT", SCAN_COUNT);
-        cursor = next;
-        await Promise.all(
-          members.map(async (member) => {
-            const slash = member.indexOf("/");
-            const conn = { instance, socketId: member.slice(0, slash), userId: member.slice(slash + 1) };
-            const { state, changed } = await store.disconnect(conn, { now, lastSeen });
-            if (changed) changes.push(state);
-          }),
-        );
-      } while (cursor !== "0");
-      // Another reaper may still be scanning: done when the set is seen empty.
-      return { changes, done: (await redis.scard(setKey)) === 0 };
+      const done = await reapIndex(redis, keys.instanceConns(instance), SCAN_COUNT, async (member) => {
+        const slash = member.indexOf("/");
+        const conn = { instance, socketId: member.slice(0, slash), userId: member.slice(slash + 1) };
+        const { state, changed } = await store.disconnect(conn, { now, lastSeen });
+        if (changed) changes.push(state);
+      });
+      return { changes, done };
     },
   };
   return store;
