@@ -8,7 +8,7 @@ import {
   jwtVerify,
 } from "jose";
 import type { Config } from "../infra/config.js";
-import { AppError, type AuthenticatedUser } from "../protocol/index.js";
+import { AppError, type AuthenticatedUser, USER_ID_PATTERN } from "../protocol/index.js";
 
 export interface VerifiedToken {
   user: AuthenticatedUser;
@@ -36,7 +36,7 @@ const stringArray = (value: unknown): string[] | undefined =>
 /** The user the rest of the service sees; only these claims are trusted, nothing from payloads. */
 export function userFromClaims(payload: JWTPayload): AuthenticatedUser {
   const sub = payload.sub;
-  if (typeof sub !== "string" || !/^[A-Za-z0-9_.:@|-]{1,128}$/.test(sub)) {
+  if (typeof sub !== "string" || !USER_ID_PATTERN.test(sub)) {
     throw new AppError("TOKEN_INVALID", "the token's sub is missing or not a valid user id");
   }
   const user: AuthenticatedUser = { id: sub };

@@ -1,24 +1,64 @@
-import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
+import type { Logger } from "../infra/logger.js";
+import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { InstanceRegistry } from "../instances/index.js";
 import type { RoomFeed } from "./feed.js";
-import { createMemoryRoomFeed } from "./feed-memory.js";
-import { createRedisRoomFeed } from "./feed-redis.js";
-import { createMemoryMemberStore } from "./member-store-memory.js";
-import { createRedisMemberStore } from "./member-store-redis.js";
 import { createMembership } from "./membership.js";
-import { createMemoryMessageStore } from "./message-store-memory.js";
-import { createRedisMessageStore } from "./message-store-redis.js";
 import { roomAccess } from "./policy.js";
-import { createRoomRelay } from "./relay.js";
+import { createRoomRelay, type LocalDelivery } from "./relay.js";
 import { type ChatService, createChatService } from "./service.js";
-import { createLocalDelivery, registerChatEvents } from "./socket-handlers.js";
+import { registerChatEvents } from "./socket-handlers.js";
 import type { MemberStore, MessageStore } from "./store.js";
 
 export type { ChatService } from "./service.js";
 
 export interface ChatFeature extends Feature {
   service: ChatService;
+}
+
+export interface ChatOptions {
+  /** CHAT_MAX_MESSAGE_LENGTH: characters, after trimming. */
+  maxMessageLength: number;
+  /** CHAT_HISTORY_LIMIT: messages kept per room. */
+  historyLimit: number;
+  /** CHAT_RETENTION_DAYS; 0: kept until trimmed by historyLimit. */
+  retentionDays: number;
+  /** RATE_CHAT_*: per user, across their sockets and instances. */
+  rate: { sendPerSec: number; sendBurst: number; typingPerSec: number; joinPerSec: number };
+}
+
+/** A room's log, its members across instances and its live channel, on one backend. */
+export interface ChatStores {
+  messages: MessageStore;
+  members: MemberStore;
+  feed: RoomFeed;
+}
+
+export interface ChatStoreOptions {
+  historyLimit: number;
+  /** 0: no time-based retention. */
+  retentionMs: number;
+  /** `unread` is counted over at most this many of the newest messages. */
+  unreadCap: number;
+  /** How long a clientMsgId is remembered for an idempotent send. */
+  idempotencyTtlSec: number;
+  /** This instance's registration in the instance registry: room members are held under it. */
+  registration: () => string | undefined;
+  now: () => number;
+  logger: Logger;
+}
+
+export interface ChatDeps {
+  /** The chat stores of the backend the app runs on (Redis or memory). */
+  stores(options: ChatStoreOptions): ChatStores;
+  /** Hands a room's events to this instance's sockets in it. */
+  delivery: LocalDelivery;
+  /** Members are written under this instance's registration; dead instances' are reaped through it. */
+  registry: InstanceRegistry;
+  rateLimiter: RateLimiterFactory;
+  logger: Logger;
+  /** Once per newly stored message (not for idempotent replays): the metrics hook. */
+  onStored(): void;
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 60 * 60;
@@ -30,78 +70,40 @@ const SEND_BURST_WINDOW_SEC = 10;
 /**
  * Chat: rooms with a durable log (per-room seq and epoch) relayed to every instance's
  * sockets in log order, recovery by position, idempotent send, read positions and room
- * membership, on Redis when configured (in memory otherwise).
+ * membership, on the stores it is given.
  */
-export function createChatFeature(deps: FeatureDeps, links: { registry: InstanceRegistry }): ChatFeature {
-  const { config } = deps;
-  const chat = config.chat;
+export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFeature {
   const logger = deps.logger.child({ module: "chat" });
   const now = Date.now;
-  const retentionMs = chat.retentionDays * 24 * 60 * 60 * 1000;
-  const unreadCap = Math.min(UNREAD_CAP, chat.historyLimit);
-
-  const storeOptions = { historyLimit: chat.historyLimit, retentionMs, unreadCap };
-  let stores: { messages: MessageStore; members: MemberStore; feed: RoomFeed };
-  if (deps.redis) {
-    const kind = deps.pubsubKind;
-    stores = {
-      messages: createRedisMessageStore({
-        redis: deps.redis.command,
-        keyPrefix: config.redis.keyPrefix,
-        ...storeOptions,
-        idempotencyTtlSec: IDEMPOTENCY_TTL_SEC,
-        publishCommand: () => (kind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
-      }),
-      members: createRedisMemberStore({
-        redis: deps.redis.command,
-        keyPrefix: config.redis.keyPrefix,
-        registration: links.registry.current,
-      }),
-      feed: createRedisRoomFeed({
-        sub: deps.redis.sub,
-        pub: deps.redis.command,
-        keyPrefix: config.redis.keyPrefix,
-        kind,
-        logger,
-      }),
-    };
-  } else {
-    const feed = createMemoryRoomFeed();
-    stores = {
-      messages: createMemoryMessageStore({
-        ...storeOptions,
-        idempotencyTtlMs: IDEMPOTENCY_TTL_SEC * 1000,
-        now,
-        publish: feed.publishMessage,
-      }),
-      members: createMemoryMemberStore(),
-      feed,
-    };
-  }
-  const relay = createRoomRelay({
-    feed: stores.feed,
-    log: stores.messages,
-    deliver: createLocalDelivery(deps.io),
+  const stores = deps.stores({
+    historyLimit: options.historyLimit,
+    retentionMs: options.retentionDays * 24 * 60 * 60 * 1000,
+    unreadCap: Math.min(UNREAD_CAP, options.historyLimit),
+    idempotencyTtlSec: IDEMPOTENCY_TTL_SEC,
+    registration: deps.registry.current,
+    now,
     logger,
   });
+  const relay = createRoomRelay({ feed: stores.feed, log: stores.messages, deliver: deps.delivery, logger });
 
-  const burst = chat.rate.sendBurst - chat.rate.sendPerSec;
+  const { rate } = options;
+  const burst = rate.sendBurst - rate.sendPerSec;
   const limits = {
     send: deps.rateLimiter("chat:send", {
-      points: chat.rate.sendPerSec,
+      points: rate.sendPerSec,
       durationSec: 1,
       ...(burst > 0 ? { burstPoints: burst, burstDurationSec: SEND_BURST_WINDOW_SEC } : {}),
     }),
-    typing: deps.rateLimiter("chat:typing", { points: chat.rate.typingPerSec, durationSec: 1 }),
-    join: deps.rateLimiter("chat:join", { points: chat.rate.joinPerSec, durationSec: 1 }),
-    query: deps.rateLimiter("chat:query", { points: chat.rate.joinPerSec, durationSec: 1 }),
+    typing: deps.rateLimiter("chat:typing", { points: rate.typingPerSec, durationSec: 1 }),
+    join: deps.rateLimiter("chat:join", { points: rate.joinPerSec, durationSec: 1 }),
+    query: deps.rateLimiter("chat:query", { points: rate.joinPerSec, durationSec: 1 }),
   };
 
   const membership = createMembership({
     store: stores.members,
     events: stores.feed,
     logger,
-    registry: links.registry,
+    registry: deps.registry,
     onRoomEmpty: (roomId) => relay.unwatch(roomId),
   });
   // An interrupted feed is the sign that Redis may have lost the rooms' entries too.
@@ -114,9 +116,8 @@ export function createChatFeature(deps: FeatureDeps, links: { registry: Instance
     relay,
     events: stores.feed,
     now,
-    maxMessageLength: chat.maxMessageLength,
-    sendLimit: limits.send,
-    onStored: () => deps.metrics.messagesStored.inc(),
+    maxMessageLength: options.maxMessageLength,
+    onStored: deps.onStored,
   });
 
   const onDisconnectError = (err: unknown) => logger.error({ err }, "chat disconnect cleanup failed");

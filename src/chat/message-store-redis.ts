@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { rateLimited } from "../infra/rate-limit.js";
+import { limitForScript } from "../infra/rate-limit-script.js";
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
 import type { Message } from "../protocol/index.js";
@@ -33,8 +33,8 @@ export interface RedisMessageStoreOptions {
 }
 
 type StreamEntry = [id: string, fields: string[]];
-/** What APPEND_LUA answers: stored, a repeated clientMsgId, or refused by the rate limit. */
-type AppendReply = [1, payload: string] | [0, payload: string] | [-1, msBeforeNext: number];
+/** What APPEND_LUA answers once the rate limit's refusal is checked: stored, or a repeated clientMsgId. */
+type AppendReply = [1, payload: string] | [0, payload: string];
 type ReadReply = [epoch: string, seq: string, entries: StreamEntry[]];
 
 /** A fresh epoch for every write that might start one: a restarted Redis must never see an old one again. */
@@ -90,33 +90,26 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
 
   return {
     async append(input, limit): Promise<AppendResult> {
-      // One round trip for limit and write where the counters can share a script with the
-      // room's keys; on a cluster they live in other slots, so the limit goes first there.
-      const counters = limit && !redis.isCluster ? limit.limiter.redisCounters?.(limit.key) : undefined;
-      if (limit && !counters) await limit.limiter.consume(limit.key);
-      const keys = logKeys(input.roomId);
-      const limits: number[] = [];
-      for (const c of counters ?? []) {
-        keys.push(c.key);
-        limits.push(c.points, c.durationSec);
-      }
+      // The sender's limit rides in the append script where Redis allows it (rate-limit-script.ts).
+      const scriptLimit = await limitForScript(limit);
+      const keys = [...logKeys(input.roomId), ...scriptLimit.keys];
       if (input.clientMsgId !== undefined) {
         keys.push(roomKey(keyPrefix, input.roomId, `idem:${input.senderId}|${input.clientMsgId}`));
       }
-      const reply = (await appendScript(keys, [
+      const reply = await appendScript(keys, [
         input.senderId,
         JSON.stringify(bodyOf(input)),
         options.historyLimit,
         options.retentionMs,
         options.idempotencyTtlSec,
-        counters?.length ?? 0,
         candidateEpoch(),
         options.publishCommand(),
         roomChannel(keyPrefix, input.roomId),
-        ...limits,
-      ])) as AppendReply;
-      if (reply[0] === -1) throw rateLimited(limit?.limiter.name ?? "send", reply[1]);
-      return { message: messageFromPayload(input.roomId, reply[1]), duplicate: reply[0] === 0 };
+        ...scriptLimit.args,
+      ]);
+      scriptLimit.check(reply);
+      const [stored, payload] = reply as AppendReply;
+      return { message: messageFromPayload(input.roomId, payload), duplicate: stored === 0 };
     },
 
     async head(roomId) {

@@ -1,4 +1,4 @@
-import { LUA_RATE_LIMIT } from "../infra/rate-limit.js";
+import { LUA_RATE_LIMIT } from "../infra/rate-limit-script.js";
 
 /**
  * The Lua of the Redis message store (`message-store-redis.ts`). Every script's first
@@ -38,30 +38,28 @@ end
 `;
 
 /**
- * KEYS: stream, meta, reads, n rate-limit counters, [idempotency key].
- * ARGV: senderId, body json, maxlen, retentionMs, idempotencyTtlSec, n, candidate epoch,
- *       publish command (PUBLISH | SPUBLISH), channel, then points and durationSec per counter.
+ * KEYS: stream, meta, reads, the sender's rate-limit counters (none or more), [idempotency key].
+ * ARGV: senderId, body json, maxlen, retentionMs, idempotencyTtlSec, candidate epoch,
+ *       publish command (PUBLISH | SPUBLISH), channel, then the rate limit's arguments
+ *       (ScriptLimit in infra/rate-limit-script.ts).
  * Appends at seq + 1 and publishes the message on the room's channel in the same step,
  * so subscribers receive the room's messages in log order and nothing is stored without
  * being published. A repeated clientMsgId of this epoch publishes the original again.
- * Returns {1, payload} when stored, {0, payload} for a repeat, {-1, ms} when the sender's
- * rate limit refuses (nothing stored). The payload: {"e":epoch,"s":seq,"t":ms,"u":sender,"m":body}.
+ * Returns {1, payload} when stored, {0, payload} for a repeat, or the rate limit's refusal
+ * (nothing stored). The payload: {"e":epoch,"s":seq,"t":ms,"u":sender,"m":body}.
  */
 export const APPEND_LUA = `
 ${LUA_RATE_LIMIT}
 ${LUA_LOG}
-local counters = tonumber(ARGV[6])
-if counters > 0 then
-  local wait = rl_consume(4, 10, counters)
-  if wait then return {-1, wait} end
-end
+local refusal, limit_keys = rl_consume(4, 9)
+if refusal then return refusal end
 local retention = tonumber(ARGV[4])
-local epoch, seq, last_ms = head(ARGV[7], retention)
-local idem = KEYS[4 + counters]
+local epoch, seq, last_ms = head(ARGV[6], retention)
+local idem = KEYS[4 + limit_keys]
 if idem then
   local prior = redis.call('GET', idem)
   if prior and string.sub(prior, 1, #epoch + 7) == '{"e":"' .. epoch .. '"' then
-    redis.call(ARGV[8], ARGV[9], prior)
+    redis.call(ARGV[7], ARGV[8], prior)
     return {0, prior}
   end
 end
@@ -85,7 +83,7 @@ if retention > 0 then
 end
 local payload = '{"e":' .. cjson.encode(epoch) .. ',"s":' .. int(seq) .. ',"t":' .. int(ms) ..
   ',"u":' .. cjson.encode(ARGV[1]) .. ',"m":' .. ARGV[2] .. '}'
-redis.call(ARGV[8], ARGV[9], payload)
+redis.call(ARGV[7], ARGV[8], payload)
 if idem then redis.call('SET', idem, payload, 'EX', ARGV[5]) end
 return {1, payload}
 `;

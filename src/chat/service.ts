@@ -1,4 +1,4 @@
-import type { RateLimiter } from "../infra/rate-limit.js";
+import type { PendingLimit } from "../infra/rate-limit.js";
 import {
   AppError,
   type AuthenticatedUser,
@@ -18,7 +18,7 @@ import type { Membership } from "./membership.js";
 import { normalizeMessageId, parseMessageId } from "./message-id.js";
 import { assertNotReserved, assertRoomAccess, assertRoomId } from "./policy.js";
 import type { RoomRelay } from "./relay.js";
-import type { AppendLimit, LogCursor, LogPage, MessageStore } from "./store.js";
+import type { LogCursor, LogPage, MessageStore } from "./store.js";
 
 /** Messages in a `chat:join` answer without a cursor, and after a failed recovery. */
 export const JOIN_PAGE = 50;
@@ -50,11 +50,6 @@ export interface ChatServiceDeps {
   events: RoomEventPublisher;
   now: () => number;
   maxMessageLength: number;
-  /**
-   * Per user, applied by the store with the write (chat:send only; system messages are
-   * limited by the internal API).
-   */
-  sendLimit?: RateLimiter;
   /** Called once per newly stored message (not for idempotent replays): the metrics hook. */
   onStored?: () => void;
 }
@@ -66,7 +61,16 @@ export interface ChatService {
     user: AuthenticatedUser,
     payload: ChatLeavePayload,
   ): Promise<{ roomId: string }>;
-  send(conn: RoomConnection, user: AuthenticatedUser, payload: ChatSendPayload): Promise<Message>;
+  /**
+   * `limit`: the sender's rate limit (the route's), consumed by the store with the write,
+   * once the room and the text are accepted (system messages are limited by the internal API).
+   */
+  send(
+    conn: RoomConnection,
+    user: AuthenticatedUser,
+    payload: ChatSendPayload,
+    limit?: PendingLimit,
+  ): Promise<Message>;
   history(user: AuthenticatedUser, payload: ChatHistoryPayload): Promise<ChatHistoryResult>;
   typing(conn: RoomConnection, user: AuthenticatedUser, payload: ChatTypingPayload): { roomId: string };
   read(user: AuthenticatedUser, payload: ChatReadPayload): Promise<{ roomId: string; messageId: string }>;
@@ -129,7 +133,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     senderName: string | undefined,
     text: string,
     clientMsgId: string | undefined,
-    limit?: AppendLimit,
+    limit?: PendingLimit,
   ): Promise<Message> => {
     const { message, duplicate } = await messages.append(
       {
@@ -278,11 +282,10 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       return { roomId };
     },
 
-    async send(conn, user, { roomId, text, clientMsgId }) {
+    async send(conn, user, { roomId, text, clientMsgId }, limit) {
       assertRoomAccess(user, roomId);
       if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
       const body = checkText(text, deps.maxMessageLength);
-      const limit = deps.sendLimit && { limiter: deps.sendLimit, key: user.id };
       return append(roomId, user.id, user.name, body, clientMsgId, limit);
     },
 

@@ -1,16 +1,7 @@
 import type { EventRouter } from "../infra/event-router.js";
-import type { RateLimiter } from "../infra/rate-limit.js";
+import { inlineLimit, type RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
-import {
-  AppError,
-  chatHistoryPayload,
-  chatJoinPayload,
-  chatLeavePayload,
-  chatReadPayload,
-  chatSendPayload,
-  chatTypingPayload,
-  userRoom,
-} from "../protocol/index.js";
+import { AppError, userRoom } from "../protocol/index.js";
 import { roomAccess } from "./policy.js";
 import type { LocalDelivery } from "./relay.js";
 import type { ChatService } from "./service.js";
@@ -37,8 +28,8 @@ export function createLocalDelivery(io: AppServer): LocalDelivery {
   };
 }
 
-/** chat:send's limit is not here: the service applies it with the write (ChatServiceDeps.sendLimit). */
 export interface ChatRateLimits {
+  send: RateLimiter;
   typing: RateLimiter;
   join: RateLimiter;
   /** history and read: store reads, kept apart from joins so paging cannot starve them. */
@@ -48,7 +39,6 @@ export interface ChatRateLimits {
 /** The chat events on the shared pipeline: each one is a service call, nothing more. */
 export function registerChatEvents(router: EventRouter, service: ChatService, limits: ChatRateLimits): void {
   router.on("chat:join", {
-    schema: chatJoinPayload,
     rateLimit: limits.join,
     async handle(payload, { socket, user }) {
       const joined = await service.join(socket, user, payload);
@@ -63,25 +53,22 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
     },
   });
   router.on("chat:leave", {
-    schema: chatLeavePayload,
     handle: (payload, { socket, user }) => service.leave(socket, user, payload),
   });
   router.on("chat:send", {
-    schema: chatSendPayload,
-    handle: (payload, { socket, user }) => service.send(socket, user, payload),
+    // Consumed by the store with the write, in the append script where Redis allows it.
+    rateLimit: inlineLimit(limits.send),
+    handle: (payload, { socket, user, limit }) => service.send(socket, user, payload, limit),
   });
   router.on("chat:history", {
-    schema: chatHistoryPayload,
     rateLimit: limits.query,
     handle: (payload, { user }) => service.history(user, payload),
   });
   router.on("chat:typing", {
-    schema: chatTypingPayload,
     rateLimit: limits.typing,
     handle: (payload, { socket, user }) => service.typing(socket, user, payload),
   });
   router.on("chat:read", {
-    schema: chatReadPayload,
     rateLimit: limits.query,
     handle: (payload, { user }) => service.read(user, payload),
   });

@@ -1,4 +1,4 @@
-import type { RateLimiter } from "../infra/rate-limit.js";
+import type { PendingLimit } from "../infra/rate-limit.js";
 import type { Message } from "../protocol/index.js";
 
 /**
@@ -15,12 +15,6 @@ import type { Message } from "../protocol/index.js";
 
 /** A message as handed to the store, before it has its place in the log. */
 export type NewMessage = Omit<Message, "id" | "seq" | "epoch">;
-
-/** A per-user rate limit the write must pass: nothing is stored when it refuses. */
-export interface AppendLimit {
-  limiter: RateLimiter;
-  key: string;
-}
 
 export interface AppendResult {
   message: Message;
@@ -82,10 +76,11 @@ export interface MessageStore {
    * message is ever stored without being published). Idempotent per sender, room and
    * `clientMsgId` for 24 h: a repeat answers the original and publishes it again, so a
    * retry makes sure members have it. Trims the room to about `historyLimit` messages.
-   * With `limit`, consumes it first and rejects with RATE_LIMITED, storing nothing, when it
-   * refuses (the Redis store does both in one script where it can).
+   * With `limit` (the sender's, from the route), consumes it first and rejects with
+   * RATE_LIMITED, storing nothing, when it refuses (the Redis store does both in one script
+   * where it can).
    */
-  append(message: NewMessage, limit?: AppendLimit): Promise<AppendResult>;
+  append(message: NewMessage, limit?: PendingLimit): Promise<AppendResult>;
   /** The room's epoch and last seq (an empty room gets its epoch here). */
   head(roomId: string): Promise<RoomHead>;
   /** The newest `limit` messages. `hasMore`: older ones exist. */

@@ -1,5 +1,6 @@
 import { io, type Socket } from "socket.io-client";
-import type { ClientToServerEvents, ServerToClientEvents } from "../protocol/events.js";
+import type { ClientToServerEvents } from "../protocol/contract.js";
+import type { ServerToClientEvents } from "../protocol/events.js";
 import { ConnectionState } from "./connection-state.js";
 import { Emitter } from "./emitter.js";
 import { type ClientErrorCode, isTokenError, RealtimeError, toRealtimeError } from "./errors.js";

@@ -1,11 +1,6 @@
-import type { AckResponse, ClientEventName, ClientToServerEvents } from "../protocol/events.js";
+import type { AckData, ClientEventName, EventPayload } from "../protocol/contract.js";
+import type { AckResponse } from "../protocol/events.js";
 import { RealtimeError } from "./errors.js";
-
-export type PayloadOf<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[0];
-export type AckDataOf<E extends ClientEventName> =
-  NonNullable<Parameters<ClientToServerEvents[E]>[1]> extends (response: AckResponse<infer T>) => void
-    ? T
-    : never;
 
 /**
  * What requests need from the connection. socket.io-client's `Socket` is one (its typed
@@ -19,9 +14,9 @@ export interface RequestTransport {
 /** Emit `event` with an ack; resolves with the ack's `data`. */
 export type RequestFn = <E extends ClientEventName>(
   event: E,
-  payload: PayloadOf<E>,
+  payload: EventPayload<E>,
   timeoutMs?: number,
-) => Promise<AckDataOf<E>>;
+) => Promise<AckData<E>>;
 
 interface Outstanding {
   send(): void;

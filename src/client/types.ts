@@ -1,16 +1,18 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
+import type { AckData, EventPayload } from "../protocol/contract.js";
 import type {
-  ChatHistoryResult,
-  ChatJoinResult,
   Message,
   Notification,
-  NotificationListResult,
   PresenceState,
-  PresenceStatus,
+  ServerEventPayload,
+  SettableStatus,
 } from "../protocol/events.js";
 import type { RealtimeError } from "./errors.js";
 
-/** The SDK's public surface: what `connect()` takes and returns, and the events it emits. */
+/**
+ * The SDK's public surface: what `connect()` takes and returns, and the events it emits.
+ * What a request sends and resolves with is the event's own, from the wire contract.
+ */
 
 export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "closed";
 
@@ -65,9 +67,9 @@ export interface RealtimeEvents {
    */
   message: (message: Message) => void;
   /** Another user's typing indicator; `typing: true` ends by itself after `typingTimeoutMs`. */
-  typing: (event: { roomId: string; userId: string; typing: boolean }) => void;
-  read: (event: { roomId: string; userId: string; messageId: string }) => void;
-  member: (event: { roomId: string; userId: string; event: "join" | "leave" }) => void;
+  typing: (event: ServerEventPayload<"chat:typing">) => void;
+  read: (event: ServerEventPayload<"chat:read">) => void;
+  member: (event: ServerEventPayload<"chat:member">) => void;
   /**
    * A room was joined again after a reconnect (or, with `recovered: false`, after a hole in
    * live delivery that could not be filled).
@@ -78,7 +80,7 @@ export interface RealtimeEvents {
   presence: (state: PresenceState) => void;
   /** A new notification, once per id (a publisher's retry may send it again). */
   notification: (notification: Notification) => void;
-  unread: (event: { count: number }) => void;
+  unread: (event: ServerEventPayload<"notification:unread">) => void;
   /** Failures nobody awaits: `server:error`, a failed rejoin, refresh or getToken. */
   error: (error: RealtimeError) => void;
 }
@@ -115,43 +117,47 @@ export interface ConnectOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
 
-export type SettableStatus = Exclude<PresenceStatus, "offline">;
+export type { SettableStatus };
 
 export interface ChatApi {
   /**
    * Join a room: resolves with its newest page (oldest first), unread count and who is
    * online. The client rejoins it by itself after every reconnect, from the last message it saw.
    */
-  join(roomId: string): Promise<ChatJoinResult>;
+  join(roomId: string): Promise<AckData<"chat:join">>;
   leave(roomId: string): Promise<void>;
   /**
    * Resolves with the stored message once the server acknowledged it. Unacknowledged sends
    * are retried (after a reconnect, a lost answer, UNAVAILABLE or RATE_LIMITED) with the
    * same `clientMsgId` until `sendTimeoutMs`: the server stores each message once.
    */
-  send(roomId: string, text: string, options?: { clientMsgId?: string }): Promise<Message>;
+  send(
+    roomId: string,
+    text: string,
+    options?: Pick<EventPayload<"chat:send">, "clientMsgId">,
+  ): Promise<AckData<"chat:send">>;
   history(
     roomId: string,
-    options?: { before?: string; after?: string; limit?: number },
-  ): Promise<ChatHistoryResult>;
+    options?: Omit<EventPayload<"chat:history">, "roomId">,
+  ): Promise<AckData<"chat:history">>;
   typing(roomId: string, typing: boolean): Promise<void>;
-  read(roomId: string, messageId: string): Promise<{ roomId: string; messageId: string }>;
+  read(roomId: string, messageId: string): Promise<AckData<"chat:read">>;
   /** The rooms this client keeps joined. */
   readonly rooms: string[];
 }
 
 export interface PresenceApi {
   /** Kept and set again after every reconnect. */
-  set(status: SettableStatus, text?: string): Promise<PresenceState>;
+  set(status: SettableStatus, text?: string): Promise<AckData<"presence:set">>;
   /** Current states now, `presence` events on every change; renewed after every reconnect. */
-  subscribe(userIds: string[]): Promise<PresenceState[]>;
+  subscribe(userIds: string[]): Promise<AckData<"presence:subscribe">>;
   unsubscribe(userIds: string[]): Promise<void>;
-  query(userIds: string[]): Promise<PresenceState[]>;
+  query(userIds: string[]): Promise<AckData<"presence:query">>;
 }
 
 export interface NotificationsApi {
-  list(options?: { limit?: number; before?: string; unreadOnly?: boolean }): Promise<NotificationListResult>;
-  read(target: string[] | "all"): Promise<{ unreadCount: number }>;
+  list(options?: EventPayload<"notification:list">): Promise<AckData<"notification:list">>;
+  read(target: string[] | "all"): Promise<AckData<"notification:read">>;
 }
 
 export interface RealtimeClient {

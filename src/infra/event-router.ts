@@ -1,36 +1,55 @@
 import type { Socket } from "socket.io";
 import type { z } from "zod";
 import {
-  type Ack,
+  type AckData,
   AppError,
   type AuthenticatedUser,
   type ClientEventName,
   type ClientToServerEvents,
+  clientEvents,
   describeIssues,
   type ErrorBody,
   type InterServerEvents,
+  isClientEvent,
+  type ParsedPayload,
   type ServerToClientEvents,
   type SocketData,
 } from "../protocol/index.js";
+import { clientErrorOf } from "./client-error.js";
 import type { Logger } from "./logger.js";
-import type { RateLimiter } from "./rate-limit.js";
-import { isRedisUnavailableError } from "./redis.js";
+import type { InlineRateLimit, PendingLimit, RateLimiter } from "./rate-limit.js";
 
 export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
-
-type AckOf<E extends ClientEventName> = NonNullable<Parameters<ClientToServerEvents[E]>[1]>;
-export type AckData<E extends ClientEventName> = AckOf<E> extends Ack<infer T> ? T : never;
 
 export interface HandlerContext {
   socket: AppSocket;
   user: AuthenticatedUser;
+  /** The route's inline rate limit for this user, for the handler to consume with its write. */
+  limit?: PendingLimit;
 }
 
-export interface EventDefinition<E extends ClientEventName, P> {
-  schema: z.ZodType<P>;
-  /** Applied per user (all of a user's sockets and instances share it) after validation. */
-  rateLimit?: RateLimiter;
-  handle(payload: P, ctx: HandlerContext): Promise<AckData<E>> | AckData<E>;
+/**
+ * How one event is handled. Its payload schema and ack data come from the contract
+ * (`clientEvents` in src/protocol): the handler receives the parsed payload of `E` and
+ * must resolve with `E`'s ack data.
+ */
+export interface Route<E extends ClientEventName> {
+  /**
+   * Per user (all of a user's sockets and instances share it), after validation: consumed
+   * before the handler runs, or with `inlineLimit(limiter)` handed to it as `ctx.limit`.
+   */
+  rateLimit?: RateLimiter | InlineRateLimit;
+  handle(payload: ParsedPayload<E>, ctx: HandlerContext): Promise<AckData<E>> | AckData<E>;
+}
+
+/** A route once registered: its types were checked against the contract by `on`. */
+interface RegisteredRoute {
+  schema: z.ZodType;
+  /** Consumed by the router before the handler runs. */
+  limitFirst: RateLimiter | undefined;
+  /** Handed to the handler as `ctx.limit`. */
+  inline: RateLimiter | undefined;
+  route: { handle(payload: unknown, ctx: HandlerContext): unknown };
 }
 
 export type EventOutcome = "ok" | ErrorBody["code"];
@@ -48,17 +67,16 @@ export const ACK_DEADLINE_MS = 3500;
 const DEADLINE_SWEEP_MS = 250;
 
 export interface EventRouter {
-  on<E extends ClientEventName, P>(event: E, definition: EventDefinition<E, P>): void;
+  /** One route per event of the contract; a second one, or a name outside it, throws. */
+  on<E extends ClientEventName>(event: E, route: Route<E>): void;
   /** Route this socket's events through the pipeline. */
   attach(socket: AppSocket): void;
 }
 
 /** Map anything thrown by a handler to the error body the client sees. */
 export function toErrorBody(err: unknown): { body: ErrorBody; unexpected: boolean } {
-  if (err instanceof AppError) return { body: err.toBody(), unexpected: false };
-  if (isRedisUnavailableError(err)) {
-    return { body: new AppError("UNAVAILABLE").toBody(), unexpected: false };
-  }
+  const known = clientErrorOf(err);
+  if (known) return { body: known.toBody(), unexpected: false };
   return { body: new AppError("INTERNAL").toBody(), unexpected: true };
 }
 
@@ -78,7 +96,8 @@ export function createEventRouter(deps: {
   ackDeadlineMs?: number;
 }): EventRouter {
   const log = deps.logger.child({ module: "events" });
-  const definitions = new Map<string, EventDefinition<ClientEventName, unknown>>();
+  // Every routed event: its schema (the contract's), its limits and its handler.
+  const routes = new Map<string, RegisteredRoute>();
   const deadlines = createDeadlines(deps.ackDeadlineMs ?? ACK_DEADLINE_MS);
 
   async function dispatch(socket: AppSocket, event: string, args: unknown[]): Promise<void> {
@@ -99,12 +118,12 @@ export function createEventRouter(deps: {
       deps.observe?.(event, body.code, performance.now() - started);
     };
 
-    const definition = definitions.get(event);
-    if (!definition) {
+    const entry = routes.get(event);
+    if (!entry) {
       fail(new AppError("NOT_FOUND", "unknown event").toBody());
       return;
     }
-    const parsed = definition.schema.safeParse(payload);
+    const parsed = entry.schema.safeParse(payload);
     if (!parsed.success) {
       fail(
         new AppError("INVALID_PAYLOAD", `invalid payload for ${event}`, {
@@ -121,8 +140,9 @@ export function createEventRouter(deps: {
       fail(new AppError("UNAVAILABLE", "no answer in time, try again").toBody());
     });
     try {
-      if (definition.rateLimit) await definition.rateLimit.consume(user.id);
-      const data = await definition.handle(parsed.data, { socket, user });
+      if (entry.limitFirst) await entry.limitFirst.consume(user.id);
+      const limit = entry.inline && { limiter: entry.inline, key: user.id };
+      const data = await entry.route.handle(parsed.data, { socket, user, limit });
       if (answered) {
         log.debug({ event, socketId: socket.id, userId: user.id }, "late result dropped");
         return;
@@ -162,9 +182,18 @@ export function createEventRouter(deps: {
   }
 
   return {
-    on(event, definition) {
-      if (definitions.has(event)) throw new Error(`handler for ${event} registered twice`);
-      definitions.set(event, definition as unknown as EventDefinition<ClientEventName, unknown>);
+    on(event, route) {
+      if (!isClientEvent(event)) throw new Error(`${event} is not an event of the contract`);
+      if (routes.has(event)) throw new Error(`handler for ${event} registered twice`);
+      const { rateLimit } = route;
+      const isInline = rateLimit !== undefined && "inline" in rateLimit;
+      routes.set(event, {
+        // The contract ties the route's types to this schema; past here, only values flow.
+        schema: clientEvents[event].payload,
+        limitFirst: isInline ? undefined : rateLimit,
+        inline: isInline ? rateLimit.inline : undefined,
+        route: route as unknown as RegisteredRoute["route"],
+      });
     },
     attach(socket) {
       socket.onAny(onAnyEvent);

@@ -2,9 +2,9 @@ import cors from "cors";
 import express, { type ErrorRequestHandler, type Router } from "express";
 import helmet from "helmet";
 import { AppError, httpStatusOf } from "../protocol/index.js";
+import { clientErrorOf } from "./client-error.js";
 import type { Logger } from "./logger.js";
 import type { OriginCheck, OriginRefusal } from "./origin.js";
-import { isRedisUnavailableError } from "./redis.js";
 
 /** undefined when ready, otherwise the reason it is not. */
 export type ReadinessCheck = () => string | undefined;
@@ -80,10 +80,11 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     // Every route's errors end here: a Redis outage is the client's UNAVAILABLE (retry),
     // a rate limit carries Retry-After, and only AppError codes ever reach the client.
-    if (isRedisUnavailableError(err)) err = new AppError("UNAVAILABLE", undefined, { cause: err });
-    if (err instanceof AppError) {
-      if (err.retryAfterMs !== undefined) res.set("Retry-After", String(Math.ceil(err.retryAfterMs / 1000)));
-      res.status(httpStatusOf[err.code]).json({ error: err.toBody() });
+    const known = clientErrorOf(err);
+    if (known) {
+      if (known.retryAfterMs !== undefined)
+        res.set("Retry-After", String(Math.ceil(known.retryAfterMs / 1000)));
+      res.status(httpStatusOf[known.code]).json({ error: known.toBody() });
       return;
     }
     // body-parser errors carry a status and a type; they are the client's fault.

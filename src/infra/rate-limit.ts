@@ -30,10 +30,11 @@ export interface RateLimiter {
   consume(key: string): Promise<void>;
   /**
    * The Redis counters `consume(key)` updates (the sustained one, then the burst one), for
-   * a store script that consumes them with `LUA_RATE_LIMIT` in the same round trip as its
-   * write. Absent when the limit is counted in this process.
+   * a store script to consume with its write (rate-limit-script.ts). Absent when they
+   * cannot share a script with other keys: counted in this process, or on a Redis Cluster
+   * (the counters' slots are not the script's).
    */
-  redisCounters?(key: string): RedisCounter[];
+  scriptCounters?(key: string): RedisCounter[];
 }
 
 /** The refusal `consume` rejects with, for limits checked elsewhere (a store script). */
@@ -44,36 +45,21 @@ export function rateLimited(name: string, msBeforeNext: number): AppError {
 }
 
 /**
- * The consume of `RedisCounter`s inside a store script: `rl_consume(keyIndex, argIndex, n)`
- * takes n counters from KEYS[keyIndex..] with their points and durations from
- * ARGV[argIndex..] (two values each) and returns nil when allowed, else the ms before the
- * next point. It is rate-limiter-flexible's own algorithm, so the counters are the ones
- * the library reads and writes: `rl_incr` is RateLimiterRedis' increment script, and the
- * burst counter is touched only once the sustained one is spent (BurstyRateLimiter).
- * It exists because the limit's own round trip was the largest cost a chat message had
- * over a bare Socket.IO server (docs/performance.md).
+ * A route's limit that the handler consumes together with its own write instead of the
+ * router before the handler runs (`chat:send`: inside the append script, one Redis round
+ * trip for both, and a send refused for its room or text does not count).
  */
-export const LUA_RATE_LIMIT = `
-local function rl_incr(key, durationSec)
-  redis.call('SET', key, 0, 'EX', durationSec, 'NX')
-  local consumed = redis.call('INCRBY', key, 1)
-  local ttl = redis.call('PTTL', key)
-  if ttl == -1 then
-    redis.call('EXPIRE', key, durationSec)
-    ttl = 1000 * durationSec
-  end
-  return consumed, ttl
-end
-local function rl_consume(keyIndex, argIndex, n)
-  local wait = nil
-  for i = 0, n - 1 do
-    local consumed, ttl = rl_incr(KEYS[keyIndex + i], ARGV[argIndex + 2 * i + 1])
-    if consumed <= tonumber(ARGV[argIndex + 2 * i]) then return nil end
-    wait = wait and math.min(wait, ttl) or ttl
-  end
-  return wait
-end
-`;
+export interface InlineRateLimit {
+  readonly inline: RateLimiter;
+}
+
+export const inlineLimit = (limiter: RateLimiter): InlineRateLimit => ({ inline: limiter });
+
+/** An inline limit for one user, handed to the handler: it still has to be consumed. */
+export interface PendingLimit {
+  limiter: RateLimiter;
+  key: string;
+}
 
 export type RateLimiterFactory = (name: string, rule: RateLimitRule) => RateLimiter;
 
@@ -131,9 +117,9 @@ export function createRateLimiterFactory(options: {
           throw rejection;
         }
       },
-      ...(options.redis
+      ...(options.redis && !options.redis.isCluster
         ? {
-            redisCounters: (key: string) =>
+            scriptCounters: (key: string) =>
               counted.map((l) => ({ key: l.getKey(key), points: l.points, durationSec: l.duration })),
           }
         : {}),

@@ -1,5 +1,5 @@
-import { AppError } from "../protocol/index.js";
-import { isRedisUnavailableError, type RedisClient } from "./redis.js";
+import { clientErrorOf } from "./client-error.js";
+import type { RedisClient } from "./redis.js";
 
 /** Runs a Lua script with its keys and arguments; resolves with the decoded reply. */
 export type RedisScript<R = unknown> = (
@@ -57,12 +57,11 @@ export function defineScript<R = unknown>(
       throw new Error(`script ${name} takes ${keyCount} keys, not ${keys.length}`);
     }
     const sent = keyCount === undefined ? run(keys.length, ...keys, ...args) : run(...keys, ...args);
-    return decode(await sent.catch(rethrowUnavailable));
+    return decode(await sent.catch(rethrowForClient));
   };
 }
 
 /** A Redis that cannot be reached is the client's UNAVAILABLE, not an internal error. */
-function rethrowUnavailable(err: unknown): never {
-  if (isRedisUnavailableError(err)) throw new AppError("UNAVAILABLE", undefined, { cause: err });
-  throw err;
+function rethrowForClient(err: unknown): never {
+  throw clientErrorOf(err) ?? err;
 }

@@ -2,7 +2,7 @@ import type { AppSocket, EventRouter } from "../infra/event-router.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
-import { notificationListPayload, notificationReadPayload, userRoom } from "../protocol/index.js";
+import { userRoom } from "../protocol/index.js";
 import type { NotificationPublisher, NotificationService } from "./service.js";
 
 /** Emits through the user room, which the Redis adapter carries to every instance. */
@@ -30,12 +30,10 @@ export function createNotificationHandlers(deps: NotificationHandlersDeps) {
   return {
     register(router: EventRouter) {
       router.on("notification:list", {
-        schema: notificationListPayload,
         rateLimit: deps.listLimit,
         handle: (payload, { user }) => service.list(user.id, payload),
       });
       router.on("notification:read", {
-        schema: notificationReadPayload,
         rateLimit: deps.readLimit,
         handle: async (payload, { user }) => ({ unreadCount: await service.markRead(user.id, payload) }),
       });

@@ -1,6 +1,6 @@
 import type { AppSocket, EventRouter } from "../infra/event-router.js";
 import type { RateLimiter } from "../infra/rate-limit.js";
-import { AppError, presenceRoom, presenceSetPayload, presenceUserIdsPayload } from "../protocol/index.js";
+import { AppError, presenceRoom } from "../protocol/index.js";
 import type { PresenceService } from "./service.js";
 
 /** Per connection, across every presence:subscribe (500 ids per call is the schema's bound). */
@@ -31,13 +31,11 @@ export function registerPresenceHandlers(
   limits: PresenceRateLimits,
 ): void {
   router.on("presence:set", {
-    schema: presenceSetPayload,
     rateLimit: limits.set,
     handle: ({ status, text }, { socket, user }) => service.set(socket.id, user.id, status, text),
   });
 
   router.on("presence:subscribe", {
-    schema: presenceUserIdsPayload,
     rateLimit: limits.subscribe,
     async handle({ userIds }, { socket }) {
       const rooms = [...new Set(userIds)].map(presenceRoom);
@@ -56,7 +54,6 @@ export function registerPresenceHandlers(
   });
 
   router.on("presence:unsubscribe", {
-    schema: presenceUserIdsPayload,
     async handle({ userIds }, { socket }) {
       const unique = [...new Set(userIds)];
       await Promise.all(unique.map((id) => socket.leave(presenceRoom(id))));
@@ -65,7 +62,6 @@ export function registerPresenceHandlers(
   });
 
   router.on("presence:query", {
-    schema: presenceUserIdsPayload,
     rateLimit: limits.query,
     handle: ({ userIds }) => service.query(userIds),
   });

@@ -1,17 +1,4 @@
 import type { ErrorBody } from "./errors.js";
-import type {
-  AuthRefreshPayload,
-  ChatHistoryPayload,
-  ChatJoinPayload,
-  ChatLeavePayload,
-  ChatReadPayload,
-  ChatSendPayload,
-  ChatTypingPayload,
-  NotificationListPayload,
-  NotificationReadPayload,
-  PresenceSetPayload,
-  PresenceUserIdsPayload,
-} from "./schemas.js";
 
 /** Every acknowledged event answers with this envelope. */
 export type AckResponse<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };
@@ -66,6 +53,8 @@ export interface ChatHistoryResult {
 }
 
 export type PresenceStatus = "online" | "away" | "busy" | "offline";
+/** What a user may set; `offline` is only ever derived from their connections. */
+export type SettableStatus = Exclude<PresenceStatus, "offline">;
 
 export interface PresenceState {
   userId: string;
@@ -89,26 +78,6 @@ export interface NotificationListResult {
   items: Notification[];
   unreadCount: number;
   hasMore: boolean;
-}
-
-export interface ClientToServerEvents {
-  /** `leftRooms`: the chat rooms the socket left because the new token no longer grants them. */
-  "auth:refresh": (payload: AuthRefreshPayload, ack?: Ack<{ exp: number; leftRooms: string[] }>) => void;
-
-  "chat:join": (payload: ChatJoinPayload, ack?: Ack<ChatJoinResult>) => void;
-  "chat:leave": (payload: ChatLeavePayload, ack?: Ack<{ roomId: string }>) => void;
-  "chat:send": (payload: ChatSendPayload, ack?: Ack<Message>) => void;
-  "chat:history": (payload: ChatHistoryPayload, ack?: Ack<ChatHistoryResult>) => void;
-  "chat:typing": (payload: ChatTypingPayload, ack?: Ack<{ roomId: string }>) => void;
-  "chat:read": (payload: ChatReadPayload, ack?: Ack<{ roomId: string; messageId: string }>) => void;
-
-  "presence:set": (payload: PresenceSetPayload, ack?: Ack<PresenceState>) => void;
-  "presence:subscribe": (payload: PresenceUserIdsPayload, ack?: Ack<PresenceState[]>) => void;
-  "presence:unsubscribe": (payload: PresenceUserIdsPayload, ack?: Ack<{ userIds: string[] }>) => void;
-  "presence:query": (payload: PresenceUserIdsPayload, ack?: Ack<PresenceState[]>) => void;
-
-  "notification:list": (payload: NotificationListPayload, ack?: Ack<NotificationListResult>) => void;
-  "notification:read": (payload: NotificationReadPayload, ack?: Ack<{ unreadCount: number }>) => void;
 }
 
 export interface ServerToClientEvents {
@@ -136,25 +105,9 @@ export interface SocketData {
   tokenExp: number;
 }
 
-export type ClientEventName = keyof ClientToServerEvents;
-
-/** Every client→server event name, for bounded metric labels and documentation checks. */
-export const CLIENT_EVENT_NAMES = [
-  "auth:refresh",
-  "chat:join",
-  "chat:leave",
-  "chat:send",
-  "chat:history",
-  "chat:typing",
-  "chat:read",
-  "presence:set",
-  "presence:subscribe",
-  "presence:unsubscribe",
-  "presence:query",
-  "notification:list",
-  "notification:read",
-] as const satisfies readonly ClientEventName[];
 export type ServerEventName = keyof ServerToClientEvents;
+/** What the server sends with the event. */
+export type ServerEventPayload<E extends ServerEventName> = Parameters<ServerToClientEvents[E]>[0];
 
 /** Rooms the server manages itself; clients cannot join them via chat:join. */
 export const userRoom = (userId: string): string => `user:${userId}`;

@@ -1,15 +1,11 @@
 import { z } from "zod";
+import { MESSAGE_ID_PATTERN, ROOM_ID_PATTERN, USER_ID_PATTERN } from "./patterns.js";
 
 /**
  * Payload schemas for every client→server event. Compiled once at module load;
  * handlers only ever see parsed values. Unknown keys are stripped, so a client
  * cannot smuggle `senderId`/`userId` into what a handler reads.
  */
-
-export const ROOM_ID_PATTERN = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_.:@-]{1,128}$/;
-/** Stream entry id: `<ms>-<seq>`. */
-export const MESSAGE_ID_PATTERN = /^\d{1,20}-\d{1,20}$/;
-export const USER_ID_PATTERN = /^[A-Za-z0-9_.:@|-]{1,128}$/;
 
 export const roomId = z.string().regex(ROOM_ID_PATTERN, "must be kind:id");
 export const messageId = z.string().regex(MESSAGE_ID_PATTERN, "must be a message id");

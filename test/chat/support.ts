@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { FeatureDeps } from "../../src/app.js";
-import { type ChatFeature, createChatFeature } from "../../src/chat/index.js";
-import { createInstancesFeature } from "../../src/instances/index.js";
+import type { ChatFeature } from "../../src/chat/index.js";
+import { featureBuilders } from "../../src/features.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { connected, type TestSocket } from "../helpers/client.js";
 import { tokenFor } from "../helpers/tokens.js";
@@ -13,10 +12,10 @@ export interface ChatTestApp extends TestApp {
 
 export async function startChatApp(env: Record<string, string | undefined> = {}): Promise<ChatTestApp> {
   let chat: ChatFeature | undefined;
-  const app = await startApp(env, (deps: FeatureDeps) => {
-    const instances = createInstancesFeature(deps);
-    chat = createChatFeature(deps, { registry: instances.registry });
-    return [chat, instances];
+  const app = await startApp(env, (config, shared) => {
+    const build = featureBuilders(config, shared);
+    chat = build.chat();
+    return [chat, build.instances()];
   });
   if (!chat) throw new Error("chat feature was not built");
   return Object.assign(app, { chat });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseEnv, promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
+  CONFIG_DEFAULTS,
   CONFIG_VARIABLES,
   ConfigError,
   loadConfig,
@@ -93,6 +94,18 @@ describe("configuration", () => {
   it("documents every variable in the README's configuration table", () => {
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
     expect(CONFIG_VARIABLES.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  it("states each default where the schema has it: the README's table and .env.example agree with it", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const example = parseEnv(readFileSync(new URL("../../.env.example", import.meta.url), "utf8"));
+    const rows = readme.split("\n").filter((line) => line.startsWith("| `"));
+    expect(Object.keys(CONFIG_DEFAULTS).length).toBeGreaterThan(30);
+    for (const [name, value] of Object.entries(CONFIG_DEFAULTS)) {
+      const row = rows.find((line) => line.split("|")[1]?.includes(`\`${name}\``));
+      expect(row?.split("|")[2], name).toContain(`\`${value}\``);
+      if (name in example) expect(example[name], name).toBe(value);
+    }
   });
 
   it("states the production minimum length of INTERNAL_API_KEY wherever the variable is documented", () => {

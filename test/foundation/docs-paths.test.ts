@@ -19,16 +19,20 @@ describe("the design docs", () => {
     const lines = read("docs/directory-structure.md").split("\n");
     const start = lines.findIndex((line) => line.startsWith("src/"));
     const end = lines.findIndex((line, i) => i > start && /^\S/.test(line));
+    // A line at two spaces opens a folder of src/ (or names a file of src/ itself); one at four
+    // names files of that folder, or a folder inside it; deeper lines continue the entry above.
     let folder = "";
+    let entryFolder = "";
     const missing: string[] = [];
     let checked = 0;
     for (const line of lines.slice(start + 1, end)) {
-      const entry = /^ {2}([a-z-]+)\/\s/.exec(line);
-      if (entry) folder = `${entry[1]}/`;
-      else if (/^ {2}[a-z]/.test(line)) folder = "";
+      const top = /^ {2}(?:([a-z-]+\/)\s|\S)/.exec(line);
+      const inner = /^ {4}(?:([a-z-]+\/)\s|\S)/.exec(line);
+      if (top) folder = entryFolder = top[1] ?? "";
+      else if (inner) entryFolder = `${folder}${inner[1] ?? ""}`;
       for (const [name] of line.matchAll(/(?<![\w./])[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*\.ts\b/g)) {
         checked += 1;
-        if (!exists(`src/${folder}${name}`)) missing.push(`${folder}${name}`);
+        if (!exists(`src/${entryFolder}${name}`)) missing.push(`${entryFolder}${name}`);
       }
     }
     expect(checked).toBeGreaterThan(50);

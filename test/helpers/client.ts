@@ -1,9 +1,12 @@
 import { io as ioClient, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import type {
+  AckData,
   AckResponse,
   ClientEventName,
   ClientToServerEvents,
+  EventPayload,
   ServerEventName,
+  ServerEventPayload,
   ServerToClientEvents,
 } from "../../src/protocol/index.js";
 
@@ -62,16 +65,13 @@ export function connectError(
   });
 }
 
-type AckDataOf<E extends ClientEventName> =
-  NonNullable<Parameters<ClientToServerEvents[E]>[1]> extends (res: AckResponse<infer T>) => void ? T : never;
-
 /** Emit with an ack and return the whole envelope. */
 export async function request<E extends ClientEventName>(
   socket: TestSocket,
   event: E,
-  payload: Parameters<ClientToServerEvents[E]>[0],
+  payload: EventPayload<E>,
   timeoutMs = 5000,
-): Promise<AckResponse<AckDataOf<E>>> {
+): Promise<AckResponse<AckData<E>>> {
   // biome-ignore lint/suspicious/noExplicitAny: the typed emit overloads cannot be expressed for a generic E
   const emitter = socket.timeout(timeoutMs) as any;
   return emitter.emitWithAck(event, payload);
@@ -81,8 +81,8 @@ export async function request<E extends ClientEventName>(
 export async function ok<E extends ClientEventName>(
   socket: TestSocket,
   event: E,
-  payload: Parameters<ClientToServerEvents[E]>[0],
-): Promise<AckDataOf<E>> {
+  payload: EventPayload<E>,
+): Promise<AckData<E>> {
   const res = await request(socket, event, payload);
   if (!res.ok) throw new Error(`${event} failed: ${res.error.code} ${res.error.message}`);
   return res.data;
@@ -94,7 +94,7 @@ export function nextEvent<E extends ServerEventName>(
   event: E,
   timeoutMs = 5000,
   filter: (...args: Parameters<ServerToClientEvents[E]>) => boolean = () => true,
-): Promise<Parameters<ServerToClientEvents[E]>[0]> {
+): Promise<ServerEventPayload<E>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       // biome-ignore lint/suspicious/noExplicitAny: see above
@@ -114,13 +114,10 @@ export function nextEvent<E extends ServerEventName>(
 }
 
 /** Record every `event` a socket receives, for "exactly once" and "nothing" assertions. */
-export function record<E extends ServerEventName>(
-  socket: TestSocket,
-  event: E,
-): Parameters<ServerToClientEvents[E]>[0][] {
-  const seen: Parameters<ServerToClientEvents[E]>[0][] = [];
+export function record<E extends ServerEventName>(socket: TestSocket, event: E): ServerEventPayload<E>[] {
+  const seen: ServerEventPayload<E>[] = [];
   // biome-ignore lint/suspicious/noExplicitAny: see above
-  (socket as any).on(event, (payload: Parameters<ServerToClientEvents[E]>[0]) => seen.push(payload));
+  (socket as any).on(event, (payload: ServerEventPayload<E>) => seen.push(payload));
   return seen;
 }
 

@@ -1,4 +1,5 @@
 import { compareMessageIds, type Message } from "../../src/client/index.js";
+import { ROOM_ID_PATTERN } from "../../src/protocol/patterns.js";
 
 /** DOM-free view state of one room. */
 
@@ -10,7 +11,6 @@ export interface PendingMessage {
 }
 
 export const ROOM_KIND = "demo";
-const ROOM_ID = /^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_.:@-]{1,128}$/;
 
 export class RoomModel {
   readonly messages = new Map<string, Message>();
@@ -72,7 +72,7 @@ export function roomIdFromInput(input: string): string | undefined {
   const trimmed = input.trim().toLowerCase().replace(/^#/, "").replace(/\s+/g, "-");
   if (trimmed === "") return undefined;
   const id = trimmed.includes(":") ? trimmed : `${ROOM_KIND}:${trimmed}`;
-  return ROOM_ID.test(id) && id.startsWith(`${ROOM_KIND}:`) ? id : undefined;
+  return ROOM_ID_PATTERN.test(id) && id.startsWith(`${ROOM_KIND}:`) ? id : undefined;
 }
 
 export function roomLabel(roomId: string): string {
