@@ -1,7 +1,13 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
-import type { AckData, EventPayload } from "../protocol/contract.js";
-import type { Message, Notification, PresenceState, ServerEventPayload } from "../protocol/events.js";
 import type { RealtimeError } from "./errors.js";
+import type {
+  AckData,
+  EventPayload,
+  Message,
+  Notification,
+  PresenceState,
+  ServerEventPayload,
+} from "./protocol.js";
 
 /**
  * The SDK's public surface: what `connect()` takes and returns, and the events it emits.
