@@ -1,29 +1,89 @@
-import { createAdminFeature } from "./admin/index.js";
-import type { FeatureDeps } from "./app.js";
+import { type AdminOptions, createAdminFeature } from "./admin/index.js";
+import type { SharedServices } from "./app.js";
 import { createChatFeature } from "./chat/index.js";
+import { createLocalDelivery } from "./chat/socket-handlers.js";
 import { createDemoFeature } from "./demo/index.js";
+import type { Config } from "./infra/config.js";
 import type { Feature } from "./infra/feature.js";
-import { createInternalApiFeature } from "./internal-api/index.js";
-import { createNotificationsFeature } from "./notifications/index.js";
-import { createPresenceFeature } from "./presence/index.js";
+import { createInternalApiFeature, type RoomMessages } from "./internal-api/index.js";
+import { createSocketNotificationPublisher } from "./notifications/handlers.js";
+import { createNotificationsFeature, type NotificationService } from "./notifications/index.js";
+import { createPresenceBroadcaster, createPresenceFeature } from "./presence/index.js";
+import { createStores } from "./stores.js";
 
 /**
- * The feature modules the service runs, in start order (stopped in reverse), with
- * their dependencies on each other passed explicitly.
+ * The feature modules the service runs, in start order (stopped in reverse), with their
+ * dependencies on each other passed explicitly.
  */
-export function buildFeatures(deps: FeatureDeps): Feature[] {
-  const features: Feature[] = [];
-  features.push(createPresenceFeature(deps));
-  const chat = createChatFeature(deps);
-  features.push(chat);
-  const notifications = createNotificationsFeature(deps);
-  features.push(notifications);
-  features.push(
-    createInternalApiFeature(deps, { notifications: notifications.service, rooms: chat.service }),
-  );
-  if (deps.config.demo.enabled) {
-    features.push(createDemoFeature(deps, { notifications: notifications.service }));
-  }
-  if (deps.config.admin.enabled) features.push(createAdminFeature(deps));
+export function buildFeatures(config: Config, shared: SharedServices): Feature[] {
+  const build = featureBuilders(config, shared);
+  const presence = build.presence();
+  const chat = build.chat();
+  const notifications = build.notifications();
+  const features: Feature[] = [
+    presence,
+    chat,
+    notifications,
+    build.internalApi({ notifications: notifications.service, rooms: chat.service }),
+  ];
+  if (config.demo.enabled) features.push(build.demo({ notifications: notifications.service }));
+  if (config.admin.enabled) features.push(build.admin(config.admin));
   return features;
+}
+
+/**
+ * Each feature from its slice of the configuration and only the collaborators it uses.
+ * Tests build the features they need with these.
+ */
+export function featureBuilders(config: Config, shared: SharedServices) {
+  const { instanceId, io, redis, rateLimiter, verifier, metrics, logger } = shared;
+  const stores = createStores(
+    redis && { redis, keyPrefix: config.redis.keyPrefix, instanceId, pubsubKind: shared.pubsubKind },
+  );
+  return {
+    presence: () =>
+      createPresenceFeature(
+        { ...config.presence, maxConnectionsPerUser: config.socket.maxConnectionsPerUser },
+        {
+          store: stores.presence,
+          broadcaster: createPresenceBroadcaster(io),
+          instanceId,
+          rateLimiter,
+          logger,
+        },
+      ),
+    chat: () =>
+      createChatFeature(
+        // Room membership lives as long as presence: an instance silent for PRESENCE_TTL_MS is gone.
+        { ...config.chat, memberTtlMs: config.presence.ttlMs },
+        {
+          stores: stores.chat,
+          delivery: createLocalDelivery(io),
+          rateLimiter,
+          logger,
+          onStored: () => metrics.messagesStored.inc(),
+        },
+      ),
+    notifications: () =>
+      createNotificationsFeature(config.notifications, {
+        store: stores.notifications,
+        publisher: createSocketNotificationPublisher(io),
+        rateLimiter,
+        logger,
+        published: metrics.notificationsPublished,
+      }),
+    internalApi: (services: { notifications: Pick<NotificationService, "publish">; rooms: RoomMessages }) =>
+      createInternalApiFeature(config.internalApi, {
+        ...services,
+        sockets: io,
+        adapterReady: () => !redis || redis.isReady(),
+        rateLimiter,
+        logger,
+        onRequest: (route, status) => metrics.internalApiRequests.inc({ route, status: String(status) }),
+      }),
+    demo: (services: { notifications: Pick<NotificationService, "publish"> }, staticDir?: string) =>
+      createDemoFeature({ jwt: config.jwt, staticDir }, { ...services, verifier, rateLimiter, logger }),
+    admin: (options: AdminOptions) =>
+      createAdminFeature(options, { io, sessions: stores.adminSessions, instanceId, rateLimiter, logger }),
+  };
 }

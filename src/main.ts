@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { createApp } from "./app.js";
+import { type App, createApp } from "./app.js";
 import { buildFeatures } from "./features.js";
 import { ConfigError, loadConfig } from "./infra/config.js";
 import { redactUrlCredentials } from "./infra/redact.js";
@@ -14,9 +14,10 @@ async function main(): Promise<void> {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
     version: string;
   };
-  let config: ReturnType<typeof loadConfig>;
+  let app: App;
   try {
-    config = loadConfig(process.env, pkg.version);
+    // A ConfigError from createApp: a file the configuration names (TLS) is missing.
+    app = createApp(loadConfig(process.env, pkg.version), {}, buildFeatures);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -24,8 +25,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-
-  const app = createApp(config, {}, buildFeatures);
   const log = app.logger.child({ module: "main" });
 
   // Last line of defence: a stray rejection is a bug to log, not a reason to drop every connection.

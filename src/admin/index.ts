@@ -4,12 +4,13 @@ import { instrument } from "@socket.io/admin-ui";
 import bcrypt from "bcryptjs";
 import express, { Router } from "express";
 import type { ExtendedError, Socket } from "socket.io";
-import type { FeatureDeps } from "../app.js";
 import { clientAddress } from "../auth/connection-limits.js";
 import type { Feature } from "../infra/feature.js";
-import type { RateLimiter } from "../infra/rate-limit.js";
+import type { Logger } from "../infra/logger.js";
+import type { RateLimiter, RateLimiterFactory } from "../infra/rate-limit.js";
+import type { AppServer } from "../infra/socket-server.js";
 import { AppError } from "../protocol/index.js";
-import { createAdminSessionStore } from "./session-store.js";
+import type { AdminSessionStore } from "./session-store.js";
 
 /** The Socket.IO namespace the admin UI connects to, and the path its page is served at. */
 export const ADMIN_NAMESPACE = "/admin";
@@ -32,9 +33,26 @@ const BCRYPT_COST = 10;
  * bypass the chat policy and the membership bookkeeping; `/internal/users/:id/disconnect`
  * does the one that is needed.
  */
-export function createAdminFeature(deps: FeatureDeps): Feature {
-  const admin = deps.config.admin;
-  if (!admin.enabled) throw new Error("the admin feature is built only when ADMIN_UI_ENABLED");
+export interface AdminOptions {
+  /** ADMIN_UI_USERNAME and ADMIN_UI_PASSWORD: the view's own credentials. */
+  username: string;
+  password: string;
+  /** ADMIN_UI_MODE: `development` also sends every socket, room and event to the UI. */
+  mode: "production" | "development";
+}
+
+export interface AdminDeps {
+  /** The server the UI instruments (its `/admin` namespace, every namespace's sockets). */
+  io: AppServer;
+  /** Where sessions are kept: Redis when there is one, so that any instance knows them. */
+  sessions(options: { ttlSec: number; onError: (err: Error, what: string) => void }): AdminSessionStore;
+  /** Names this instance in the UI. */
+  instanceId: string;
+  rateLimiter: RateLimiterFactory;
+  logger: Logger;
+}
+
+export function createAdminFeature(admin: AdminOptions, deps: AdminDeps): Feature {
   const log = deps.logger.child({ module: "admin" });
   const loginLimit = deps.rateLimiter("admin-login", LOGIN_RATE);
   let stopStats: (() => void) | undefined;
@@ -45,9 +63,7 @@ export function createAdminFeature(deps: FeatureDeps): Feature {
       // Registered before instrument()'s own middleware, so it runs first.
       deps.io.of(ADMIN_NAMESPACE).use(limitLogins(loginLimit));
       const password = await bcrypt.hash(admin.password, BCRYPT_COST);
-      const store = createAdminSessionStore({
-        redis: deps.redis,
-        keyPrefix: deps.config.redis.keyPrefix,
+      const store = deps.sessions({
         ttlSec: SESSION_TTL_SEC,
         onError: (err, what) => log.warn({ err: err.message, what }, "admin session store failed"),
       });

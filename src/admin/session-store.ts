@@ -1,5 +1,4 @@
-import { InMemoryStore } from "@socket.io/admin-ui";
-import type { RedisConnections } from "../infra/redis.js";
+import type { RedisClient } from "../infra/redis.js";
 
 /** What `instrument()` asks of its session store. */
 export interface AdminSessionStore {
@@ -12,16 +11,16 @@ export interface AdminSessionStore {
  * session id, possibly to another instance behind the load balancer. Not the package's own
  * RedisStore: its `exec()` is never awaited and its lookup rejects while Redis is down, both
  * unhandled rejections, and `instrument()`'s login middleware does not catch them. Here an
- * unreadable session only falls back to the password.
+ * unreadable session only falls back to the password. Without Redis, the package's
+ * InMemoryStore serves (src/stores.ts).
  */
-export function createAdminSessionStore(options: {
-  redis: RedisConnections | undefined;
+export function createRedisAdminSessionStore(options: {
+  redis: RedisClient;
   keyPrefix: string;
   ttlSec: number;
   onError: (err: Error, what: string) => void;
 }): AdminSessionStore {
-  const redis = options.redis?.command;
-  if (!redis) return new InMemoryStore();
+  const { redis } = options;
   const key = (sessionId: string) => `${options.keyPrefix}admin:session:${sessionId}`;
   return {
     async doesSessionExist(sessionId) {

@@ -1,6 +1,6 @@
-import type { ExtendedError } from "socket.io";
 import { bearerToken } from "../infra/bearer.js";
 import type { AppSocket, EventRouter } from "../infra/event-router.js";
+import type { HandshakeStep } from "../infra/handshake.js";
 import type { Logger } from "../infra/logger.js";
 import { AppError } from "../protocol/index.js";
 import { type TokenVerifier, tokenDeadlineMs } from "./verifier.js";
@@ -12,41 +12,35 @@ export function tokenFromHandshake(handshake: AppSocket["handshake"]): string | 
   return bearerToken(handshake.headers.authorization);
 }
 
-function unauthorized(
-  code: "TOKEN_MISSING" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "UNAVAILABLE",
-): ExtendedError {
-  const err = new Error("unauthorized") as ExtendedError;
-  err.data = { status: code === "UNAVAILABLE" ? 503 : 401, code };
-  return err;
-}
-
-/** Socket.IO middleware: a connection exists only with a valid token. */
-export function createAuthMiddleware(deps: { verifier: TokenVerifier; logger: Logger }) {
+/**
+ * The handshake step after which a connection has a user: a valid token, from `auth.token`
+ * or an `Authorization: Bearer` header. Refusals are TOKEN_MISSING, TOKEN_EXPIRED or
+ * TOKEN_INVALID (401), logged without the token.
+ */
+export function createAuthentication(deps: { verifier: TokenVerifier; logger: Logger }): HandshakeStep {
   const log = deps.logger.child({ module: "auth" });
-  return async (socket: AppSocket, next: (err?: ExtendedError) => void): Promise<void> => {
-    const token = tokenFromHandshake(socket.handshake);
-    if (!token) {
-      log.info(
-        { socketId: socket.id, address: socket.handshake.address, code: "TOKEN_MISSING" },
-        "handshake refused",
-      );
-      next(unauthorized("TOKEN_MISSING"));
-      return;
-    }
-    try {
-      const { user, exp } = await deps.verifier.verify(token);
-      socket.data.user = user;
-      socket.data.tokenExp = exp;
-      next();
-    } catch (err) {
-      const code =
-        err instanceof AppError && err.code === "TOKEN_EXPIRED" ? "TOKEN_EXPIRED" : "TOKEN_INVALID";
-      log.info(
-        { socketId: socket.id, address: socket.handshake.address, code, reason: (err as Error).message },
-        "handshake refused",
-      );
-      next(unauthorized(code));
-    }
+  const refuse = (
+    socket: AppSocket,
+    code: "TOKEN_MISSING" | "TOKEN_EXPIRED" | "TOKEN_INVALID",
+    reason?: string,
+  ) => {
+    log.info({ socketId: socket.id, address: socket.handshake.address, code, reason }, "handshake refused");
+    return new AppError(code);
+  };
+  return {
+    phase: "authenticate",
+    async run(socket) {
+      const token = tokenFromHandshake(socket.handshake);
+      if (!token) throw refuse(socket, "TOKEN_MISSING");
+      try {
+        const { user, exp } = await deps.verifier.verify(token);
+        socket.data.user = user;
+        socket.data.tokenExp = exp;
+      } catch (err) {
+        const expired = err instanceof AppError && err.code === "TOKEN_EXPIRED";
+        throw refuse(socket, expired ? "TOKEN_EXPIRED" : "TOKEN_INVALID", (err as Error).message);
+      }
+    },
   };
 }
 

@@ -1,22 +1,61 @@
-import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
+import type { Logger } from "../infra/logger.js";
+import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { RoomFeed } from "./feed.js";
-import { createMemoryRoomFeed } from "./feed-memory.js";
-import { createRedisRoomFeed } from "./feed-redis.js";
-import { createMemoryMemberStore } from "./member-store-memory.js";
-import { createRedisMemberStore } from "./member-store-redis.js";
-import { createMemoryMessageStore } from "./message-store-memory.js";
-import { createRedisMessageStore } from "./message-store-redis.js";
 import { roomAccess } from "./policy.js";
-import { createRoomRelay } from "./relay.js";
+import { createRoomRelay, type LocalDelivery } from "./relay.js";
 import { type ChatService, createChatService } from "./service.js";
-import { createLocalDelivery, registerChatEvents } from "./socket-handlers.js";
+import { registerChatEvents } from "./socket-handlers.js";
 import type { MemberStore, MessageStore } from "./store.js";
 
 export type { ChatService } from "./service.js";
 
 export interface ChatFeature extends Feature {
   service: ChatService;
+}
+
+export interface ChatOptions {
+  /** CHAT_MAX_MESSAGE_LENGTH: characters, after trimming. */
+  maxMessageLength: number;
+  /** CHAT_HISTORY_LIMIT: messages kept per room. */
+  historyLimit: number;
+  /** CHAT_RETENTION_DAYS; 0: kept until trimmed by historyLimit. */
+  retentionDays: number;
+  /** RATE_CHAT_*: per user, across their sockets and instances. */
+  rate: { sendPerSec: number; sendBurst: number; typingPerSec: number; joinPerSec: number };
+  /** An instance that has not renewed its room memberships for this long is gone, and its members with it. */
+  memberTtlMs: number;
+}
+
+/** A room's log, its members across instances and its live channel, on one backend. */
+export interface ChatStores {
+  messages: MessageStore;
+  members: MemberStore;
+  feed: RoomFeed;
+}
+
+export interface ChatStoreOptions {
+  historyLimit: number;
+  /** 0: no time-based retention. */
+  retentionMs: number;
+  /** `unread` is counted over at most this many of the newest messages. */
+  unreadCap: number;
+  /** How long a clientMsgId is remembered for an idempotent send. */
+  idempotencyTtlSec: number;
+  memberTtlMs: number;
+  now: () => number;
+  logger: Logger;
+}
+
+export interface ChatDeps {
+  /** The chat stores of the backend the app runs on (Redis or memory). */
+  stores(options: ChatStoreOptions): ChatStores;
+  /** Hands a room's events to this instance's sockets in it. */
+  delivery: LocalDelivery;
+  rateLimiter: RateLimiterFactory;
+  logger: Logger;
+  /** Once per newly stored message (not for idempotent replays): the metrics hook. */
+  onStored(): void;
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 60 * 60;
@@ -28,74 +67,33 @@ const SEND_BURST_WINDOW_SEC = 10;
 /**
  * Chat: rooms with a durable log (per-room seq and epoch) relayed to every instance's
  * sockets in log order, recovery by position, idempotent send, read positions and room
- * membership, on Redis when configured (in memory otherwise).
+ * membership, on the stores it is given.
  */
-export function createChatFeature(deps: FeatureDeps): ChatFeature {
-  const { config } = deps;
-  const chat = config.chat;
+export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFeature {
   const logger = deps.logger.child({ module: "chat" });
   const now = Date.now;
-  const retentionMs = chat.retentionDays * 24 * 60 * 60 * 1000;
-  const unreadCap = Math.min(UNREAD_CAP, chat.historyLimit);
-  // Room membership lives as long as presence: an instance silent for PRESENCE_TTL_MS is gone.
-  const memberTtlMs = config.presence.ttlMs;
-
-  const storeOptions = { historyLimit: chat.historyLimit, retentionMs, unreadCap };
-  let stores: { messages: MessageStore; members: MemberStore; feed: RoomFeed };
-  if (deps.redis) {
-    const kind = deps.pubsubKind;
-    stores = {
-      messages: createRedisMessageStore({
-        redis: deps.redis.command,
-        keyPrefix: config.redis.keyPrefix,
-        ...storeOptions,
-        idempotencyTtlSec: IDEMPOTENCY_TTL_SEC,
-        publishCommand: () => (kind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
-      }),
-      members: createRedisMemberStore({
-        redis: deps.redis.command,
-        keyPrefix: config.redis.keyPrefix,
-        instanceId: deps.instanceId,
-        ttlMs: memberTtlMs,
-      }),
-      feed: createRedisRoomFeed({
-        sub: deps.redis.sub,
-        pub: deps.redis.command,
-        keyPrefix: config.redis.keyPrefix,
-        kind,
-        logger,
-      }),
-    };
-  } else {
-    const feed = createMemoryRoomFeed();
-    stores = {
-      messages: createMemoryMessageStore({
-        ...storeOptions,
-        idempotencyTtlMs: IDEMPOTENCY_TTL_SEC * 1000,
-        now,
-        publish: feed.publishMessage,
-      }),
-      members: createMemoryMemberStore(),
-      feed,
-    };
-  }
-  const relay = createRoomRelay({
-    feed: stores.feed,
-    log: stores.messages,
-    deliver: createLocalDelivery(deps.io),
+  const stores = deps.stores({
+    historyLimit: options.historyLimit,
+    retentionMs: options.retentionDays * 24 * 60 * 60 * 1000,
+    unreadCap: Math.min(UNREAD_CAP, options.historyLimit),
+    idempotencyTtlSec: IDEMPOTENCY_TTL_SEC,
+    memberTtlMs: options.memberTtlMs,
+    now,
     logger,
   });
+  const relay = createRoomRelay({ feed: stores.feed, log: stores.messages, deliver: deps.delivery, logger });
 
-  const burst = chat.rate.sendBurst - chat.rate.sendPerSec;
+  const { rate } = options;
+  const burst = rate.sendBurst - rate.sendPerSec;
   const limits = {
     send: deps.rateLimiter("chat:send", {
-      points: chat.rate.sendPerSec,
+      points: rate.sendPerSec,
       durationSec: 1,
       ...(burst > 0 ? { burstPoints: burst, burstDurationSec: SEND_BURST_WINDOW_SEC } : {}),
     }),
-    typing: deps.rateLimiter("chat:typing", { points: chat.rate.typingPerSec, durationSec: 1 }),
-    join: deps.rateLimiter("chat:join", { points: chat.rate.joinPerSec, durationSec: 1 }),
-    query: deps.rateLimiter("chat:query", { points: chat.rate.joinPerSec, durationSec: 1 }),
+    typing: deps.rateLimiter("chat:typing", { points: rate.typingPerSec, durationSec: 1 }),
+    join: deps.rateLimiter("chat:join", { points: rate.joinPerSec, durationSec: 1 }),
+    query: deps.rateLimiter("chat:query", { points: rate.joinPerSec, durationSec: 1 }),
   };
 
   const service = createChatService({
@@ -105,9 +103,9 @@ export function createChatFeature(deps: FeatureDeps): ChatFeature {
     events: stores.feed,
     logger: deps.logger,
     now,
-    maxMessageLength: chat.maxMessageLength,
-    memberRefreshMs: Math.max(100, Math.floor(memberTtlMs / 3)),
-    onStored: () => deps.metrics.messagesStored.inc(),
+    maxMessageLength: options.maxMessageLength,
+    memberRefreshMs: Math.max(100, Math.floor(options.memberTtlMs / 3)),
+    onStored: deps.onStored,
   });
 
   const onDisconnectError = (err: unknown) => logger.error({ err }, "chat disconnect cleanup failed");

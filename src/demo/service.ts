@@ -3,18 +3,12 @@ import type { JwtKeyConfig } from "../infra/config.js";
 import type { Logger } from "../infra/logger.js";
 import type { NotificationService } from "../notifications/index.js";
 import { AppError, type AuthenticatedUser } from "../protocol/index.js";
+import type { DemoToken } from "./token.js";
 
 /** Demo users may join any `demo:` room (DMs are open to their two participants anyway). */
 export const DEMO_ROOMS_CLAIM = ["demo:*"];
 export const DEMO_TOKEN_TTL_SEC = 60 * 60;
 export const DEMO_NAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
-
-export interface DemoToken {
-  token: string;
-  userId: string;
-  /** Epoch seconds. */
-  exp: number;
-}
 
 export interface DemoService {
   /** A token for `name` (the user id is the name in lower case), or NOT_FOUND without a shared secret. */

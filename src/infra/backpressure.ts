@@ -1,3 +1,4 @@
+import type { Feature } from "./feature.js";
 import type { Logger } from "./logger.js";
 import type { AppServer } from "./socket-server.js";
 
@@ -55,4 +56,18 @@ export function startSlowConsumerGuard(options: {
   }, options.intervalMs ?? 250);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** The guard as a part of the app: it starts once every feature has, and stops first at shutdown. */
+export function createSlowConsumerGuard(options: Parameters<typeof startSlowConsumerGuard>[0]): Feature {
+  let stop: (() => void) | undefined;
+  return {
+    name: "slow-consumer-guard",
+    async start() {
+      stop = startSlowConsumerGuard(options);
+    },
+    async stop() {
+      stop?.();
+    },
+  };
 }

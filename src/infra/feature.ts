@@ -1,22 +1,17 @@
 import type { Router } from "express";
 import type { AppSocket, EventRouter } from "./event-router.js";
+import type { HandshakeStep } from "./handshake.js";
 
 /**
- * What a domain module (chat, presence, notifications) plugs into the app. The
+ * What a module (auth, chat, presence, notifications, …) plugs into the app. The
  * composition root builds each one with plain typed dependencies and hands it here.
  */
 export interface Feature {
   name: string;
   /** Register the feature's client events on the shared pipeline. */
   register?(router: EventRouter): void;
-  /**
-   * Runs in the handshake, after authentication, and may refuse the connection by throwing
-   * an AppError (its code reaches the client's `connect_error`). What it records becomes
-   * the connection's at `onConnection`, or is given back through `abandon` when the
-   * handshake does not complete (the client left, a later step refused it).
-   */
-  admit?(socket: AppSocket): Promise<void>;
-  abandon?(socket: AppSocket): void;
+  /** Steps of the handshake (see HandshakeStep): a limit, authentication, an admission, a room. */
+  handshake?: readonly HandshakeStep[];
   /**
    * Called synchronously on every authenticated connection, after the event router is
    * attached. Async work must not delay listener registration (see PITFALLS).
@@ -38,6 +33,8 @@ export interface Feature {
   /** Routes mounted on the HTTP app (internal API, demo). */
   httpRouter?: Router;
   start?(): Promise<void>;
-  /** Graceful shutdown, before sockets are closed and Redis is disconnected. */
+  /** Graceful shutdown, before sockets are closed and Redis is disconnected; bounded by the grace. */
   stop?(): Promise<void>;
+  /** Once every socket is closed, at the end of shutdown: timers that act on live sockets end here. */
+  close?(): void;
 }

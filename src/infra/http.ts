@@ -26,7 +26,8 @@ export interface HttpAppOptions {
 }
 
 /** Where `GET /` sends a person who opened the service's address in a browser or with curl. */
-const DOCS = "README.md of the service's repository: configuration, HTTP routes, the wire protocol";
+const DOCS =
+  "README.md of the service's repository, and its docs/: protocol.md, configuration.md, operations.md";
 
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const log = options.logger.child({ module: "http" });

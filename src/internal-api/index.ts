@@ -1,33 +1,33 @@
-import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
+import type { AppServer } from "../infra/socket-server.js";
 import { AppError, userRoom } from "../protocol/index.js";
-import { createInternalApi, type InternalApiDeps } from "./router.js";
+import { createInternalApi, type InternalApiDeps, type InternalApiOptions } from "./router.js";
 
-export type { RoomMessages } from "./router.js";
+export type { InternalApiOptions, RoomMessages } from "./router.js";
+
+export interface InternalApiFeatureDeps extends Omit<InternalApiDeps, "disconnectUser"> {
+  /** Disconnects through the adapter, so that sockets on other instances go too. */
+  sockets: Pick<AppServer, "in">;
+  /** Whether the adapter's Redis links are up now (always, without Redis). */
+  adapterReady(): boolean;
+}
 
 /** The internal HTTP API as a feature: routes only, no socket events. */
-export function createInternalApiFeature(
-  deps: FeatureDeps,
-  services: Pick<InternalApiDeps, "notifications" | "rooms">,
-): Feature {
+export function createInternalApiFeature(options: InternalApiOptions, deps: InternalApiFeatureDeps): Feature {
+  const { sockets, adapterReady, ...routerDeps } = deps;
   return {
     name: "internal-api",
-    httpRouter: createInternalApi({
-      config: deps.config,
-      logger: deps.logger,
-      rateLimiter: deps.rateLimiter,
-      ...services,
-      // Goes through the adapter, so sockets on other instances are disconnected too. While
-      // this instance's Redis links are down the adapter would queue the request and deliver
-      // it, once they are back, to whichever instances are subscribed by then (often only
-      // this one): refuse it instead, with nothing queued, and let the caller retry.
+    httpRouter: createInternalApi(options, {
+      ...routerDeps,
+      // While this instance's Redis links are down the adapter would queue the request and
+      // deliver it, once they are back, to whichever instances are subscribed by then (often
+      // only this one): refuse it instead, with nothing queued, and let the caller retry.
       disconnectUser(userId) {
-        if (deps.redis && !deps.redis.isReady()) {
+        if (!adapterReady()) {
           throw new AppError("UNAVAILABLE", "Redis is unavailable: nobody was disconnected, retry");
         }
-        deps.io.in(userRoom(userId)).disconnectSockets(true);
+        sockets.in(userRoom(userId)).disconnectSockets(true);
       },
-      onRequest: (route, status) => deps.metrics.internalApiRequests.inc({ route, status: String(status) }),
     }),
   };
 }

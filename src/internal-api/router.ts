@@ -1,6 +1,5 @@
 import express, { type Request, type RequestHandler, type Router } from "express";
 import { bearerToken, createSecretCheck } from "../infra/bearer.js";
-import type { Config } from "../infra/config.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { NotificationService } from "../notifications/index.js";
@@ -13,8 +12,14 @@ export interface RoomMessages {
   postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
 }
 
+export interface InternalApiOptions {
+  /** INTERNAL_API_KEY; unset: every /internal route answers 404. */
+  key: string | undefined;
+  /** RATE_INTERNAL_API_PER_SEC: requests per second per key. */
+  ratePerSec: number;
+}
+
 export interface InternalApiDeps {
-  config: Pick<Config, "internalApiKey" | "internalApi">;
   logger: Logger;
   rateLimiter: RateLimiterFactory;
   notifications: Pick<NotificationService, "publish">;
@@ -42,7 +47,7 @@ function routeOf(req: Request): string {
  * rooms and cut users off without speaking Socket.IO. Without INTERNAL_API_KEY every
  * /internal route answers 404, as if it did not exist.
  */
-export function createInternalApi(deps: InternalApiDeps): Router {
+export function createInternalApi(options: InternalApiOptions, deps: InternalApiDeps): Router {
   const router = express.Router();
   const onRequest = deps.onRequest;
   if (onRequest) {
@@ -51,7 +56,7 @@ export function createInternalApi(deps: InternalApiDeps): Router {
       next();
     });
   }
-  const key = deps.config.internalApiKey;
+  const key = options.key;
   if (key === undefined) {
     router.use("/internal", () => {
       throw new AppError("NOT_FOUND", "the internal API is disabled");
@@ -62,7 +67,7 @@ export function createInternalApi(deps: InternalApiDeps): Router {
   const log = deps.logger.child({ module: "internal-api" });
   const isValidKey = createSecretCheck(key);
   const limiter = deps.rateLimiter("internal-api", {
-    points: deps.config.internalApi.ratePerSec,
+    points: options.ratePerSec,
     durationSec: 1,
   });
 

@@ -1,9 +1,13 @@
-import type { FeatureDeps } from "../app.js";
 import type { Feature } from "../infra/feature.js";
-import { createNotificationHandlers, createSocketNotificationPublisher } from "./handlers.js";
-import { createMemoryNotificationStore } from "./memory-store.js";
-import { createRedisNotificationStore } from "./redis-store.js";
-import { createNotificationService, type NotificationService } from "./service.js";
+import type { Logger } from "../infra/logger.js";
+import type { RateLimiterFactory } from "../infra/rate-limit.js";
+import { createNotificationHandlers } from "./handlers.js";
+import {
+  createNotificationService,
+  type NotificationPublisher,
+  type NotificationService,
+} from "./service.js";
+import type { NotificationStore, NotificationStoreOptions } from "./store.js";
 
 export type { NotificationService } from "./service.js";
 
@@ -16,24 +20,35 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const LIST_RATE = { points: 10, durationSec: 1, burstPoints: 20, burstDurationSec: 10 };
 const READ_RATE = { points: 10, durationSec: 1, burstPoints: 20, burstDurationSec: 10 };
 
-export function createNotificationsFeature(deps: FeatureDeps): Feature & { service: NotificationService } {
+export interface NotificationsOptions {
+  /** NOTIFICATION_LIMIT: kept per user, newest first. */
+  limit: number;
+  /** NOTIFICATION_TTL_DAYS: notifications expire after this. */
+  ttlDays: number;
+}
+
+export interface NotificationsDeps {
+  /** The notification store of the backend the app runs on (Redis or memory). */
+  store(options: NotificationStoreOptions): NotificationStore;
+  /** Sends to a user's sockets on every instance. */
+  publisher: NotificationPublisher;
+  rateLimiter: RateLimiterFactory;
+  logger: Logger;
+  /** Counts notifications stored (not replays): the metrics hook. */
+  published: { inc(value: number): void };
+}
+
+export function createNotificationsFeature(
+  options: NotificationsOptions,
+  deps: NotificationsDeps,
+): Feature & { service: NotificationService } {
   const logger = deps.logger.child({ module: "notifications" });
-  const options = {
-    limit: deps.config.notifications.limit,
-    ttlMs: deps.config.notifications.ttlDays * DAY_MS,
-  };
-  const store = deps.redis
-    ? createRedisNotificationStore({
-        redis: deps.redis.command,
-        keyPrefix: deps.config.redis.keyPrefix,
-        ...options,
-      })
-    : createMemoryNotificationStore(options);
+  const store = deps.store({ limit: options.limit, ttlMs: options.ttlDays * DAY_MS });
   const service = createNotificationService({
     store,
-    publisher: createSocketNotificationPublisher(deps.io),
+    publisher: deps.publisher,
     logger,
-    published: deps.metrics.notificationsPublished,
+    published: deps.published,
   });
   const handlers = createNotificationHandlers({
     service,

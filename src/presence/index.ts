@@ -1,10 +1,12 @@
-import type { FeatureDeps } from "../app.js";
+import type { AppSocket } from "../infra/event-router.js";
 import type { Feature } from "../infra/feature.js";
+import type { Logger } from "../infra/logger.js";
+import type { RateLimiterFactory } from "../infra/rate-limit.js";
+import type { AppServer } from "../infra/socket-server.js";
 import { AppError, presenceRoom } from "../protocol/index.js";
 import { registerPresenceHandlers } from "./handlers.js";
-import { createMemoryPresenceStore } from "./memory-store.js";
-import { createRedisPresenceStore } from "./redis-store.js";
-import { createPresenceService } from "./service.js";
+import { createPresenceService, type PresenceBroadcaster } from "./service.js";
+import type { PresenceStore, PresenceStoreOptions } from "./store.js";
 
 /** How long an offline user's lastSeen and text are kept. */
 export const PRESENCE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
@@ -15,25 +17,43 @@ export const PRESENCE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
  */
 const ADMIT_TIMEOUT_MS = 1000;
 
-export function createPresenceFeature(deps: FeatureDeps): Feature {
-  const { config, io } = deps;
+export interface PresenceOptions {
+  /** PRESENCE_TTL_MS: an instance silent this long is dead; heartbeats every third of it. */
+  ttlMs: number;
+  /** PRESENCE_GRACE_MS: a user goes offline only after the last device has been gone this long. */
+  graceMs: number;
+  /** RATE_PRESENCE_*: per user. */
+  rate: { setPerSec: number; subscribePerSec: number };
+  /** MAX_CONNECTIONS_PER_USER: sockets one user may hold across all instances. */
+  maxConnectionsPerUser: number;
+}
+
+export interface PresenceDeps {
+  /** The presence store of the backend the app runs on (Redis or memory). */
+  store(options: PresenceStoreOptions): PresenceStore;
+  /** Tells a user's subscribers, on every instance, that their presence changed. */
+  broadcaster: PresenceBroadcaster;
+  instanceId: string;
+  rateLimiter: RateLimiterFactory;
+  logger: Logger;
+}
+
+/** Presence changes go to the user's `presence:<id>` room, which the adapter carries to every instance. */
+export function createPresenceBroadcaster(io: Pick<AppServer, "to">): PresenceBroadcaster {
+  return { changed: (state) => io.to(presenceRoom(state.userId)).emit("presence:changed", state) };
+}
+
+export function createPresenceFeature(options: PresenceOptions, deps: PresenceDeps): Feature {
   const logger = deps.logger.child({ module: "presence" });
-  const storeOptions = { graceMs: config.presence.graceMs, retentionMs: PRESENCE_RETENTION_MS };
-  const store = deps.redis
-    ? createRedisPresenceStore({
-        redis: deps.redis.command,
-        keyPrefix: config.redis.keyPrefix,
-        ...storeOptions,
-      })
-    : createMemoryPresenceStore(storeOptions);
+  const store = deps.store({ graceMs: options.graceMs, retentionMs: PRESENCE_RETENTION_MS });
   const service = createPresenceService({
     store,
     instanceId: deps.instanceId,
-    ttlMs: config.presence.ttlMs,
+    ttlMs: options.ttlMs,
     logger,
-    broadcaster: { changed: (state) => io.to(presenceRoom(state.userId)).emit("presence:changed", state) },
+    broadcaster: deps.broadcaster,
   });
-  const { setPerSec, subscribePerSec } = config.presence.rate;
+  const { setPerSec, subscribePerSec } = options.rate;
   const limits = {
     set: deps.rateLimiter("presence:set", { points: setPerSec, durationSec: 1 }),
     subscribe: deps.rateLimiter("presence:subscribe", { points: subscribePerSec, durationSec: 1 }),
@@ -41,31 +61,30 @@ export function createPresenceFeature(deps: FeatureDeps): Feature {
     query: deps.rateLimiter("presence:query", { points: subscribePerSec, durationSec: 1 }),
   };
 
-  const maxConnections = config.socket.maxConnectionsPerUser;
+  const maxConnections = options.maxConnectionsPerUser;
+
+  const admit = async (socket: AppSocket) => {
+    const userId = socket.data.user.id;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(resolve, ADMIT_TIMEOUT_MS, "timeout");
+    });
+    const admission = await Promise.race([service.admit(socket.id, userId, maxConnections), timeout]);
+    clearTimeout(timer);
+    if (admission === "full") {
+      logger.warn({ userId, max: maxConnections }, "too many connections for user");
+      throw new AppError("TOO_MANY_CONNECTIONS");
+    }
+    // Redis unreachable or slow: admitted uncounted (recorded once it can be), not locked out.
+    if (admission !== "admitted") logger.warn({ userId, admission }, "connection count unavailable");
+  };
 
   return {
     name: "presence",
     register: (router) => registerPresenceHandlers(router, service, limits),
     // MAX_CONNECTIONS_PER_USER: the user's connections in the store, every instance's, are
     // the count; the handshake records its own atomically with the check.
-    async admit(socket) {
-      const userId = socket.data.user.id;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(resolve, ADMIT_TIMEOUT_MS, "timeout");
-      });
-      const admission = await Promise.race([service.admit(socket.id, userId, maxConnections), timeout]);
-      clearTimeout(timer);
-      if (admission === "full") {
-        logger.warn({ userId, max: maxConnections }, "too many connections for user");
-        throw new AppError("TOO_MANY_CONNECTIONS");
-      }
-      // Redis unreachable or slow: admitted uncounted (recorded once it can be), not locked out.
-      if (admission !== "admitted") logger.warn({ userId, admission }, "connection count unavailable");
-    },
-    abandon(socket) {
-      service.disconnect(socket.id);
-    },
+    handshake: [{ phase: "admit", run: admit, abandon: (socket) => service.disconnect(socket.id) }],
     onConnection(socket) {
       service.connect(socket.id, socket.data.user.id);
     },

@@ -1,7 +1,6 @@
-import type { PresenceState, PresenceStatus } from "../protocol/index.js";
+import type { PresenceState, PresenceStatus, SettableStatus } from "../protocol/index.js";
 
-/** What a user may set; `offline` is only ever derived from their connections. */
-export type SettableStatus = Exclude<PresenceStatus, "offline">;
+export type { SettableStatus };
 
 /**
  * One live connection. `instance` is a registration of a server instance (its id plus

@@ -75,10 +75,6 @@ export class AppError extends Error {
   }
 }
 
-export function isAppError(err: unknown): err is AppError {
-  return err instanceof AppError;
-}
-
 /** HTTP status for each code, used by the internal HTTP API. */
 export const httpStatusOf: Record<ErrorCode, number> = {
   INVALID_PAYLOAD: 400,

@@ -53,6 +53,8 @@ export interface ChatHistoryResult {
 }
 
 export type PresenceStatus = "online" | "away" | "busy" | "offline";
+/** What a user may set; `offline` is only ever derived from their connections. */
+export type SettableStatus = Exclude<PresenceStatus, "offline">;
 
 export interface PresenceState {
   userId: string;

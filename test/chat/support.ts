@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { FeatureDeps } from "../../src/app.js";
-import { type ChatFeature, createChatFeature } from "../../src/chat/index.js";
+import type { ChatFeature } from "../../src/chat/index.js";
+import { featureBuilders } from "../../src/features.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { connected, type TestSocket } from "../helpers/client.js";
 import { tokenFor } from "../helpers/tokens.js";
@@ -12,8 +12,8 @@ export interface ChatTestApp extends TestApp {
 
 export async function startChatApp(env: Record<string, string | undefined> = {}): Promise<ChatTestApp> {
   let chat: ChatFeature | undefined;
-  const app = await startApp(env, (deps: FeatureDeps) => {
-    chat = createChatFeature(deps);
+  const app = await startApp(env, (config, shared) => {
+    chat = featureBuilders(config, shared).chat();
     return [chat];
   });
   if (!chat) throw new Error("chat feature was not built");

@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { FeatureDeps } from "../../src/app.js";
-import { createDemoFeature } from "../../src/demo/index.js";
+import { featureBuilders } from "../../src/features.js";
 import { ConfigError, loadConfig } from "../../src/infra/config.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, connected, eventually, ok, record, request } from "../helpers/client.js";
@@ -149,11 +148,10 @@ describe("demo availability", () => {
     const dir = mkdtempSync(join(tmpdir(), "rt-demo-"));
     writeFileSync(join(dir, "index.html"), "<!doctype html><title>demo</title>");
     try {
-      const app = await start({}, (deps: FeatureDeps) => [
-        createDemoFeature(
-          deps,
+      const app = await start({}, (config, shared) => [
+        featureBuilders(config, shared).demo(
           { notifications: { publish: () => Promise.reject(new Error("unused")) } },
-          { staticDir: dir },
+          dir,
         ),
       ]);
       const page = await fetch(`${app.url}/demo/`);
@@ -174,11 +172,10 @@ describe("demo availability", () => {
   it("says how to build the page when it has not been built", async () => {
     const empty = mkdtempSync(join(tmpdir(), "rt-demo-"));
     try {
-      const app = await start({}, (deps: FeatureDeps) => [
-        createDemoFeature(
-          deps,
+      const app = await start({}, (config, shared) => [
+        featureBuilders(config, shared).demo(
           { notifications: { publish: () => Promise.reject(new Error("unused")) } },
-          { staticDir: empty },
+          empty,
         ),
       ]);
       const res = await fetch(`${app.url}/demo/`);

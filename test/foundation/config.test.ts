@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseEnv, promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
+  CONFIG_DEFAULTS,
   CONFIG_VARIABLES,
   ConfigError,
   loadConfig,
@@ -90,9 +91,21 @@ describe("configuration", () => {
     expect(() => loadConfig(parsed)).not.toThrow();
   });
 
-  it("documents every variable in the README's configuration table", () => {
-    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  it("documents every variable in the configuration table (docs/configuration.md)", () => {
+    const readme = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
     expect(CONFIG_VARIABLES.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  it("states each default where the schema has it: the configuration table and .env.example agree with it", () => {
+    const readme = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+    const example = parseEnv(readFileSync(new URL("../../.env.example", import.meta.url), "utf8"));
+    const rows = readme.split("\n").filter((line) => line.startsWith("| `"));
+    expect(Object.keys(CONFIG_DEFAULTS).length).toBeGreaterThan(30);
+    for (const [name, value] of Object.entries(CONFIG_DEFAULTS)) {
+      const row = rows.find((line) => line.split("|")[1]?.includes(`\`${name}\``));
+      expect(row?.split("|")[2], name).toContain(`\`${value}\``);
+      if (name in example) expect(example[name], name).toBe(value);
+    }
   });
 
   it("states the production minimum length of INTERNAL_API_KEY wherever the variable is documented", () => {
@@ -107,7 +120,7 @@ describe("configuration", () => {
     ]);
     expect(problemsOf({ ...production, INTERNAL_API_KEY: `${short}k` })).toEqual([]);
     const rule = `${MIN_INTERNAL_API_KEY_LENGTH} characters in production`;
-    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const readme = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
     const row = readme.split("\n").find((line) => line.startsWith("| `INTERNAL_API_KEY` |"));
     expect(row).toContain(rule);
     const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { FeatureDeps, FeaturesFactory } from "../../src/app.js";
-import { createPresenceFeature } from "../../src/presence/index.js";
+import type { FeaturesFactory } from "../../src/app.js";
+import { featureBuilders } from "../../src/features.js";
 import { AppError } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { ChildServer } from "../helpers/child-server.js";
@@ -159,15 +159,20 @@ describe("a handshake that does not complete", () => {
     const gate = new Promise<AppError | undefined>((resolve) => {
       release = resolve;
     });
-    const features: FeaturesFactory = (deps: FeatureDeps) => [
-      createPresenceFeature(deps),
+    const features: FeaturesFactory = (config, shared) => [
+      featureBuilders(config, shared).presence(),
       {
         name: "gate",
-        async admit() {
-          arrived();
-          const refusal = await gate;
-          if (refusal) throw refusal;
-        },
+        handshake: [
+          {
+            phase: "admit",
+            async run() {
+              arrived();
+              const refusal = await gate;
+              if (refusal) throw refusal;
+            },
+          },
+        ],
       },
     ];
     return { features, reached, release: (refuse?: AppError) => release(refuse) };

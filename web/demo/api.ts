@@ -1,10 +1,6 @@
-/** The demo's HTTP endpoints on the page's own origin (the service itself). */
+import type { DemoToken } from "../../src/demo/token.js";
 
-export interface DemoToken {
-  token: string;
-  userId: string;
-  exp: number;
-}
+/** The demo's HTTP endpoints on the page's own origin (the service itself). */
 
 async function errorMessage(res: Response): Promise<string> {
   try {

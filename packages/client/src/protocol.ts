@@ -29,6 +29,7 @@ export type {
   ServerEventName,
   ServerEventPayload,
   ServerToClientEvents,
+  SettableStatus,
 } from "../../../src/protocol/events.js";
 export { compareMessageIds } from "../../../src/protocol/message-id.js";
 

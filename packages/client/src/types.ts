@@ -7,6 +7,7 @@ import type {
   Notification,
   PresenceState,
   ServerEventPayload,
+  SettableStatus,
 } from "./protocol.js";
 
 /**
@@ -117,7 +118,7 @@ export interface ConnectOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
 
-export type SettableStatus = EventPayload<"presence:set">["status"];
+export type { SettableStatus };
 
 export interface ChatApi {
   /**

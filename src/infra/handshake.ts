@@ -1,0 +1,100 @@
+import type { ExtendedError } from "socket.io";
+import { AppError, type ErrorCode, httpStatusOf } from "../protocol/index.js";
+import type { AppSocket } from "./event-router.js";
+import type { Logger } from "./logger.js";
+
+/**
+ * The phases of a handshake, in the order they run; the steps of one phase run in the
+ * features' order. `address` comes before the token is verified (so that token guessing
+ * is limited too), `admit` after it (the per-user cap), `join` last.
+ */
+export const HANDSHAKE_PHASES = ["address", "authenticate", "admit", "join"] as const;
+
+export type HandshakePhase = (typeof HANDSHAKE_PHASES)[number];
+
+/** One step of the handshake a feature contributes. */
+export interface HandshakeStep {
+  phase: HandshakePhase;
+  /** Refuses the connection by throwing an AppError: its code reaches the client's `connect_error`. */
+  run(socket: AppSocket): Promise<void>;
+  /**
+   * Gives back what `run` recorded when the handshake does not become a connection after
+   * all (the client left, a later step refused it).
+   */
+  abandon?(socket: AppSocket): void;
+}
+
+type Middleware = (socket: AppSocket, next: (err?: ExtendedError) => void) => Promise<void>;
+
+interface Entry {
+  feature: string;
+  step: HandshakeStep;
+}
+
+/** The error Socket.IO hands the client: `err.data` is what its `connect_error` carries. */
+function connectError(refusal: AppError): ExtendedError {
+  const status = httpStatusOf[refusal.code];
+  const err = new Error(status === 401 ? "unauthorized" : "connection refused") as ExtendedError;
+  err.data = {
+    status,
+    code: refusal.code,
+    ...(refusal.retryAfterMs === undefined ? {} : { retryAfterMs: refusal.retryAfterMs }),
+  };
+  return err;
+}
+
+/**
+ * The namespace's one handshake middleware: every feature's steps, by phase. A refusal
+ * is reported by its code (rt_handshakes_refused_total); what earlier steps recorded is
+ * given back, and so it is when the client leaves before Socket.IO connects the socket.
+ */
+export function createHandshake(
+  features: readonly { name: string; handshake?: readonly HandshakeStep[] }[],
+  deps: { logger: Logger; onRefused(code: ErrorCode): void },
+): Middleware {
+  const log = deps.logger.child({ module: "handshake" });
+  const entries: Entry[] = HANDSHAKE_PHASES.flatMap((phase) =>
+    features.flatMap((f) =>
+      (f.handshake ?? []).filter((s) => s.phase === phase).map((step) => ({ feature: f.name, step })),
+    ),
+  );
+  const abandon = (socket: AppSocket, done: readonly Entry[]) => {
+    for (const { feature, step } of done) {
+      try {
+        step.abandon?.(socket);
+      } catch (err) {
+        log.error({ err, feature, socketId: socket.id }, "abandon hook failed");
+      }
+    }
+  };
+  const refusalOf = (err: unknown, socket: AppSocket, feature: string | undefined): AppError => {
+    if (err instanceof AppError) return err;
+    log.error({ err, feature, socketId: socket.id, userId: socket.data.user?.id }, "handshake step failed");
+    return new AppError("INTERNAL");
+  };
+
+  return async (socket, next) => {
+    const done: Entry[] = [];
+    let current: Entry | undefined;
+    try {
+      for (current of entries) {
+        await current.step.run(socket);
+        done.push(current);
+      }
+    } catch (err) {
+      abandon(socket, done);
+      const refusal = refusalOf(err, socket, current?.feature);
+      deps.onRefused(refusal.code);
+      next(connectError(refusal));
+      return;
+    }
+    next();
+    // Socket.IO connects the socket on the next tick, unless the client left meanwhile
+    // (it checks the transport); by the time this runs, it has done one or the other.
+    if (done.some(({ step }) => step.abandon)) {
+      setImmediate(() => {
+        if (!socket.connected) abandon(socket, done);
+      });
+    }
+  };
+}

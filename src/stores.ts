@@ -1,0 +1,86 @@
+import { InMemoryStore } from "@socket.io/admin-ui";
+import type { AdminSessionStore } from "./admin/session-store.js";
+import { createRedisAdminSessionStore } from "./admin/session-store.js";
+import { createMemoryRoomFeed } from "./chat/feed-memory.js";
+import { createRedisRoomFeed } from "./chat/feed-redis.js";
+import type { ChatStoreOptions, ChatStores } from "./chat/index.js";
+import { createMemoryMemberStore } from "./chat/member-store-memory.js";
+import { createRedisMemberStore } from "./chat/member-store-redis.js";
+import { createMemoryMessageStore } from "./chat/message-store-memory.js";
+import { createRedisMessageStore } from "./chat/message-store-redis.js";
+import type { AdapterKind } from "./infra/adapter.js";
+import type { RedisConnections } from "./infra/redis.js";
+import { createMemoryNotificationStore } from "./notifications/memory-store.js";
+import { createRedisNotificationStore } from "./notifications/redis-store.js";
+import type { NotificationStore, NotificationStoreOptions } from "./notifications/store.js";
+import { createMemoryPresenceStore } from "./presence/memory-store.js";
+import { createRedisPresenceStore } from "./presence/redis-store.js";
+import type { PresenceStore, PresenceStoreOptions } from "./presence/store.js";
+
+/** Every feature's stores, on one backend: each feature asks for its own with its options. */
+export interface Stores {
+  chat(options: ChatStoreOptions): ChatStores;
+  presence(options: PresenceStoreOptions): PresenceStore;
+  notifications(options: NotificationStoreOptions): NotificationStore;
+  adminSessions(options: { ttlSec: number; onError: (err: Error, what: string) => void }): AdminSessionStore;
+}
+
+export interface RedisBackend {
+  redis: RedisConnections;
+  keyPrefix: string;
+  instanceId: string;
+  /** The pub/sub kind of every instance, known once the app has asked Redis (chat publishes with it). */
+  pubsubKind: () => AdapterKind;
+}
+
+/** State shared by every instance, in Redis. */
+function redisStores({ redis, keyPrefix, instanceId, pubsubKind }: RedisBackend): Stores {
+  const command = redis.command;
+  return {
+    chat: (options) => ({
+      messages: createRedisMessageStore({
+        redis: command,
+        keyPrefix,
+        ...options,
+        publishCommand: () => (pubsubKind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
+      }),
+      members: createRedisMemberStore({ redis: command, keyPrefix, instanceId, ttlMs: options.memberTtlMs }),
+      feed: createRedisRoomFeed({
+        sub: redis.sub,
+        pub: command,
+        keyPrefix,
+        kind: pubsubKind,
+        logger: options.logger,
+      }),
+    }),
+    presence: (options) => createRedisPresenceStore({ redis: command, keyPrefix, ...options }),
+    notifications: (options) => createRedisNotificationStore({ redis: command, keyPrefix, ...options }),
+    adminSessions: (options) => createRedisAdminSessionStore({ redis: command, keyPrefix, ...options }),
+  };
+}
+
+/** A single instance's state, in its memory (lost on restart). */
+function memoryStores(): Stores {
+  return {
+    chat: (options) => {
+      const feed = createMemoryRoomFeed();
+      return {
+        messages: createMemoryMessageStore({
+          ...options,
+          idempotencyTtlMs: options.idempotencyTtlSec * 1000,
+          publish: feed.publishMessage,
+        }),
+        members: createMemoryMemberStore(),
+        feed,
+      };
+    },
+    presence: (options) => createMemoryPresenceStore(options),
+    notifications: (options) => createMemoryNotificationStore(options),
+    adminSessions: () => new InMemoryStore(),
+  };
+}
+
+/** The one place the backend is chosen: Redis when REDIS_URL is set, memory otherwise. */
+export function createStores(backend: RedisBackend | undefined): Stores {
+  return backend ? redisStores(backend) : memoryStores();
+}

@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { FeaturesFactory } from "../../src/app.js";
+import type { HandshakePhase, HandshakeStep } from "../../src/infra/handshake.js";
+import { AppError, userRoom } from "../../src/protocol/index.js";
+import { startApp, type TestApp } from "../helpers/app.js";
+import { closeAllClients, connectError, connected, eventually } from "../helpers/client.js";
+import { tokenFor } from "../helpers/tokens.js";
+
+/**
+ * Features contribute handshake steps; the app runs them by phase (address, authenticate,
+ * admit, join), in the features' order within a phase, after the auth feature's own.
+ */
+const apps: TestApp[] = [];
+afterEach(async () => {
+  closeAllClients();
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+
+async function start(features: FeaturesFactory): Promise<TestApp> {
+  const app = await startApp({}, features);
+  apps.push(app);
+  return app;
+}
+
+/** A step that writes down its phase, the socket's user by then and whether it is in the user's room. */
+function recorder(seen: string[], feature: string, phase: HandshakePhase): HandshakeStep {
+  return {
+    phase,
+    async run(socket) {
+      const user = socket.data.user?.id ?? "nobody";
+      seen.push(`${feature} ${phase}: ${user}, in user room: ${socket.rooms.has(userRoom(user))}`);
+    },
+  };
+}
+
+describe("handshake steps", () => {
+  it("run by phase whatever the order in which the features list them, in the features' order within a phase", async () => {
+    const seen: string[] = [];
+    const t = await start(() => [
+      {
+        name: "late",
+        handshake: [
+          recorder(seen, "late", "join"),
+          recorder(seen, "late", "admit"),
+          recorder(seen, "late", "address"),
+        ],
+      },
+      { name: "early", handshake: [recorder(seen, "early", "admit"), recorder(seen, "early", "address")] },
+    ]);
+    await connected(t.url, await tokenFor("alice"));
+    expect(seen).toEqual([
+      "late address: nobody, in user room: false",
+      "early address: nobody, in user room: false",
+      "late admit: alice, in user room: false",
+      "early admit: alice, in user room: false",
+      "late join: alice, in user room: true",
+    ]);
+  });
+
+  it("refuse with the step's code and give back what the earlier steps recorded", async () => {
+    const recorded = new Set<string>();
+    const t = await start(() => [
+      {
+        name: "counter",
+        handshake: [
+          {
+            phase: "admit",
+            async run(socket) {
+              recorded.add(socket.id);
+            },
+            abandon(socket) {
+              recorded.delete(socket.id);
+            },
+          },
+        ],
+      },
+      {
+        name: "bouncer",
+        handshake: [
+          {
+            phase: "join",
+            async run() {
+              throw new AppError("FORBIDDEN", "not today");
+            },
+          },
+        ],
+      },
+    ]);
+    const err = await connectError(t.url, await tokenFor("alice"));
+    expect(err.message).toBe("connection refused");
+    expect(err.data).toEqual({ status: 403, code: "FORBIDDEN" });
+    await eventually(() => recorded.size === 0);
+    expect(t.app.io.of("/").sockets.size).toBe(0);
+  });
+});
