@@ -8,14 +8,18 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { transform } from "esbuild";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type TestApp } from "../helpers/app.js";
+import { systemBinaries } from "../helpers/system-binaries.js";
 import { tokenFor } from "../helpers/tokens.js";
 
 /**
@@ -70,6 +74,26 @@ function readmeExample(readme: string): string {
 }
 
 const kB = (bytes: number) => bytes / 1000;
+
+const binaries = systemBinaries("the browser bundle's test (test/client/package.test.ts)", "chromium");
+
+/** A page without a bundler: dist/browser.js imported as it is, the outcome left on `window`. */
+const BROWSER_PAGE = `<!doctype html>
+<script type="module">
+  import { connect, RealtimeError } from "./browser.js";
+  const params = new URLSearchParams(location.hash.slice(1));
+  const client = connect({ url: params.get("url"), getToken: () => params.get("token") });
+  try {
+    await client.chat.join("team:browser");
+    const sent = await client.chat.send("team:browser", "from the browser bundle");
+    const refused = await client.chat.join("secret:vault").catch((err) => err instanceof RealtimeError && err.code);
+    window.outcome = { text: sent.text, senderId: sent.senderId, refused };
+  } catch (err) {
+    window.outcome = { error: String(err) };
+  } finally {
+    client.close();
+  }
+</script>`;
 
 describe("the client package, installed from its tarball outside the repository", () => {
   let consumer: string;
@@ -189,6 +213,53 @@ describe("the client package, installed from its tarball outside the repository"
     });
     expect(outcome.tokenFetches).toBeGreaterThanOrEqual(2);
   });
+
+  it.skipIf(!binaries)(
+    "runs dist/browser.js, socket.io-client inside, from a page in Chromium",
+    async () => {
+      // A real local server: Chromium refuses a loopback connection from a page it did not load
+      // from the local network (a page fulfilled by the test, or a public one).
+      const bundle = readFileSync(join(installed, "dist/browser.js"), "utf8");
+      const pages = createServer((req, res) => {
+        const script = req.url === "/browser.js";
+        res.writeHead(200, { "content-type": script ? "text/javascript" : "text/html" });
+        res.end(script ? bundle : BROWSER_PAGE);
+      });
+      await new Promise<void>((resolve) => pages.listen(0, "127.0.0.1", resolve));
+      const pageOrigin = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
+      const server = await startApp({ CORS_ORIGINS: pageOrigin });
+      const browser = await chromium.launch({
+        executablePath: binaries?.chromium,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+      });
+      try {
+        const page = await browser.newPage();
+        const problems: string[] = [];
+        page.on("pageerror", (err) => problems.push(err.message));
+        page.on("console", (message) => {
+          if (message.type() === "error") problems.push(message.text());
+        });
+        const token = await tokenFor("carol", { name: "carol", rooms: ["team:*"] });
+        await page.goto(`${pageOrigin}/#url=${encodeURIComponent(server.url)}&token=${token}`);
+        const outcome = await page
+          .waitForFunction("window.outcome", undefined, { timeout: 60_000 })
+          .catch((err: unknown) => {
+            throw new Error(`the page set no outcome; it said: ${problems.join(" | ")}`, { cause: err });
+          });
+        expect(problems).toEqual([]);
+        expect(await outcome.jsonValue()).toEqual({
+          text: "from the browser bundle",
+          senderId: "carol",
+          refused: "FORBIDDEN",
+        });
+      } finally {
+        await browser.close();
+        await server.close();
+        pages.close();
+      }
+    },
+    90_000,
+  );
 
   it("is as large as the READMEs say (minified and gzipped, within 10 %)", async () => {
     const measure = (bytes: Buffer) => ({ minified: kB(bytes.length), gzipped: kB(gzipSync(bytes).length) });
