@@ -5,6 +5,8 @@ import { createLocalDelivery } from "./chat/socket-handlers.js";
 import { createDemoFeature } from "./demo/index.js";
 import type { Config } from "./infra/config.js";
 import type { Feature } from "./infra/feature.js";
+import { createInstancesFeature } from "./instances/index.js";
+import { createInstanceRegistry } from "./instances/registry.js";
 import { createInternalApiFeature, type RoomMessages } from "./internal-api/index.js";
 import { createSocketNotificationPublisher } from "./notifications/handlers.js";
 import { createNotificationsFeature, type NotificationService } from "./notifications/index.js";
@@ -28,6 +30,8 @@ export function buildFeatures(config: Config, shared: SharedServices): Feature[]
   ];
   if (config.demo.enabled) features.push(build.demo({ notifications: notifications.service }));
   if (config.admin.enabled) features.push(build.admin(config.admin));
+  // Last: it starts once the features that use it joined it, and stops heart-beating before they stop.
+  features.push(build.instances());
   return features;
 }
 
@@ -38,32 +42,38 @@ export function buildFeatures(config: Config, shared: SharedServices): Feature[]
 export function featureBuilders(config: Config, shared: SharedServices) {
   const { instanceId, io, redis, rateLimiter, verifier, metrics, logger } = shared;
   const stores = createStores(
-    redis && { redis, keyPrefix: config.redis.keyPrefix, instanceId, pubsubKind: shared.pubsubKind },
+    redis && { redis, keyPrefix: config.redis.keyPrefix, pubsubKind: shared.pubsubKind },
   );
+  // One per app: presence and chat hold their entries under its registration.
+  const registry = createInstanceRegistry({
+    store: stores.instances(),
+    instanceId,
+    ttlMs: config.presence.ttlMs,
+    logger,
+  });
   return {
+    /** The registry's heartbeats and sweeps, for every app that builds presence or chat. */
+    instances: () => createInstancesFeature(registry),
     presence: () =>
       createPresenceFeature(
         { ...config.presence, maxConnectionsPerUser: config.socket.maxConnectionsPerUser },
         {
           store: stores.presence,
           broadcaster: createPresenceBroadcaster(io),
-          instanceId,
+          registry,
           rateLimiter,
           logger,
         },
       ),
     chat: () =>
-      createChatFeature(
-        // Room membership lives as long as presence: an instance silent for PRESENCE_TTL_MS is gone.
-        { ...config.chat, memberTtlMs: config.presence.ttlMs },
-        {
-          stores: stores.chat,
-          delivery: createLocalDelivery(io),
-          rateLimiter,
-          logger,
-          onStored: () => metrics.messagesStored.inc(),
-        },
-      ),
+      createChatFeature(config.chat, {
+        stores: stores.chat,
+        delivery: createLocalDelivery(io),
+        registry,
+        rateLimiter,
+        logger,
+        onStored: () => metrics.messagesStored.inc(),
+      }),
     notifications: () =>
       createNotificationsFeature(config.notifications, {
         store: stores.notifications,

@@ -10,15 +10,20 @@ import { createMemoryMessageStore } from "./chat/message-store-memory.js";
 import { createRedisMessageStore } from "./chat/message-store-redis.js";
 import type { AdapterKind } from "./infra/adapter.js";
 import type { RedisConnections } from "./infra/redis.js";
-import { createMemoryNotificationStore } from "./notifications/memory-store.js";
-import { createRedisNotificationStore } from "./notifications/redis-store.js";
+import { createMemoryInstanceStore } from "./instances/instance-store-memory.js";
+import { createRedisInstanceStore } from "./instances/instance-store-redis.js";
+import type { InstanceStore } from "./instances/store.js";
+import { createMemoryNotificationStore } from "./notifications/notification-store-memory.js";
+import { createRedisNotificationStore } from "./notifications/notification-store-redis.js";
 import type { NotificationStore, NotificationStoreOptions } from "./notifications/store.js";
-import { createMemoryPresenceStore } from "./presence/memory-store.js";
-import { createRedisPresenceStore } from "./presence/redis-store.js";
+import { createMemoryPresenceStore } from "./presence/presence-store-memory.js";
+import { createRedisPresenceStore } from "./presence/presence-store-redis.js";
 import type { PresenceStore, PresenceStoreOptions } from "./presence/store.js";
 
 /** Every feature's stores, on one backend: each feature asks for its own with its options. */
 export interface Stores {
+  /** The registrations of the running instances (the instance registry's). */
+  instances(): InstanceStore;
   chat(options: ChatStoreOptions): ChatStores;
   presence(options: PresenceStoreOptions): PresenceStore;
   notifications(options: NotificationStoreOptions): NotificationStore;
@@ -28,15 +33,15 @@ export interface Stores {
 export interface RedisBackend {
   redis: RedisConnections;
   keyPrefix: string;
-  instanceId: string;
   /** The pub/sub kind of every instance, known once the app has asked Redis (chat publishes with it). */
   pubsubKind: () => AdapterKind;
 }
 
 /** State shared by every instance, in Redis. */
-function redisStores({ redis, keyPrefix, instanceId, pubsubKind }: RedisBackend): Stores {
+function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
   const command = redis.command;
   return {
+    instances: () => createRedisInstanceStore({ redis: command, keyPrefix }),
     chat: (options) => ({
       messages: createRedisMessageStore({
         redis: command,
@@ -44,7 +49,7 @@ function redisStores({ redis, keyPrefix, instanceId, pubsubKind }: RedisBackend)
         ...options,
         publishCommand: () => (pubsubKind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
       }),
-      members: createRedisMemberStore({ redis: command, keyPrefix, instanceId, ttlMs: options.memberTtlMs }),
+      members: createRedisMemberStore({ redis: command, keyPrefix, registration: options.registration }),
       feed: createRedisRoomFeed({
         sub: redis.sub,
         pub: command,
@@ -62,6 +67,7 @@ function redisStores({ redis, keyPrefix, instanceId, pubsubKind }: RedisBackend)
 /** A single instance's state, in its memory (lost on restart). */
 function memoryStores(): Stores {
   return {
+    instances: () => createMemoryInstanceStore(),
     chat: (options) => {
       const feed = createMemoryRoomFeed();
       return {

@@ -15,6 +15,11 @@ export type RoomEvent =
 
 export type EphemeralRoomEvent = Exclude<RoomEvent, { kind: "message" }>;
 
+/** Ephemeral room events (typing, read positions, member changes) to every instance. */
+export interface RoomEventPublisher {
+  publish(event: EphemeralRoomEvent): void;
+}
+
 export interface RoomFeed {
   /**
    * Start receiving the room's events. Resolves once every event published from then on

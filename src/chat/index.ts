@@ -1,7 +1,9 @@
 import type { Feature } from "../infra/feature.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
+import type { InstanceRegistry } from "../instances/index.js";
 import type { RoomFeed } from "./feed.js";
+import { createMembership } from "./membership.js";
 import { roomAccess } from "./policy.js";
 import { createRoomRelay, type LocalDelivery } from "./relay.js";
 import { type ChatService, createChatService } from "./service.js";
@@ -23,8 +25,6 @@ export interface ChatOptions {
   retentionDays: number;
   /** RATE_CHAT_*: per user, across their sockets and instances. */
   rate: { sendPerSec: number; sendBurst: number; typingPerSec: number; joinPerSec: number };
-  /** An instance that has not renewed its room memberships for this long is gone, and its members with it. */
-  memberTtlMs: number;
 }
 
 /** A room's log, its members across instances and its live channel, on one backend. */
@@ -42,7 +42,8 @@ export interface ChatStoreOptions {
   unreadCap: number;
   /** How long a clientMsgId is remembered for an idempotent send. */
   idempotencyTtlSec: number;
-  memberTtlMs: number;
+  /** This instance's registration in the instance registry: room members are held under it. */
+  registration: () => string | undefined;
   now: () => number;
   logger: Logger;
 }
@@ -52,6 +53,8 @@ export interface ChatDeps {
   stores(options: ChatStoreOptions): ChatStores;
   /** Hands a room's events to this instance's sockets in it. */
   delivery: LocalDelivery;
+  /** Members are written under this instance's registration; dead instances' are reaped through it. */
+  registry: InstanceRegistry;
   rateLimiter: RateLimiterFactory;
   logger: Logger;
   /** Once per newly stored message (not for idempotent replays): the metrics hook. */
@@ -77,7 +80,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     retentionMs: options.retentionDays * 24 * 60 * 60 * 1000,
     unreadCap: Math.min(UNREAD_CAP, options.historyLimit),
     idempotencyTtlSec: IDEMPOTENCY_TTL_SEC,
-    memberTtlMs: options.memberTtlMs,
+    registration: deps.registry.current,
     now,
     logger,
   });
@@ -96,15 +99,24 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     query: deps.rateLimiter("chat:query", { points: rate.joinPerSec, durationSec: 1 }),
   };
 
+  const membership = createMembership({
+    store: stores.members,
+    events: stores.feed,
+    logger,
+    registry: deps.registry,
+    onRoomEmpty: (roomId) => relay.unwatch(roomId),
+  });
+  // An interrupted feed is the sign that Redis may have lost the rooms' entries too.
+  stores.feed.onRestored(() => {
+    membership.verify().catch((err: unknown) => logger.error({ err }, "membership check failed"));
+  });
   const service = createChatService({
     messages: stores.messages,
-    members: stores.members,
+    membership,
     relay,
     events: stores.feed,
-    logger: deps.logger,
     now,
     maxMessageLength: options.maxMessageLength,
-    memberRefreshMs: Math.max(100, Math.floor(options.memberTtlMs / 3)),
     onStored: deps.onStored,
   });
 
@@ -127,11 +139,8 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
       // Leaving by disconnect counts as leaving every chat room (seen while the socket still has them).
       service.disconnect(socket, socket.data.user).catch(onDisconnectError);
     },
-    async start() {
-      service.start();
-    },
     async stop() {
-      service.stop();
+      membership.stop();
       stores.feed.close();
     },
   };

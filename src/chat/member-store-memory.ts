@@ -31,6 +31,11 @@ export function createMemoryMemberStore(): MemberStore {
     async online(roomId) {
       return { changes: [], online: online(roomId) };
     },
+    async release() {},
+    // One process: no other instance to die.
+    async reap() {
+      return { changes: [], done: true };
+    },
     async refresh(roomId, local): Promise<RefreshResult> {
       const changes: MemberChange[] = [];
       if (local) {

@@ -1,151 +1,77 @@
-import { randomBytes } from "node:crypto";
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
+import { reapIndex } from "../instances/reap-index.js";
+import { AppError } from "../protocol/index.js";
 import { roomKey } from "./keys.js";
+import { MEMBERS_LUA } from "./member-store.lua.js";
 import type { MemberChange, MemberStore, RefreshResult } from "./store.js";
-
-/**
- * Room membership across instances, in Redis:
- *
- *   chat:{room}:members   HASH  "<userId> <leaseId>" -> sockets on that instance
- *   chat:{room}:leases    ZSET  leaseId -> lease expiry (ms, Redis clock)
- */
-
-const LUA_NOW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`;
-
-/**
- * Room membership across instances. KEYS: members, leases.
- * ARGV: leaseId, ttlMs, mode ("update" | "refresh" | "full"), withOnline ("1"/"0"),
- *       then userId, count pairs (this instance's socket counts).
- * A user is in the room while any live lease holds a field for them. Expired leases
- * (dead instances) are reaped here, by whichever instance touches the room first, so
- * each resulting leave is reported exactly once.
- * Returns {stale, {userId, event, ...}, {online userIds} }.
- */
-const MEMBERS_LUA = `
-${LUA_NOW}
-local members, leases = KEYS[1], KEYS[2]
-local self, ttl, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local changes = {}
-
-local own = redis.call('ZSCORE', leases, self)
-local stale = (not own) or tonumber(own) < now
-
-local dead = {}
-local deadCount = 0
-for _, lease in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', '(' .. now)) do
-  if lease ~= self then
-    dead[lease] = true
-    deadCount = deadCount + 1
-    redis.call('ZREM', leases, lease)
-  end
-end
-redis.call('ZADD', leases, now + ttl, self)
-local live = redis.call('ZRANGE', leases, 0, -1)
-
-local function present(user)
-  for _, lease in ipairs(live) do
-    if redis.call('HEXISTS', members, user .. ' ' .. lease) == 1 then return true end
-  end
-  return false
-end
-
-local function split(field)
-  local at = string.find(field, ' ', 1, true)
-  if not at then return field, '' end
-  return string.sub(field, 1, at - 1), string.sub(field, at + 1)
-end
-
-if deadCount > 0 then
-  local orphaned = {}
-  for _, field in ipairs(redis.call('HKEYS', members)) do
-    local user, lease = split(field)
-    if dead[lease] then
-      redis.call('HDEL', members, field)
-      orphaned[user] = true
-    end
-  end
-  for user in pairs(orphaned) do
-    if not present(user) then
-      changes[#changes + 1] = user
-      changes[#changes + 1] = 'leave'
-    end
-  end
-end
-
-local function set(user, count)
-  local before = present(user)
-  if count > 0 then
-    redis.call('HSET', members, user .. ' ' .. self, count)
-  else
-    redis.call('HDEL', members, user .. ' ' .. self)
-  end
-  local after = count > 0 or present(user)
-  if before ~= after then
-    changes[#changes + 1] = user
-    changes[#changes + 1] = after and 'join' or 'leave'
-  end
-end
-
-local listed = {}
-for i = 5, #ARGV, 2 do
-  listed[ARGV[i]] = true
-  set(ARGV[i], tonumber(ARGV[i + 1]))
-end
-if mode == 'full' then
-  for _, field in ipairs(redis.call('HKEYS', members)) do
-    local user, lease = split(field)
-    if lease == self and not listed[user] then set(user, 0) end
-  end
-end
-
-redis.call('PEXPIRE', members, ttl * 3)
-redis.call('PEXPIRE', leases, ttl * 3)
-
-local online = {}
-if ARGV[4] == '1' then
-  local isLive = {}
-  for _, lease in ipairs(live) do isLive[lease] = true end
-  local seen = {}
-  for _, field in ipairs(redis.call('HKEYS', members)) do
-    local user, lease = split(field)
-    if isLive[lease] and not seen[user] then
-      seen[user] = true
-      online[#online + 1] = user
-    end
-  end
-end
-return {stale and 1 or 0, changes, online}
-`;
 
 export interface RedisMemberStoreOptions {
   redis: RedisClient;
   keyPrefix: string;
-  /** This instance's id (logs, /health): the lease id adds randomness so a restart is a new lease. */
-  instanceId: string;
-  /** An instance that has not refreshed a room for this long is dead there. */
-  ttlMs: number;
+  /** This instance's registration in the instance registry (undefined: not registered yet). */
+  registration: () => string | undefined;
 }
 
+type Mode = "update" | "full" | "verify" | "reap";
+
+/** Rooms per batch while reaping a dead registration: bounds one step's work. */
+const SCAN_COUNT = 200;
+
+/**
+ * Room membership across instances (layout and script: `member-store.lua.ts`). Each
+ * registration also lists the rooms it holds entries in, in its own set
+ *
+ *   chat:instance:{<registration>}:rooms   SET  roomId
+ *
+ * written before the room's entries and cleaned after them, so the reapers of a dead
+ * instance find every room it held without looking at any other room.
+ */
 export function createRedisMemberStore(options: RedisMemberStoreOptions): MemberStore {
-  const { redis, keyPrefix, ttlMs } = options;
-  const membersScript = defineScript(redis, "chatMembers", MEMBERS_LUA);
-  // A process restarted under the same INSTANCE_ID must not inherit its predecessor's entries.
-  const leaseId = `${options.instanceId.replace(/\s/g, "_")}#${randomBytes(6).toString("hex")}`;
+  const { redis, keyPrefix } = options;
+  const membersScript = defineScript(redis, {
+    name: "chatMembers",
+    lua: MEMBERS_LUA,
+    keys: 2,
+    decode: (r) => r as [stale: number, changes: string[], online: string[]],
+  });
+  const roomsOf = (registration: string) => `${keyPrefix}chat:instance:{${registration}}:rooms`;
+  // The rooms this process has put in its registration's set (and not taken out): a join
+  // to a room already there costs no extra command.
+  let indexed = { registration: "", rooms: new Set<string>() };
+
+  const current = (): string => {
+    const registration = options.registration();
+    if (registration === undefined) throw new AppError("UNAVAILABLE", "this instance is not registered yet");
+    return registration;
+  };
+
+  /** Sent in the same tick as the script, so the index entry reaches Redis first. */
+  const index = (registration: string, roomId: string): Promise<unknown> | undefined => {
+    if (indexed.registration !== registration) indexed = { registration, rooms: new Set() };
+    if (indexed.rooms.has(roomId)) return undefined;
+    const rooms = indexed.rooms;
+    rooms.add(roomId);
+    return redis.sadd(roomsOf(registration), roomId).catch((err: unknown) => {
+      rooms.delete(roomId);
+      throw err;
+    });
+  };
 
   const run = async (
     roomId: string,
-    mode: "update" | "refresh" | "full",
+    registration: string,
+    mode: Mode,
     withOnline: boolean,
     pairs: (string | number)[],
   ): Promise<RefreshResult & { online: string[] }> => {
-    const [stale, flat, online] = (await membersScript(
-      [roomKey(keyPrefix, roomId, "members"), roomKey(keyPrefix, roomId, "leases")],
-      [leaseId, ttlMs, mode, withOnline ? "1" : "0", ...pairs],
-    )) as [number, string[], string[]];
+    const keys = [roomKey(keyPrefix, roomId, "members"), roomKey(keyPrefix, roomId, "holders")];
+    const [stale, flat, online] = await membersScript(keys, [
+      registration,
+      mode,
+      withOnline ? "1" : "0",
+      ...pairs,
+    ]);
     const changes: MemberChange[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       changes.push({ roomId, userId: flat[i] as string, event: flat[i + 1] as MemberChange["event"] });
@@ -153,24 +79,50 @@ export function createRedisMemberStore(options: RedisMemberStoreOptions): Member
     return { stale: stale === 1, changes, online };
   };
 
+  /** A write that may add entries: the registration's set lists the room first. */
+  const write = async (roomId: string, mode: Mode, withOnline: boolean, pairs: (string | number)[]) => {
+    const registration = current();
+    const adds = pairs.some((value, i) => i % 2 === 1 && Number(value) > 0);
+    const [, result] = await Promise.all([
+      adds ? index(registration, roomId) : undefined,
+      run(roomId, registration, mode, withOnline, pairs),
+    ]);
+    return result;
+  };
+
   return {
     async update(roomId, userId, localSockets, withOnline = false) {
-      const { changes, online } = await run(roomId, "update", withOnline, [userId, localSockets]);
+      const { changes, online } = await write(roomId, "update", withOnline, [userId, localSockets]);
       return withOnline ? { changes, online } : { changes };
     },
     async online(roomId) {
-      const { changes, online } = await run(roomId, "refresh", true, []);
+      const { changes, online } = await run(roomId, current(), "verify", true, []);
       return { changes, online };
     },
     async refresh(roomId, local) {
       if (!local) {
-        const { changes, stale } = await run(roomId, "refresh", false, []);
+        const { changes, stale } = await run(roomId, current(), "verify", false, []);
         return { changes, stale };
       }
       const pairs: (string | number)[] = [];
       for (const [userId, count] of local) pairs.push(userId, count);
-      const { changes, stale } = await run(roomId, "full", false, pairs);
+      const { changes, stale } = await write(roomId, "full", false, pairs);
       return { changes, stale };
+    },
+    async release(roomId) {
+      const registration = options.registration();
+      if (registration === undefined) return;
+      if (indexed.registration === registration) indexed.rooms.delete(roomId);
+      await redis.srem(roomsOf(registration), roomId);
+    },
+    async reap(registration) {
+      const setKey = roomsOf(registration);
+      const changes: MemberChange[] = [];
+      const done = await reapIndex(redis, setKey, SCAN_COUNT, async (roomId) => {
+        changes.push(...(await run(roomId, registration, "reap", false, [])).changes);
+        await redis.srem(setKey, roomId);
+      });
+      return { changes, done };
     },
   };
 }

@@ -57,10 +57,10 @@ function entryToMessage(roomId: string, epoch: string, [id, fields]: StreamEntry
 
 export function createRedisMessageStore(options: RedisMessageStoreOptions): MessageStore {
   const { redis, keyPrefix } = options;
-  const appendScript = defineScript(redis, "chatAppend", APPEND_LUA);
-  const readScript = defineScript(redis, "chatRead", READ_LUA);
-  const markReadScript = defineScript(redis, "chatMarkRead", MARK_READ_LUA);
-  const readStateScript = defineScript(redis, "chatReadState", READ_STATE_LUA);
+  const appendScript = defineScript(redis, { name: "chatAppend", lua: APPEND_LUA });
+  const readScript = defineScript(redis, { name: "chatRead", lua: READ_LUA });
+  const markReadScript = defineScript(redis, { name: "chatMarkRead", lua: MARK_READ_LUA });
+  const readStateScript = defineScript(redis, { name: "chatReadState", lua: READ_STATE_LUA });
   const logKeys = (roomId: string) => [
     roomKey(keyPrefix, roomId, "messages"),
     roomKey(keyPrefix, roomId, "meta"),

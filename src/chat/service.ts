@@ -1,4 +1,3 @@
-import type { Logger } from "../infra/logger.js";
 import type { PendingLimit } from "../infra/rate-limit.js";
 import {
   AppError,
@@ -14,12 +13,12 @@ import {
   type Message,
   USER_ID_PATTERN,
 } from "../protocol/index.js";
-import type { EphemeralRoomEvent } from "./feed.js";
-import { LocalRooms } from "./local-rooms.js";
+import type { RoomEventPublisher } from "./feed.js";
+import type { Membership } from "./membership.js";
 import { normalizeMessageId, parseMessageId } from "./message-id.js";
 import { assertNotReserved, assertRoomAccess, assertRoomId } from "./policy.js";
 import type { RoomRelay } from "./relay.js";
-import type { LogCursor, LogPage, MemberStore, MemberSync, MessageStore } from "./store.js";
+import type { LogCursor, LogPage, MessageStore } from "./store.js";
 
 /** Messages in a `chat:join` answer without a cursor, and after a failed recovery. */
 export const JOIN_PAGE = 50;
@@ -42,21 +41,15 @@ export interface RoomConnection {
   leave(roomId: string): unknown;
 }
 
-/** Ephemeral room events (typing, read positions, member changes) to every instance. */
-export interface RoomEventPublisher {
-  publish(event: EphemeralRoomEvent): void;
-}
-
 export interface ChatServiceDeps {
   messages: MessageStore;
-  members: MemberStore;
+  /** Who is in which room: the connections here, and the room-wide members across instances. */
+  membership: Membership;
   relay: RoomRelay;
+  /** Typing and read positions to every instance. */
   events: RoomEventPublisher;
-  logger: Logger;
   now: () => number;
   maxMessageLength: number;
-  /** How often this instance renews its room memberships in the member store. */
-  memberRefreshMs: number;
   /** Called once per newly stored message (not for idempotent replays): the metrics hook. */
   onStored?: () => void;
 }
@@ -90,8 +83,6 @@ export interface ChatService {
    * like `chat:send`: INVALID_PAYLOAD for a bad room id, sender id or text.
    */
   postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
-  start(): void;
-  stop(): void;
 }
 
 function invalid(path: string, message: string): AppError {
@@ -134,75 +125,7 @@ function parseId(id: string, field: string): { ms: number; seq: number } {
 type JoinPage = Pick<ChatJoinResult, "epoch" | "seq" | "live" | "messages" | "hasMore" | "recovered">;
 
 export function createChatService(deps: ChatServiceDeps): ChatService {
-  const log = deps.logger.child({ module: "chat" });
-  const { messages, members, relay, events } = deps;
-  const local = new LocalRooms();
-  // Rooms whose entries in the member store may disagree with `local` (a write failed):
-  // the next refresh rewrites them.
-  const dirty = new Set<string>();
-  let refreshTimer: NodeJS.Timeout | undefined;
-  let refreshing = false;
-  let memberStoreDown = false;
-
-  const emitChanges = (sync: MemberSync, skipUserInRoom?: { roomId: string; userId: string }) => {
-    for (const change of sync.changes) {
-      if (
-        skipUserInRoom &&
-        change.roomId === skipUserInRoom.roomId &&
-        change.userId === skipUserInRoom.userId
-      )
-        continue;
-      events.publish({ kind: "member", ...change });
-    }
-  };
-
-  const noteMemberStoreFailure = (roomId: string, err: unknown) => {
-    dirty.add(roomId);
-    // After stop() the last disconnects race the closing Redis connection: their leases expire instead.
-    if (!memberStoreDown && refreshTimer !== undefined) {
-      memberStoreDown = true;
-      log.warn({ err, roomId }, "room membership update failed; will resync when the store is back");
-    }
-  };
-
-  /** Report the user's local socket count; failures only defer the update to the next refresh. */
-  const syncMember = async (roomId: string, userId: string, count: number): Promise<void> => {
-    try {
-      emitChanges(await members.update(roomId, userId, count));
-    } catch (err) {
-      noteMemberStoreFailure(roomId, err);
-    }
-  };
-
-  const refreshRoom = async (roomId: string): Promise<void> => {
-    // Taken off first: a failure while this runs marks the room again.
-    const full = dirty.delete(roomId);
-    try {
-      let result = await members.refresh(roomId, full ? local.counts(roomId) : undefined);
-      if (!full && result.stale) {
-        emitChanges(result);
-        result = await members.refresh(roomId, local.counts(roomId));
-      }
-      emitChanges(result);
-      if (memberStoreDown) {
-        memberStoreDown = false;
-        log.info("room membership store reachable again");
-      }
-    } catch (err) {
-      noteMemberStoreFailure(roomId, err);
-    }
-  };
-
-  const refreshAll = async (): Promise<void> => {
-    if (refreshing) return;
-    refreshing = true;
-    try {
-      const rooms = new Set([...local.rooms(), ...dirty]);
-      await Promise.all([...rooms].map(refreshRoom));
-    } finally {
-      refreshing = false;
-    }
-  };
+  const { messages, membership, relay, events } = deps;
 
   const append = async (
     roomId: string,
@@ -306,35 +229,6 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     }
   };
 
-  /** This connection is no longer a member here: the relay stops when the room has nobody left. */
-  const removeLocal = (roomId: string, userId: string, connId: string): number => {
-    const remaining = local.remove(roomId, userId, connId);
-    if (!local.hasRoom(roomId)) relay.unwatch(roomId);
-    return remaining;
-  };
-
-  /** A join that failed for a new member: out of the room here and in the member store. */
-  const undoJoin = async (
-    conn: RoomConnection,
-    userId: string,
-    roomId: string,
-    membership: PromiseSettledResult<MemberSync>,
-  ): Promise<void> => {
-    conn.leave(roomId);
-    const remaining = removeLocal(roomId, userId, conn.id);
-    if (membership.status === "rejected") {
-      noteMemberStoreFailure(roomId, membership.reason);
-      return;
-    }
-    // Announce what others caused (reaped instances), not this join that is being undone.
-    emitChanges(membership.value, { roomId, userId });
-    try {
-      emitChanges(await members.update(roomId, userId, remaining), { roomId, userId });
-    } catch (err) {
-      noteMemberStoreFailure(roomId, err);
-    }
-  };
-
   return {
     async join(conn, user, payload) {
       const { roomId } = payload;
@@ -343,20 +237,19 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       // The event may be handled after the socket closed (it waited on the rate limiter):
       // joining then would leave a room entry that no disconnect will ever remove.
       if (!conn.connected) throw new AppError("NOT_FOUND", "the connection is closed");
-      const rejoin = local.has(roomId, conn.id);
-      const count = local.add(roomId, user.id, conn.id);
+      const entry = membership.enter(roomId, user.id, conn.id);
       // The relay subscribes to the room before the log is read: nothing stored after the
       // read can be missed.
-      const [watched, readState, membership] = await Promise.allSettled([
+      const [watched, readState, online] = await Promise.allSettled([
         relay.watch(roomId),
         messages.readState(roomId, user.id),
-        rejoin ? members.online(roomId) : members.update(roomId, user.id, count, true),
+        entry.online,
       ]);
       let page: JoinPage | undefined;
       let failure: unknown;
       if (watched.status === "rejected") failure = watched.reason;
       else if (readState.status === "rejected") failure = readState.reason;
-      else if (membership.status === "rejected") failure = membership.reason;
+      else if (online.status === "rejected") failure = online.reason;
       else {
         try {
           page = await readAndAttach(conn, roomId, cursor);
@@ -364,17 +257,18 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
           failure = err;
         }
       }
-      if (!page || readState.status === "rejected" || membership.status === "rejected") {
-        if (!rejoin) await undoJoin(conn, user.id, roomId, membership);
+      if (!page || readState.status === "rejected" || online.status === "rejected") {
+        if (!entry.rejoin) {
+          conn.leave(roomId);
+          await entry.cancel();
+        }
         throw failure;
       }
-      // A socket that went away meanwhile has already been reported gone: announcing its
-      // join now would arrive after that leave and leave the user "present" for good.
-      emitChanges(membership.value, local.has(roomId, conn.id) ? undefined : { roomId, userId: user.id });
+      entry.commit();
       return {
         roomId,
         ...page,
-        online: membership.value.online ?? [],
+        online: online.value,
         lastReadId: readState.value.lastReadId,
         unread: readState.value.unread,
       };
@@ -382,15 +276,15 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
 
     async leave(conn, user, { roomId }) {
       // Only rooms joined through chat: `user:` and `presence:` rooms are not the client's to leave.
-      if (!local.has(roomId, conn.id)) return { roomId };
+      if (!membership.has(roomId, conn.id)) return { roomId };
       conn.leave(roomId);
-      await syncMember(roomId, user.id, removeLocal(roomId, user.id, conn.id));
+      await membership.leave(roomId, user.id, conn.id);
       return { roomId };
     },
 
     async send(conn, user, { roomId, text, clientMsgId }, limit) {
       assertRoomAccess(user, roomId);
-      if (!local.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
+      if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
       const body = checkText(text, deps.maxMessageLength);
       return append(roomId, user.id, user.name, body, clientMsgId, limit);
     },
@@ -407,7 +301,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
 
     typing(conn, user, { roomId, typing }) {
       assertRoomAccess(user, roomId);
-      if (!local.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
+      if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
       events.publish({ kind: "typing", roomId, userId: user.id, typing });
       return { roomId };
     },
@@ -421,15 +315,12 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       return { roomId, messageId: result.lastReadId };
     },
 
-    async disconnect(conn, user) {
-      const rooms = local.roomsOf(conn.id);
-      await Promise.all(
-        rooms.map((roomId) => syncMember(roomId, user.id, removeLocal(roomId, user.id, conn.id))),
-      );
+    disconnect(conn, user) {
+      return membership.disconnect(user.id, conn.id);
     },
 
     roomsOf(conn) {
-      return local.roomsOf(conn.id);
+      return membership.roomsOf(conn.id);
     },
 
     async postSystemMessage(roomId, text, senderId = "system") {
@@ -442,18 +333,6 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       // The internal API is trusted with any room (DMs too), but never with the server-managed kinds.
       assertNotReserved(roomId);
       return append(roomId, senderId, undefined, body, undefined);
-    },
-
-    start() {
-      refreshTimer ??= setInterval(() => {
-        refreshAll().catch((err: unknown) => log.error({ err }, "membership refresh failed"));
-      }, deps.memberRefreshMs);
-      refreshTimer.unref();
-    },
-
-    stop() {
-      clearInterval(refreshTimer);
-      refreshTimer = undefined;
     },
   };
 }

@@ -1,6 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-
-const sha256 = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest();
+import { timingSafeEqual } from "node:crypto";
+import { sha256 } from "./digest.js";
 
 /** The token in `Authorization: Bearer <token>`, or undefined. */
 export function bearerToken(header: string | undefined): string | undefined {

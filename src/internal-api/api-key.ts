@@ -1,6 +1,4 @@
-import { createHash } from "node:crypto";
-
-const sha256 = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest();
+import { sha256 } from "../infra/digest.js";
 
 /** What rate-limit counters are keyed by: the key itself must never reach Redis or a log. */
 export function apiKeyId(key: string): string {

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256 } from "../infra/digest.js";
 import type { Logger } from "../infra/logger.js";
 import { AppError, type Notification, type NotificationListResult } from "../protocol/index.js";
 import {
@@ -65,7 +65,7 @@ export function createNotificationService(deps: NotificationServiceDeps): Notifi
     idempotencyKey: string | undefined,
   ): Promise<PublishResult> => {
     const idempotency = idempotencyKey && {
-      hash: createHash("sha256").update(idempotencyKey).digest("hex"),
+      hash: sha256(idempotencyKey).toString("hex"),
       ttlMs: IDEMPOTENCY_TTL_MS,
     };
     const results = await store.add(userIds, content, now(), idempotency || undefined);

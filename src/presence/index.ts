@@ -3,6 +3,7 @@ import type { Feature } from "../infra/feature.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
+import type { InstanceRegistry } from "../instances/index.js";
 import { AppError, presenceRoom } from "../protocol/index.js";
 import { registerPresenceHandlers } from "./handlers.js";
 import { createPresenceService, type PresenceBroadcaster } from "./service.js";
@@ -18,8 +19,6 @@ export const PRESENCE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 const ADMIT_TIMEOUT_MS = 1000;
 
 export interface PresenceOptions {
-  /** PRESENCE_TTL_MS: an instance silent this long is dead; heartbeats every third of it. */
-  ttlMs: number;
   /** PRESENCE_GRACE_MS: a user goes offline only after the last device has been gone this long. */
   graceMs: number;
   /** RATE_PRESENCE_*: per user. */
@@ -33,7 +32,8 @@ export interface PresenceDeps {
   store(options: PresenceStoreOptions): PresenceStore;
   /** Tells a user's subscribers, on every instance, that their presence changed. */
   broadcaster: PresenceBroadcaster;
-  instanceId: string;
+  /** Connections are held under this instance's registration; dead instances' are reaped through it. */
+  registry: InstanceRegistry;
   rateLimiter: RateLimiterFactory;
   logger: Logger;
 }
@@ -48,8 +48,7 @@ export function createPresenceFeature(options: PresenceOptions, deps: PresenceDe
   const store = deps.store({ graceMs: options.graceMs, retentionMs: PRESENCE_RETENTION_MS });
   const service = createPresenceService({
     store,
-    instanceId: deps.instanceId,
-    ttlMs: options.ttlMs,
+    registry: deps.registry,
     logger,
     broadcaster: deps.broadcaster,
   });
@@ -91,7 +90,6 @@ export function createPresenceFeature(options: PresenceOptions, deps: PresenceDe
     onDisconnect(socket) {
       service.disconnect(socket.id);
     },
-    start: () => service.start(),
     stop: () => service.stop(),
   };
 }

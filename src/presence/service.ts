@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import type { Logger } from "../infra/logger.js";
+import type { InstanceRegistry } from "../instances/registry.js";
 import { AppError, type PresenceState } from "../protocol/index.js";
 import type { ConnectionRef, PresenceStore, SettableStatus } from "./store.js";
 
@@ -11,9 +11,8 @@ export interface PresenceBroadcaster {
 export interface PresenceServiceDeps {
   store: PresenceStore;
   broadcaster: PresenceBroadcaster;
-  instanceId: string;
-  /** An instance silent for this long is dead; heartbeats run every third of it. */
-  ttlMs: number;
+  /** Connections are held under this instance's registration; dead instances' are reaped through it. */
+  registry: InstanceRegistry;
   logger: Logger;
   now?: () => number;
 }
@@ -45,12 +44,8 @@ export interface PresenceService {
     text: string | undefined,
   ): Promise<PresenceState>;
   query(userIds: readonly string[]): Promise<PresenceState[]>;
-  /** Register this instance and start the heartbeat/sweep timer. */
-  start(): Promise<void>;
-  /** Graceful shutdown: remove this instance's connections and registration at once. */
+  /** Graceful shutdown: remove this instance's connections at once. */
   stop(): Promise<void>;
-  /** The current registration id (`<instanceId>~<incarnation>`), for logs and tests. */
-  registration(): string;
 }
 
 interface LocalConnection {
@@ -74,28 +69,17 @@ const SETTLE_BATCH = 500;
 
 /**
  * Who is online, per user, across devices and instances. Local connections are kept
- * in memory and mirrored to the store; a timer heart-beats this instance, re-registers
- * everything when the store forgot it (Redis restart, or declared dead after a stall),
- * retries writes that failed during an outage, reaps instances that stopped
- * heart-beating and takes users offline when their grace is over.
+ * in memory and mirrored to the store under this instance's registration. On every
+ * heartbeat of the instance registry it writes everything again when the registration
+ * is new (Redis lost it, or this instance was declared dead after a stall) and retries
+ * writes that failed during an outage; on every sweep it removes the connections of dead
+ * instances and takes users offline when their grace is over.
  */
 export function createPresenceService(deps: PresenceServiceDeps): PresenceService {
-  const { store, broadcaster, ttlMs } = deps;
+  const { store, broadcaster, registry } = deps;
   const log = deps.logger;
   const now = deps.now ?? Date.now;
-  const heartbeatMs = Math.max(100, Math.floor(ttlMs / 3));
-
-  const newRegistration = () => `${deps.instanceId}~${randomBytes(4).toString("hex")}`;
-  let registration = newRegistration();
-  let registered = false;
-  /**
-   * Since when this instance has reached the store without a failure. It only declares
-   * others dead after a full TTL of its own healthy heartbeats: after an outage every
-   * live instance first gets the chance to heart-beat again.
-   */
-  let healthySince: number | undefined;
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
 
   const connections = new Map<string, LocalConnection>();
   /** Disconnects that could not be written (store down), retried on every heartbeat. */
@@ -153,8 +137,8 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
       );
       return;
     }
-    if (!registered || c.confirmed === registration) return;
-    const instance = registration;
+    const instance = registry.current();
+    if (instance === undefined || c.confirmed === instance) return;
     c.heldUnder.add(instance);
     try {
       const result = await store.connect({ userId: c.userId, instance, socketId: c.socketId }, now());
@@ -179,8 +163,8 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
    * meanwhile (its handshake stopped waiting): then it is written like any other.
    */
   const admitWrite = async (c: LocalConnection, max: number): Promise<Admission> => {
-    if (c.gone || !registered) return "unchecked";
-    const instance = registration;
+    const instance = registry.current();
+    if (c.gone || instance === undefined) return "unchecked";
     c.heldUnder.add(instance);
     let result: Awaited<ReturnType<PresenceStore["connectWithin"]>>;
     try {
@@ -239,68 +223,40 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
     await Promise.all(batch.map(({ conn, lastSeen }) => remove(conn, lastSeen)));
   };
 
-  /** Heart-beat, and register again under a new id when the store forgot this instance. */
-  const beat = async () => {
-    const t = now();
-    try {
-      if (!(await store.heartbeat(registration, t))) {
-        if (stopped) return;
-        if (registered) {
-          registration = newRegistration();
-          log.warn(
-            { registration, connections: connections.size },
-            "presence registration was lost (Redis restarted or this instance was declared dead): re-registering",
-          );
-        }
-        await store.registerInstance(registration, t);
-        registered = true;
-      }
-      healthySince ??= t;
-    } catch (err) {
-      healthySince = undefined;
-      log.warn({ err: (err as Error).message }, "presence heartbeat failed");
-      return;
-    }
-    let unwritten = 0;
-    for (const c of connections.values()) {
-      if (c.confirmed === registration) continue;
-      unwritten += 1;
-      void scheduleSync(c);
-    }
-    if (unwritten > 0 || failedRemovals.length > 0) {
-      log.debug(
-        { connects: unwritten, disconnects: failedRemovals.length },
-        "presence writing what it could not",
-      );
-    }
-    await retryFailedRemovals();
-  };
+  /** Whether the store holds the connection under this instance's current registration. */
+  const confirmed = (c: LocalConnection): boolean =>
+    c.confirmed !== undefined && c.confirmed === registry.current();
 
-  /** Reap dead instances and end graces that are over, whoever's they are. */
-  const sweep = async () => {
-    const t = now();
-    if (healthySince === undefined) return;
-    try {
-      if (t - healthySince >= ttlMs) {
-        for (const state of await store.reap(t - ttlMs, t)) emit(state);
+  registry.join({
+    // Every heartbeat: write what could not be written, under a new registration everything
+    // (waited for: the registry declares the old registration dead only after this).
+    async afterBeat() {
+      if (stopped) return;
+      const writes: Promise<void>[] = [];
+      for (const c of connections.values()) {
+        if (!confirmed(c)) writes.push(scheduleSync(c));
       }
+      if (writes.length > 0 || failedRemovals.length > 0) {
+        log.debug(
+          { connects: writes.length, disconnects: failedRemovals.length },
+          "presence writing what it could not",
+        );
+      }
+      await Promise.all([...writes, retryFailedRemovals()]);
+    },
+    async reap(dead, t) {
+      // A stopped instance leaves the dead to the survivors.
+      if (stopped) return false;
+      const { changes, done } = await store.reap(dead, t);
+      for (const state of changes) emit(state);
+      return done;
+    },
+    // End the graces that are over, whoever's they are.
+    async afterSweep(t) {
+      if (stopped) return;
       for (const state of await store.settleDue(t, SETTLE_BATCH)) emit(state);
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, "presence sweep failed");
-    }
-  };
-
-  // Separate guards: a long sweep (a big dead instance) must never hold up this
-  // instance's own heartbeat, or it would be declared dead in turn.
-  const running: { beat?: Promise<void>; sweep?: Promise<void> } = {};
-  const runOnce = (name: "beat" | "sweep", task: () => Promise<void>) => {
-    if (running[name] || stopped) return;
-    running[name] = task()
-      .catch((err: unknown) => log.error({ err }, `presence ${name} failed`))
-      .finally(() => {
-        running[name] = undefined;
-      });
-  };
+    },
+  });
 
   return {
     admit(socketId, userId, max) {
@@ -338,8 +294,8 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
       if (stopped || !c) throw new AppError("UNAVAILABLE", "the server is shutting down");
       // The connection must be in the store before its status is: otherwise the set
       // would land on a user the store still thinks is offline.
-      if (c.confirmed !== registration) await scheduleSync(c);
-      if (c.confirmed !== registration) throw new AppError("UNAVAILABLE");
+      if (!confirmed(c)) await scheduleSync(c);
+      if (!confirmed(c)) throw new AppError("UNAVAILABLE");
       const result = await store.setStatus(userId, status, text, now());
       if (result.changed) emit(result.state);
       return result.state;
@@ -349,21 +305,11 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
       return store.get([...new Set(userIds)], now());
     },
 
-    async start() {
-      await beat();
-      timer = setInterval(() => {
-        runOnce("beat", beat);
-        runOnce("sweep", sweep);
-      }, heartbeatMs).unref();
-    },
-
     async stop() {
       if (stopped) return;
       stopped = true;
-      clearInterval(timer);
       for (const t of offlineTimers.values()) clearTimeout(t);
       offlineTimers.clear();
-      await Promise.all([running.beat, running.sweep]);
       const local = [...connections.values()];
       connections.clear();
       const at = now();
@@ -374,18 +320,10 @@ export function createPresenceService(deps: PresenceServiceDeps): PresenceServic
       // Users still get their grace: the survivors' sweeps take them offline if they do
       // not reconnect elsewhere in time.
       await Promise.all(local.map(scheduleSync));
+      // What could not be removed now stays under the registration, which the survivors
+      // declare dead a TTL after the last heartbeat and reap.
       await retryFailedRemovals();
-      try {
-        if (registered) await store.unregisterInstance(registration);
-      } catch (err) {
-        log.warn(
-          { err: (err as Error).message },
-          "presence unregister failed: survivors will reap this instance",
-        );
-      }
       log.info({ connections: local.length, pendingRetries: failedRemovals.length }, "presence stopped");
     },
-
-    registration: () => registration,
   };
 }

@@ -1,11 +1,13 @@
+import type { DeadRegistration } from "../instances/store.js";
 import type { PresenceState, PresenceStatus, SettableStatus } from "../protocol/index.js";
 
 export type { SettableStatus };
 
 /**
- * One live connection. `instance` is a registration of a server instance (its id plus
- * an incarnation suffix), so that connections re-registered after the instance was
- * declared dead can never be mistaken for the ones being cleaned up.
+ * One live connection. `instance` is the registration of a server instance in the
+ * instance registry (its id plus an incarnation suffix), so that connections
+ * re-registered after the instance was declared dead can never be mistaken for the ones
+ * being cleaned up.
  */
 export interface ConnectionRef {
   userId: string;
@@ -41,20 +43,10 @@ export interface PresenceStoreOptions {
  * - a user is online from their first connection until their last one has been gone
  *   for `graceMs`; a connection that comes back inside the grace cancels the offline;
  * - the status set by the user resets to `online` when they go offline; their text is kept;
- * - an instance whose heartbeat is older than the caller's `staleBefore` is dead: its
- *   connections are removed as if they had disconnected at its last heartbeat.
+ * - the connections of a registration the instance registry declared dead are removed
+ *   as if they had disconnected at its last heartbeat.
  */
 export interface PresenceStore {
-  /** Start heart-beating a new instance registration. */
-  registerInstance(instance: string, now: number): Promise<void>;
-  /**
-   * Refresh the heartbeat. False when the store does not know the registration (it was
-   * declared dead, or Redis lost its data): the caller must register again, under a new id.
-   */
-  heartbeat(instance: string, now: number): Promise<boolean>;
-  /** Forget a registration that stopped cleanly (its connections were removed first). */
-  unregisterInstance(instance: string): Promise<void>;
-
   connect(conn: ConnectionRef, now: number): Promise<PresenceUpdate>;
   /**
    * `connect`, unless the user already holds `max` connections, every instance together
@@ -86,10 +78,10 @@ export interface PresenceStore {
   /** Take offline every user whose grace is over; returns the changes this call made. */
   settleDue(now: number, limit: number): Promise<PresenceState[]>;
   /**
-   * Declare dead every registration whose last heartbeat is older than `staleBefore`
-   * and remove its connections; returns the changes this call made.
+   * Remove the connections held under a dead registration, as if they had disconnected at
+   * its last heartbeat; returns the changes this call made, and whether none is left.
    */
-  reap(staleBefore: number, now: number): Promise<PresenceState[]>;
+  reap(dead: DeadRegistration, now: number): Promise<{ changes: PresenceState[]; done: boolean }>;
 }
 
 /** The wire shape: `text` only when there is one. */

@@ -1,12 +1,10 @@
 import { Cluster, type Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { roomChannel, roomKey } from "../../src/chat/keys.js";
-import { createMemoryMemberStore } from "../../src/chat/member-store-memory.js";
-import { createRedisMemberStore } from "../../src/chat/member-store-redis.js";
 import { createMemoryMessageStore } from "../../src/chat/message-store-memory.js";
 import { createRedisMessageStore } from "../../src/chat/message-store-redis.js";
 import { messageFromPayload } from "../../src/chat/record.js";
-import type { MemberStore, MessageStore, NewMessage } from "../../src/chat/store.js";
+import type { MessageStore, NewMessage } from "../../src/chat/store.js";
 import {
   createRateLimiterFactory,
   type RateLimiter,
@@ -19,16 +17,16 @@ import { RedisCluster } from "../helpers/redis-cluster.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 
 /**
- * The one contract both chat stores keep: the Redis store (production, many
+ * The one contract both message stores keep: the Redis store (production, many
  * instances) and the in-memory store (no REDIS_URL). Each test gets fresh stores; the
- * Redis ones a fresh key prefix on one private redis-server.
+ * Redis ones a fresh key prefix on one private redis-server. (The member stores have
+ * theirs in member-store.contract.test.ts.)
  */
 
 interface StoreOptions {
   historyLimit?: number;
   retentionMs?: number;
   unreadCap?: number;
-  memberTtlMs?: number;
 }
 
 interface Backend {
@@ -40,7 +38,6 @@ interface Backend {
   lose?(roomId: string): Promise<void>;
   /** A rate limit counted where production counts it with this store (Redis or memory). */
   limiter(name: string, rule: RateLimitRule): RateLimiter;
-  members(options?: StoreOptions): MemberStore;
 }
 
 let redisServer: RedisServer;
@@ -102,7 +99,7 @@ async function loseRoom(client: Redis | Cluster, roomId: string): Promise<void> 
   for (const suffix of ["messages", "meta", "reads"]) await client.del(roomKey(prefix, roomId, suffix));
 }
 
-const defaults = { historyLimit: 1000, retentionMs: 0, unreadCap: 1000, memberTtlMs: 2000 };
+const defaults = { historyLimit: 1000, retentionMs: 0, unreadCap: 1000 };
 
 const backends: Backend[] = [
   {
@@ -125,7 +122,6 @@ const backends: Backend[] = [
       return received;
     },
     limiter: (name, rule) => createRateLimiterFactory({ keyPrefix: prefix })(name, rule),
-    members: () => createMemoryMemberStore(),
   },
   {
     name: "redis",
@@ -141,13 +137,6 @@ const backends: Backend[] = [
     feed: (roomId) => redisFeed(roomId, false),
     lose: (roomId) => loseRoom(redis, roomId),
     limiter: (name, rule) => createRateLimiterFactory({ redis, keyPrefix: prefix })(name, rule),
-    members: (o = {}) =>
-      createRedisMemberStore({
-        redis,
-        keyPrefix: prefix,
-        instanceId: "contract-instance",
-        ttlMs: o.memberTtlMs ?? defaults.memberTtlMs,
-      }),
   },
   {
     name: "redis cluster",
@@ -163,13 +152,6 @@ const backends: Backend[] = [
     feed: (roomId) => redisFeed(roomId, true),
     lose: (roomId) => loseRoom(cluster, roomId),
     limiter: (name, rule) => createRateLimiterFactory({ redis: cluster, keyPrefix: prefix })(name, rule),
-    members: (o = {}) =>
-      createRedisMemberStore({
-        redis: cluster,
-        keyPrefix: prefix,
-        instanceId: "contract-instance",
-        ttlMs: o.memberTtlMs ?? defaults.memberTtlMs,
-      }),
   },
 ];
 
@@ -514,87 +496,5 @@ describe.each(backends)("$name message store", (backend) => {
     const store = backend.messages({ unreadCap: 250 });
     await appendMany(store, "team:a", 300, "alice");
     expect((await store.readState("team:a", "bob")).unread).toBe(250);
-  });
-});
-
-describe.each(backends)("$name member store", (backend) => {
-  it("reports a join for a user's first socket and a leave for the last, however many devices", async () => {
-    const store = backend.members();
-    expect((await store.update("team:a", "alice", 1)).changes).toEqual([
-      { roomId: "team:a", userId: "alice", event: "join" },
-    ]);
-    expect((await store.update("team:a", "alice", 2)).changes).toEqual([]);
-    expect((await store.update("team:a", "alice", 1)).changes).toEqual([]);
-    expect((await store.update("team:a", "alice", 0)).changes).toEqual([
-      { roomId: "team:a", userId: "alice", event: "leave" },
-    ]);
-    expect((await store.update("team:a", "alice", 0)).changes).toEqual([]);
-  });
-
-  it("lists each user in the room once", async () => {
-    const store = backend.members();
-    await store.update("team:a", "alice", 3);
-    const sync = await store.update("team:a", "bob", 1, true);
-    expect(sync.online?.sort()).toEqual(["alice", "bob"]);
-    await store.update("team:b", "carol", 1);
-    expect((await store.online("team:a")).online.sort()).toEqual(["alice", "bob"]);
-    await store.update("team:a", "alice", 0);
-    expect((await store.online("team:a")).online).toEqual(["bob"]);
-  });
-
-  it("rewrites this instance's users from the full local state", async () => {
-    const store = backend.members();
-    await store.update("team:a", "alice", 1);
-    await store.update("team:a", "bob", 2);
-    const result = await store.refresh("team:a", new Map([["bob", 1]]));
-    expect(result.changes).toEqual([{ roomId: "team:a", userId: "alice", event: "leave" }]);
-    expect((await store.online("team:a")).online).toEqual(["bob"]);
-    expect((await store.refresh("team:a")).changes).toEqual([]);
-  });
-});
-
-describe("redis member store across instances", () => {
-  const instance = (name: string, ttlMs = 2000) =>
-    createRedisMemberStore({ redis, keyPrefix: prefix, instanceId: name, ttlMs });
-
-  it("collapses a user's sockets on two instances into one join and one leave", async () => {
-    const a = instance("a");
-    const b = instance("b");
-    expect((await a.update("team:a", "alice", 1)).changes.map((c) => c.event)).toEqual(["join"]);
-    expect((await b.update("team:a", "alice", 1)).changes).toEqual([]);
-    expect((await b.online("team:a")).online).toEqual(["alice"]);
-    expect((await a.update("team:a", "alice", 0)).changes).toEqual([]);
-    expect((await b.update("team:a", "alice", 0)).changes.map((c) => c.event)).toEqual(["leave"]);
-  });
-
-  it("drops a silent instance's users after its lease, reporting each leave once", async () => {
-    const live = instance("live", 400);
-    const dead = instance("dead", 400);
-    await dead.update("team:a", "alice", 1);
-    await dead.update("team:a", "bob", 1);
-    await live.update("team:a", "bob", 1);
-    expect((await live.online("team:a")).online.sort()).toEqual(["alice", "bob"]);
-    // `live` keeps refreshing (as its timer would); `dead` says nothing more.
-    const changes: string[] = [];
-    const deadline = Date.now() + 3000;
-    while (Date.now() < deadline && changes.length === 0) {
-      for (const c of (await live.refresh("team:a")).changes) changes.push(`${c.userId}:${c.event}`);
-      await sleep(50);
-    }
-    expect(changes).toEqual(["alice:leave"]);
-    expect((await live.refresh("team:a")).changes).toEqual([]);
-    expect((await live.online("team:a")).online).toEqual(["bob"]);
-  });
-
-  it("tells an instance that lost its entries to resend its full state", async () => {
-    const a = instance("a");
-    await a.update("team:a", "alice", 1);
-    expect((await a.refresh("team:a")).stale).toBe(false);
-    const keys = await redis.keys(`${prefix}chat:*`);
-    await redis.del(...keys);
-    expect((await a.refresh("team:a")).stale).toBe(true);
-    const resync = await a.refresh("team:a", new Map([["alice", 1]]));
-    expect(resync.changes).toEqual([{ roomId: "team:a", userId: "alice", event: "join" }]);
-    expect((await a.online("team:a")).online).toEqual(["alice"]);
   });
 });

@@ -13,8 +13,9 @@ export interface ChatTestApp extends TestApp {
 export async function startChatApp(env: Record<string, string | undefined> = {}): Promise<ChatTestApp> {
   let chat: ChatFeature | undefined;
   const app = await startApp(env, (config, shared) => {
-    chat = featureBuilders(config, shared).chat();
-    return [chat];
+    const build = featureBuilders(config, shared);
+    chat = build.chat();
+    return [chat, build.instances()];
   });
   if (!chat) throw new Error("chat feature was not built");
   return Object.assign(app, { chat });

@@ -28,14 +28,13 @@ beforeAll(async () => {
   redis = redisServer.client();
   // Until the client is ready the library counts in its in-memory insurance instead.
   if (redis.status !== "ready") await new Promise((resolve) => redis.once("ready", resolve));
-  limitOnly = defineScript(
-    redis,
-    "limitOnly",
-    `${LUA_RATE_LIMIT}
+  limitOnly = defineScript(redis, {
+    name: "limitOnly",
+    lua: `${LUA_RATE_LIMIT}
 local refusal, keys = rl_consume(1, 1)
 if refusal then return refusal end
 return {1, keys}`,
-  );
+  });
 });
 afterAll(async () => {
   redis?.disconnect();

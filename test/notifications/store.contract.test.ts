@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryNotificationStore } from "../../src/notifications/memory-store.js";
-import { createRedisNotificationStore } from "../../src/notifications/redis-store.js";
+import { createMemoryNotificationStore } from "../../src/notifications/notification-store-memory.js";
+import { createRedisNotificationStore } from "../../src/notifications/notification-store-redis.js";
 import {
   type AddResult,
   type NotificationStore,

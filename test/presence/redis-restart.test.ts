@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/infra/logger.js";
 import { createRedisConnections } from "../../src/infra/redis.js";
-import { createRedisPresenceStore } from "../../src/presence/redis-store.js";
+import { createRedisInstanceStore } from "../../src/instances/instance-store-redis.js";
+import { createInstanceRegistry } from "../../src/instances/registry.js";
+import { createRedisPresenceStore } from "../../src/presence/presence-store-redis.js";
 import { createPresenceService } from "../../src/presence/service.js";
 import type { PresenceState } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
@@ -50,7 +52,7 @@ describe("presence across a Redis restart", () => {
     await eventually(() => online("omar", 1), 5000);
     const check = fixture.redis.client();
     try {
-      expect(await check.zcard(`${prefix}{presence}:instances`)).toBe(2);
+      expect(await check.zcard(`${prefix}{instances}:live`)).toBe(2);
     } finally {
       check.disconnect();
     }
@@ -80,14 +82,19 @@ describe("presence writes during a Redis outage", () => {
       const changes: PresenceState[] = [];
       const saw = (userId: string, status: string) =>
         changes.some((c) => c.userId === userId && c.status === status);
-      const service = createPresenceService({
-        store,
-        broadcaster: { changed: (state) => changes.push(state) },
+      const registry = createInstanceRegistry({
+        store: createRedisInstanceStore({ redis: connections.command, keyPrefix: "o:" }),
         instanceId: "svc",
         ttlMs: 900,
         logger,
       });
-      await service.start();
+      const service = createPresenceService({
+        store,
+        broadcaster: { changed: (state) => changes.push(state) },
+        registry,
+        logger,
+      });
+      await registry.start();
       service.connect("s1", "pat");
       await eventually(() => saw("pat", "online"));
 
@@ -103,6 +110,7 @@ describe("presence writes during a Redis outage", () => {
         expect.objectContaining({ status: "offline", devices: 0 }),
         expect.objectContaining({ status: "online", devices: 1 }),
       ]);
+      await registry.stop();
       await service.stop();
       expect(await store.get(["quin"], Date.now())).toEqual([expect.objectContaining({ status: "offline" })]);
     } finally {

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryPresenceStore } from "../../src/presence/memory-store.js";
-import { createRedisPresenceStore } from "../../src/presence/redis-store.js";
+import { createMemoryPresenceStore } from "../../src/presence/presence-store-memory.js";
+import { createRedisPresenceStore } from "../../src/presence/presence-store-redis.js";
 import type { PresenceStore, PresenceStoreOptions } from "../../src/presence/store.js";
 import { eventually } from "../helpers/client.js";
 import { RedisCluster } from "../helpers/redis-cluster.js";
@@ -68,7 +68,6 @@ const conn = (userId: string, socketId: string, instance = "i1") => ({ userId, s
 describe.each(backends)("presence store contract (%s)", (_name, backend) => {
   it("announces a user online once, however many devices connect", async () => {
     const [store] = backend(1) as [PresenceStore];
-    await store.registerInstance("i1", T0);
     const first = await store.connect(conn("ann", "s1"), T0);
     expect(first).toEqual({
       state: { userId: "ann", status: "online", lastSeen: T0, devices: 1 },
@@ -183,29 +182,28 @@ describe.each(backends)("presence store contract (%s)", (_name, backend) => {
   it("reaps an instance that stopped heart-beating: its users go offline once, users it shared stay online", async () => {
     const stores = backend(2);
     const [store] = stores as [PresenceStore];
-    await store.registerInstance("dead", T0);
-    await store.registerInstance("live", T0);
     await store.connect(conn("gus", "s1", "dead"), T0);
     await store.connect(conn("hal", "s2", "dead"), T0);
     await store.connect(conn("hal", "s3", "live"), T0);
-    expect(await store.heartbeat("live", T0 + 1000)).toBe(true);
+    // The registry declared "dead" dead (last heartbeat T0): every instance's sweep reaps it at once.
+    const dead = { registration: "dead", lastBeat: T0 };
 
-    const reaped = (await Promise.all(stores.map((s) => s.reap(T0 + 500, T0 + 1000)))).flat();
-    expect(reaped).toEqual([{ userId: "gus", status: "offline", lastSeen: T0, devices: 0 }]);
+    const reaped = await Promise.all(stores.map((s) => s.reap(dead, T0 + 1000)));
+    expect(reaped.flatMap((r) => r.changes)).toEqual([
+      { userId: "gus", status: "offline", lastSeen: T0, devices: 0 },
+    ]);
+    expect(reaped.map((r) => r.done)).toEqual([true, true]);
     expect(await store.get(["gus", "hal"], T0 + 1000)).toEqual([
       { userId: "gus", status: "offline", lastSeen: T0, devices: 0 },
       { userId: "hal", status: "online", lastSeen: T0, devices: 1 },
     ]);
-    expect(await store.heartbeat("dead", T0 + 1000)).toBe(false);
-    expect(await store.heartbeat("live", T0 + 1001)).toBe(true);
-    expect(await store.reap(T0 + 500, T0 + 1001)).toEqual([]);
+    expect(await store.reap(dead, T0 + 1001)).toEqual({ changes: [], done: true });
   });
 
   it("gives a reaped user the rest of their grace when the instance died less than a grace ago", async () => {
     const [store] = backend(1, { ...options, graceMs: 5000 }) as [PresenceStore];
-    await store.registerInstance("dead", T0);
     await store.connect(conn("ian", "s1", "dead"), T0);
-    expect(await store.reap(T0 + 1, T0 + 1000)).toEqual([]);
+    expect((await store.reap({ registration: "dead", lastBeat: T0 }, T0 + 1000)).changes).toEqual([]);
     expect((await store.get(["ian"], T0 + 1000))[0]).toMatchObject({ status: "online", devices: 0 });
     expect(await store.settleDue(T0 + 4999, 100)).toEqual([]);
     expect(await store.settleDue(T0 + 5000, 100)).toEqual([
@@ -213,14 +211,15 @@ describe.each(backends)("presence store contract (%s)", (_name, backend) => {
     ]);
   });
 
-  it("never reaps an instance that unregistered after removing its connections", async () => {
+  it("reaps nothing of an instance that removed its connections when it stopped", async () => {
     const [store] = backend(1) as [PresenceStore];
-    await store.registerInstance("gone", T0);
     await store.connect(conn("jo", "s1", "gone"), T0);
     await store.disconnect(conn("jo", "s1", "gone"), { now: T0 + 1, lastSeen: T0 + 1 });
-    await store.unregisterInstance("gone");
-    expect(await store.heartbeat("gone", T0 + 2)).toBe(false);
-    expect(await store.reap(T0 + 10_000, T0 + 10_000)).toEqual([]);
+    // Its registration is declared dead once it stopped heart-beating.
+    expect(await store.reap({ registration: "gone", lastBeat: T0 + 1 }, T0 + 10_000)).toEqual({
+      changes: [],
+      done: true,
+    });
     // The user still went through the grace like any disconnect.
     expect(await store.settleDue(T0 + 1 + GRACE, 100)).toEqual([
       { userId: "jo", status: "offline", lastSeen: T0 + 1, devices: 0 },
@@ -230,7 +229,6 @@ describe.each(backends)("presence store contract (%s)", (_name, backend) => {
   it("records a connection within the cap and refuses one past it, writing nothing, however many race", async () => {
     const stores = backend(3);
     const [store] = stores as [PresenceStore];
-    await Promise.all(["i1", "i2", "i3"].map((i) => store.registerInstance(i, T0)));
     // 30 handshakes of one user on three instances at once, with a cap of 10.
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, n) =>
@@ -249,16 +247,13 @@ describe.each(backends)("presence store contract (%s)", (_name, backend) => {
 
   it("counts a removed connection out, and a reaped instance's connections once it is reaped", async () => {
     const [store] = backend(1) as [PresenceStore];
-    await store.registerInstance("dead", T0);
-    await store.registerInstance("live", T0);
     expect(await store.connectWithin(conn("max", "s1", "dead"), T0, 2)).toBeDefined();
     expect(await store.connectWithin(conn("max", "s2", "live"), T0, 2)).toBeDefined();
     expect(await store.connectWithin(conn("max", "s3", "live"), T0, 2)).toBeUndefined();
     await store.disconnect(conn("max", "s2", "live"), { now: T0 + 1, lastSeen: T0 + 1 });
     expect(await store.connectWithin(conn("max", "s3", "live"), T0 + 1, 2)).toBeDefined();
     expect(await store.connectWithin(conn("max", "s4", "live"), T0 + 1, 2)).toBeUndefined();
-    await store.heartbeat("live", T0 + 1000);
-    await store.reap(T0 + 500, T0 + 1000);
+    await store.reap({ registration: "dead", lastBeat: T0 }, T0 + 1000);
     expect(await store.connectWithin(conn("max", "s4", "live"), T0 + 1000, 2)).toBeDefined();
   });
 
@@ -307,7 +302,6 @@ describe("redis presence store keys", () => {
     const keyPrefix = `k${randomBytes(4).toString("hex")}:`;
     const store = createRedisPresenceStore({ redis, keyPrefix, ...options });
     const now = Date.now();
-    await store.registerInstance("i1", now);
     await store.connect(conn("ola", "s1"), now);
     await store.connect(conn("pia", "s1"), now);
     await store.disconnect(conn("pia", "s1"), { now, lastSeen: now });
@@ -319,7 +313,6 @@ describe("redis presence store keys", () => {
         `${keyPrefix}presence:{ola}:state`,
         `${keyPrefix}presence:{pia}:state`,
         `${keyPrefix}presence:instance:{i1}:conns`,
-        `${keyPrefix}{presence}:instances`,
         `${keyPrefix}{presence}:pending`,
       ].sort(),
     );

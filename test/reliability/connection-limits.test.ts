@@ -159,22 +159,26 @@ describe("a handshake that does not complete", () => {
     const gate = new Promise<AppError | undefined>((resolve) => {
       release = resolve;
     });
-    const features: FeaturesFactory = (config, shared) => [
-      featureBuilders(config, shared).presence(),
-      {
-        name: "gate",
-        handshake: [
-          {
-            phase: "admit",
-            async run() {
-              arrived();
-              const refusal = await gate;
-              if (refusal) throw refusal;
+    const features: FeaturesFactory = (config, shared) => {
+      const build = featureBuilders(config, shared);
+      return [
+        build.presence(),
+        {
+          name: "gate",
+          handshake: [
+            {
+              phase: "admit",
+              async run() {
+                arrived();
+                const refusal = await gate;
+                if (refusal) throw refusal;
+              },
             },
-          },
-        ],
-      },
-    ];
+          ],
+        },
+        build.instances(),
+      ];
+    };
     return { features, reached, release: (refuse?: AppError) => release(refuse) };
   }
 

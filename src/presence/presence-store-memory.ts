@@ -29,7 +29,8 @@ const connField = (conn: ConnectionRef) => `${conn.instance}/${conn.socketId}`;
 export function createMemoryPresenceStore(options: PresenceStoreOptions): PresenceStore {
   const users = new Map<string, UserRecord>();
   // Per registration, its connections keyed by `socketId/userId`, so a reaper can find them.
-  const instances = new Map<string, { lastBeat: number; conns: Map<string, ConnectionRef> }>();
+  const registrations = new Map<string, Map<string, ConnectionRef>>();
+  const indexKey = (conn: ConnectionRef) => `${conn.socketId}/${conn.userId}`;
   const pending = new Map<string, number>();
   // Offline users in the order they went offline, so expired ones are purged from the front.
   const offlineSince = new Map<string, number>();
@@ -85,28 +86,18 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
   };
 
   const store: PresenceStore = {
-    async registerInstance(instance, now) {
-      instances.set(instance, { lastBeat: now, conns: new Map() });
-    },
-
-    async heartbeat(instance, now) {
-      const registration = instances.get(instance);
-      if (!registration) return false;
-      registration.lastBeat = now;
-      return true;
-    },
-
-    async unregisterInstance(instance) {
-      instances.delete(instance);
-    },
-
     async connect(conn, now) {
       let record = live(conn.userId, now);
       if (!record) {
         record = newRecord();
         users.set(conn.userId, record);
       }
-      instances.get(conn.instance)?.conns.set(`${conn.socketId}/${conn.userId}`, conn);
+      let held = registrations.get(conn.instance);
+      if (!held) {
+        held = new Map();
+        registrations.set(conn.instance, held);
+      }
+      held.set(indexKey(conn), conn);
       record.conns.set(connField(conn), now);
       record.lastSeen = now;
       record.offlineAt = undefined;
@@ -124,7 +115,9 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
     },
 
     async disconnect(conn, at) {
-      instances.get(conn.instance)?.conns.delete(`${conn.socketId}/${conn.userId}`);
+      const held = registrations.get(conn.instance);
+      held?.delete(indexKey(conn));
+      if (held?.size === 0) registrations.delete(conn.instance);
       return removeConnection(conn, at.now, at.lastSeen);
     },
 
@@ -179,17 +172,14 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
       return changes;
     },
 
-    async reap(staleBefore, now) {
+    async reap({ registration, lastBeat }, now) {
       const changes: PresenceState[] = [];
-      for (const [instance, registration] of [...instances]) {
-        if (registration.lastBeat >= staleBefore) continue;
-        instances.delete(instance);
-        for (const conn of registration.conns.values()) {
-          const { state, changed } = removeConnection(conn, now, registration.lastBeat);
-          if (changed) changes.push(state);
-        }
+      for (const conn of registrations.get(registration)?.values() ?? []) {
+        const { state, changed } = removeConnection(conn, now, lastBeat);
+        if (changed) changes.push(state);
       }
-      return changes;
+      registrations.delete(registration);
+      return { changes, done: true };
     },
   };
   return store;

@@ -1,17 +1,8 @@
-import type { RedisClient } from "../infra/redis.js";
-import { defineScript } from "../infra/redis-script.js";
-import type { Notification } from "../protocol/index.js";
-import {
-  type AddResult,
-  MAX_SEQ,
-  type NotificationContent,
-  type NotificationStore,
-  type NotificationStoreOptions,
-  SEQ_DIGITS,
-} from "./store.js";
+import { MAX_SEQ, SEQ_DIGITS } from "./store.js";
 
 /**
- * Keys of one user share the hash tag `{<userId>}`, so every script below touches a
+ * The Lua of the Redis notification store (`notification-store-redis.ts`). Every script's
+ * first four keys are one user's, sharing the hash tag `{<userId>}`, so each touches a
  * single Redis Cluster slot:
  *   notif:{u}:ids     ZSET  id -> createdAt ms (every kept notification)
  *   notif:{u}:unread  ZSET  id -> createdAt ms (the unread subset: ZCARD is the count)
@@ -44,7 +35,7 @@ end
  * key already created one for this user (json false when it was dropped since): the key
  * and the insert are one step, so a crash between them cannot happen.
  */
-const ADD_SCRIPT = `${LUA_HELPERS}
+export const ADD_LUA = `${LUA_HELPERS}
 if KEYS[5] then
   local prior = redis.call('GET', KEYS[5])
   if prior then return {prior, 1, redis.call('HGET', KEYS[3], prior)} end
@@ -83,7 +74,7 @@ return {id, 0}
  * unreadOnly ('1'/'0'). Read-only: expired entries are skipped here, dropped by writes.
  * Returns {unreadCount, hasMore, {id, json, readAt, ...}}.
  */
-const LIST_SCRIPT = `
+export const LIST_LUA = `
 local cutoff = ARGV[1]
 local limit = tonumber(ARGV[2])
 local bms, bseq = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -123,7 +114,7 @@ return {redis.call('ZCOUNT', KEYS[2], cutoff, '+inf'), has_more, out}
 `;
 
 /** ARGV: now, ttlMs, 'all' | 'ids', ids... Returns the unread count. */
-const READ_SCRIPT = `${LUA_HELPERS}
+export const READ_LUA = `${LUA_HELPERS}
 local now = ARGV[1]
 expire_old(string.format('%.0f', tonumber(now) - tonumber(ARGV[2])))
 local read = {}
@@ -148,98 +139,3 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
 return redis.call('ZCARD', KEYS[2])
 `;
-
-type ListReply = [number, number, (string | null)[]];
-
-/** The scripts take a user's four keys, then their ARGV. */
-type UserScript<R> = (
-  ids: string,
-  unread: string,
-  items: string,
-  readAt: string,
-  ...argv: (string | number)[]
-) => R;
-
-interface NotificationCommands {
-  notificationsList: UserScript<Promise<ListReply>>;
-  notificationsRead: UserScript<Promise<number>>;
-}
-
-const hydrate = (id: string, content: NotificationContent, readAt: number | null): Notification => ({
-  id,
-  ...content,
-  createdAt: Number(id.slice(0, id.indexOf("-"))),
-  readAt,
-});
-
-export interface RedisNotificationStoreOptions extends NotificationStoreOptions {
-  redis: RedisClient;
-  keyPrefix: string;
-}
-
-export function createRedisNotificationStore(options: RedisNotificationStoreOptions): NotificationStore {
-  const { redis, keyPrefix, limit, ttlMs } = options;
-  const addScript = defineScript(redis, "notificationsAdd", ADD_SCRIPT);
-  redis.defineCommand("notificationsList", { numberOfKeys: 4, lua: LIST_SCRIPT, readOnly: true });
-  redis.defineCommand("notificationsRead", { numberOfKeys: 4, lua: READ_SCRIPT });
-  const commands = redis as RedisClient & NotificationCommands;
-
-  const keys = (userId: string): [string, string, string, string] => {
-    const base = `${keyPrefix}notif:{${userId}}`;
-    return [`${base}:ids`, `${base}:unread`, `${base}:items`, `${base}:readat`];
-  };
-
-  return {
-    async add(userIds, content: NotificationContent, now, idempotency): Promise<AddResult[]> {
-      const json = JSON.stringify(content);
-      // All users at once: a publish may address 1000 of them. The command client
-      // auto-pipelines, so this is one write per Redis node, and on a cluster each user's
-      // script goes to the node of its slot (an explicit pipeline must stay in one slot).
-      return Promise.all(
-        userIds.map(async (userId) => {
-          const userKeys: string[] = keys(userId);
-          if (idempotency) userKeys.push(`${keyPrefix}notif:{${userId}}:idem:${idempotency.hash}`);
-          const [id, replayed, prior] = (await addScript(userKeys, [
-            now,
-            ttlMs,
-            limit,
-            json,
-            idempotency?.ttlMs ?? 0,
-          ])) as [string, number, string | null | undefined];
-          if (replayed !== 1) return { id, notification: hydrate(id, content, null), replayed: false };
-          const stored = prior ? hydrate(id, JSON.parse(prior) as NotificationContent, null) : undefined;
-          return { id, notification: stored, replayed: true };
-        }),
-      );
-    },
-
-    async list(userId, query, now) {
-      const [unreadCount, hasMore, flat] = await commands.notificationsList(
-        ...keys(userId),
-        now - ttlMs,
-        query.limit,
-        query.before ? query.before.ms : "",
-        query.before ? query.before.seq : "",
-        query.unreadOnly ? "1" : "0",
-      );
-      const items: Notification[] = [];
-      for (let i = 0; i < flat.length; i += 3) {
-        const id = flat[i] as string;
-        const json = flat[i + 1];
-        if (!json) continue;
-        const readAt = flat[i + 2];
-        items.push(hydrate(id, JSON.parse(json) as NotificationContent, readAt ? Number(readAt) : null));
-      }
-      return { items, unreadCount, hasMore: hasMore === 1 };
-    },
-
-    async markRead(userId, target, now) {
-      if ("all" in target) return commands.notificationsRead(...keys(userId), now, ttlMs, "all");
-      return commands.notificationsRead(...keys(userId), now, ttlMs, "ids", ...target.ids);
-    },
-
-    async unreadCount(userId, now) {
-      return redis.zcount(keys(userId)[1], now - ttlMs, "+inf");
-    },
-  };
-}
