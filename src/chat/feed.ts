@@ -1,5 +1,5 @@
 import type { Message } from "../protocol/index.js";
-import type { MemberEvent } from "./store.js";
+import type { MemberEvent } from "./member-store.js";
 
 /**
  * A room's live events as every instance receives them. Stored messages are published

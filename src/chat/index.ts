@@ -3,12 +3,13 @@ import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { InstanceRegistry } from "../instances/index.js";
 import type { RoomFeed } from "./feed.js";
+import type { MemberStore } from "./member-store.js";
 import { createMembership } from "./membership.js";
+import type { MessageStore } from "./message-store.js";
 import { roomAccess } from "./policy.js";
 import { createRoomRelay, type LocalDelivery } from "./relay.js";
 import { type ChatService, createChatService } from "./service.js";
 import { registerChatEvents } from "./socket-handlers.js";
-import type { MemberStore, MessageStore } from "./store.js";
 
 export type { ChatService } from "./service.js";
 

@@ -1,4 +1,4 @@
-import type { MemberChange, MemberStore, MemberSync, RefreshResult } from "./store.js";
+import type { MemberChange, MemberStore, MemberSync, RefreshResult } from "./member-store.js";
 
 /** One process is the whole cluster here: the local socket counts are the truth. */
 export function createMemoryMemberStore(): MemberStore {

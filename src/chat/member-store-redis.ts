@@ -3,8 +3,8 @@ import { defineScript } from "../infra/redis-script.js";
 import { reapIndex } from "../instances/reap-index.js";
 import { AppError } from "../protocol/index.js";
 import { roomKey } from "./keys.js";
+import type { MemberChange, MemberStore, RefreshResult } from "./member-store.js";
 import { MEMBERS_LUA } from "./member-store.lua.js";
-import type { MemberChange, MemberStore, RefreshResult } from "./store.js";
 
 export interface RedisMemberStoreOptions {
   redis: RedisClient;

@@ -2,7 +2,7 @@ import type { Logger } from "../infra/logger.js";
 import type { InstanceRegistry } from "../instances/index.js";
 import type { RoomEventPublisher } from "./feed.js";
 import { LocalRooms } from "./local-rooms.js";
-import type { MemberStore, MemberSync } from "./store.js";
+import type { MemberStore, MemberSync } from "./member-store.js";
 
 export interface MembershipDeps {
   store: MemberStore;

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Message } from "../protocol/index.js";
 import { compareMessageIds } from "./message-id.js";
-import { bodyOf, messageOf } from "./record.js";
 import type {
   AppendResult,
   LogPage,
@@ -10,7 +9,8 @@ import type {
   ReadState,
   RecoveryPage,
   RoomHead,
-} from "./store.js";
+} from "./message-store.js";
+import { bodyOf, messageOf } from "./record.js";
 
 /**
  * The message store for running without REDIS_URL (development, one instance): the same

@@ -4,8 +4,6 @@ import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
 import type { Message } from "../protocol/index.js";
 import { roomChannel, roomKey } from "./keys.js";
-import { APPEND_LUA, MARK_READ_LUA, READ_LUA, READ_STATE_LUA } from "./message-store.lua.js";
-import { bodyOf, messageFromPayload, messageOf, type StoredBody } from "./record.js";
 import type {
   AppendResult,
   LogCursor,
@@ -15,7 +13,9 @@ import type {
   ReadState,
   RecoveryPage,
   RoomHead,
-} from "./store.js";
+} from "./message-store.js";
+import { APPEND_LUA, MARK_READ_LUA, READ_LUA, READ_STATE_LUA } from "./message-store.lua.js";
+import { bodyOf, messageFromPayload, messageOf, type StoredBody } from "./record.js";
 
 /** SPUBLISH (sharded pub/sub, Redis >= 7) or PUBLISH: the same kind the relay subscribes with. */
 export type PublishCommand = "PUBLISH" | "SPUBLISH";

@@ -1,6 +1,6 @@
 import type { Message } from "../protocol/index.js";
 import type { EphemeralRoomEvent, RoomEvent } from "./feed.js";
-import type { NewMessage } from "./store.js";
+import type { NewMessage } from "./message-store.js";
 
 /**
  * How a chat message and a room's live events are written down: the body stored in the

@@ -1,7 +1,8 @@
 import type { Logger } from "../infra/logger.js";
 import type { Message } from "../protocol/index.js";
 import type { RoomEvent, RoomFeed } from "./feed.js";
-import type { LogPage, MemberEvent, RoomHead } from "./store.js";
+import type { MemberEvent } from "./member-store.js";
+import type { LogPage, RoomHead } from "./message-store.js";
 
 /** Hands a room's events to this instance's sockets that follow it live (the socket layer). */
 export interface LocalDelivery {

@@ -16,9 +16,9 @@ import {
 import type { RoomEventPublisher } from "./feed.js";
 import type { Membership } from "./membership.js";
 import { normalizeMessageId, parseMessageId } from "./message-id.js";
-import { assertNotReserved, assertRoomAccess, assertRoomId } from "./policy.js";
+import type { LogCursor, LogPage, MessageStore } from "./message-store.js";
+import { assertNotReserved, assertRoomAccess, assertRoomId, roomAccess } from "./policy.js";
 import type { RoomRelay } from "./relay.js";
-import type { LogCursor, LogPage, MessageStore } from "./store.js";
 
 /** Messages in a `chat:join` answer without a cursor, and after a failed recovery. */
 export const JOIN_PAGE = 50;
@@ -37,6 +37,8 @@ const SETTLE_READS = 20;
 export interface RoomConnection {
   readonly id: string;
   readonly connected: boolean;
+  /** Who the connection is now: an `auth:refresh` may change it while an event is handled. */
+  readonly data: { readonly user: AuthenticatedUser };
   join(roomId: string): unknown;
   leave(roomId: string): unknown;
 }
@@ -229,6 +231,13 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     }
   };
 
+  const leaveRoom = async (conn: RoomConnection, userId: string, roomId: string): Promise<void> => {
+    // Only rooms joined through chat: `user:` and `presence:` rooms are not the client's to leave.
+    if (!membership.has(roomId, conn.id)) return;
+    conn.leave(roomId);
+    await membership.leave(roomId, userId, conn.id);
+  };
+
   return {
     async join(conn, user, payload) {
       const { roomId } = payload;
@@ -265,6 +274,13 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
         throw failure;
       }
       entry.commit();
+      // An auth:refresh that narrowed the connection's rooms may have completed while this join
+      // was in flight (its leave of the rooms no longer granted ran before this one was joined).
+      const current = conn.data.user;
+      if (current !== user && !roomAccess(current, roomId).allowed) {
+        await leaveRoom(conn, current.id, roomId);
+        throw new AppError("FORBIDDEN", "the refreshed token does not grant this room");
+      }
       return {
         roomId,
         ...page,
@@ -275,10 +291,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     },
 
     async leave(conn, user, { roomId }) {
-      // Only rooms joined through chat: `user:` and `presence:` rooms are not the client's to leave.
-      if (!membership.has(roomId, conn.id)) return { roomId };
-      conn.leave(roomId);
-      await membership.leave(roomId, user.id, conn.id);
+      await leaveRoom(conn, user.id, roomId);
       return { roomId };
     },
 

@@ -1,8 +1,7 @@
 import type { EventRouter } from "../infra/event-router.js";
 import { inlineLimit, type RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
-import { AppError, userRoom } from "../protocol/index.js";
-import { roomAccess } from "./policy.js";
+import { userRoom } from "../protocol/index.js";
 import type { LocalDelivery } from "./relay.js";
 import type { ChatService } from "./service.js";
 
@@ -40,17 +39,7 @@ export interface ChatRateLimits {
 export function registerChatEvents(router: EventRouter, service: ChatService, limits: ChatRateLimits): void {
   router.on("chat:join", {
     rateLimit: limits.join,
-    async handle(payload, { socket, user }) {
-      const joined = await service.join(socket, user, payload);
-      // An auth:refresh that narrowed the socket's rooms may have completed while this join
-      // was in flight (its own leave of ungranted rooms ran before the room was joined).
-      const now = socket.data.user;
-      if (now !== user && !roomAccess(now, payload.roomId).allowed) {
-        await service.leave(socket, now, payload);
-        throw new AppError("FORBIDDEN", "the refreshed token does not grant this room");
-      }
-      return joined;
-    },
+    handle: (payload, { socket, user }) => service.join(socket, user, payload),
   });
   router.on("chat:leave", {
     handle: (payload, { socket, user }) => service.leave(socket, user, payload),

@@ -1,8 +1,8 @@
 import { Cluster, type Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { MemberStore } from "../../src/chat/member-store.js";
 import { createMemoryMemberStore } from "../../src/chat/member-store-memory.js";
 import { createRedisMemberStore } from "../../src/chat/member-store-redis.js";
-import type { MemberStore } from "../../src/chat/store.js";
 import { RedisCluster } from "../helpers/redis-cluster.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 

@@ -66,13 +66,19 @@ describe("room members after Redis lost them", () => {
     await admin.del(`${prefix}{instances}:live`);
     // Both register again, write their rooms under the new registrations, and the old ones
     // are reaped: their entries are leftovers by then.
+    // The old registrations are declared dead only after the new ones wrote their rooms: wait
+    // for the whole sequence, not for a moment between its steps.
+    const leftovers = async () =>
+      (await admin.hkeys(`${prefix}chat:{team:core}:members`)).filter((f) =>
+        before.some((r) => f.endsWith(` ${r}`)),
+      );
     await eventually(async () => {
       const live = await admin.zrange(`${prefix}{instances}:live`, "0", "-1");
       const dead = await admin.zcard(`${prefix}{instances}:dead`);
-      return live.length === 2 && !live.some((r) => before.includes(r)) && dead === 0;
+      const reregistered = live.length === 2 && !live.some((r) => before.includes(r));
+      return reregistered && dead === 0 && (await leftovers()).length === 0;
     }, 8000);
-    const fields = await admin.hkeys(`${prefix}chat:{team:core}:members`);
-    expect(fields.filter((f) => before.some((r) => f.endsWith(` ${r}`)))).toEqual([]);
+    expect(await leftovers()).toEqual([]);
     expect(members.filter((m) => m.event === "leave")).toEqual([]);
     expect(await onlineSeenBy(b, "carol")).toEqual(["alice", "bob", "watcher"]);
   });

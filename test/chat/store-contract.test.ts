@@ -1,10 +1,10 @@
 import { Cluster, type Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { roomChannel, roomKey } from "../../src/chat/keys.js";
+import type { MessageStore, NewMessage } from "../../src/chat/message-store.js";
 import { createMemoryMessageStore } from "../../src/chat/message-store-memory.js";
 import { createRedisMessageStore } from "../../src/chat/message-store-redis.js";
 import { messageFromPayload } from "../../src/chat/record.js";
-import type { MessageStore, NewMessage } from "../../src/chat/store.js";
 import {
   createRateLimiterFactory,
   type RateLimiter,
