@@ -10,14 +10,18 @@ ARG NODE_IMAGE=node:24-bookworm-slim@sha256:0e0ff40c39bc087845bfb27465a0df4ea419
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# The lockfile covers the client package's workspace too: npm ci wants its package.json.
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/package.json
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# npm run build also bundles the demo page (web/): the image carries it, production never serves it.
+# The server and the demo page (web/, bundled with the client's sources): the image carries the
+# page, production never serves it. The client package itself is not built: the server needs none.
 COPY web ./web
+COPY packages/client/src ./packages/client/src
 COPY scripts/build-demo.mjs ./scripts/build-demo.mjs
-RUN npm run build
+RUN npm run build:server
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
@@ -25,7 +29,8 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# The server's production dependencies only: not the client package's workspace.
+RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Run as the image's unprivileged user.
 USER node

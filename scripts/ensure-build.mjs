@@ -25,9 +25,9 @@ if (stale) {
   });
 }
 
-// The demo page is built from web/ and the SDK's sources (src/client, src/protocol).
+// The demo page is built from web/ and the SDK's sources (packages/client/src, src/protocol).
 const page = "dist/public/demo/app.js";
-const pageSources = ["web", "src/client", "src/protocol"].filter((dir) => existsSync(dir));
+const pageSources = ["web", "packages/client/src", "src/protocol"].filter((dir) => existsSync(dir));
 if (existsSync("web") && (!existsSync(page) || Math.max(...pageSources.map(newest)) > mtime(page))) {
   if (!existsSync("node_modules/esbuild")) {
     console.error(

@@ -1,11 +1,11 @@
-import { connect, type RealtimeClient } from "../../src/client/index.js";
+import { connect, type RealtimeClient } from "../../packages/client/src/index.js";
 import { tokenFor } from "../../test/helpers/tokens.js";
 import type { ClientLink } from "./client-link.js";
 import { type ReceiverRecord, RoomView } from "./view.js";
 import { RECONNECT, sleep, type WireMessage } from "./wire.js";
 
 /**
- * An application on the client SDK (`connect` from src/client): it joins its rooms once
+ * An application on the client SDK (`connect` from packages/client): it joins its rooms once
  * and from then on records exactly what the SDK hands it (`message`, `gap`), trusting the
  * SDK with reconnects, rejoins and deduplication.
  */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ConnectionState } from "../../src/client/connection-state.js";
-import { RealtimeError } from "../../src/client/errors.js";
-import type { StatusEvent } from "../../src/client/types.js";
+import { ConnectionState } from "../../packages/client/src/connection-state.js";
+import { RealtimeError } from "../../packages/client/src/errors.js";
+import type { StatusEvent } from "../../packages/client/src/types.js";
 
 function setup() {
   const socket = { connected: false, connects: 0, connect: () => (socket.connects += 1) };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { RealtimeError } from "../../src/client/errors.js";
-import { createClientMsgId } from "../../src/client/ids.js";
-import { Outbox } from "../../src/client/outbox.js";
+import { RealtimeError } from "../../packages/client/src/errors.js";
+import { createClientMsgId } from "../../packages/client/src/ids.js";
+import { Outbox } from "../../packages/client/src/outbox.js";
 import type { Message } from "../../src/protocol/index.js";
 
 const stored = (clientMsgId: string): Message => ({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { RealtimeError } from "../../src/client/errors.js";
-import { PresenceSync } from "../../src/client/presence-sync.js";
-import { Requests } from "../../src/client/requests.js";
+import type { RealtimeError } from "../../packages/client/src/errors.js";
+import { PresenceSync } from "../../packages/client/src/presence-sync.js";
+import { Requests } from "../../packages/client/src/requests.js";
 import type { PresenceState } from "../../src/protocol/index.js";
 import { FakeTransport } from "./fake-transport.js";
 

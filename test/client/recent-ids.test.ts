@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RecentIds } from "../../src/client/recent-ids.js";
+import { RecentIds } from "../../packages/client/src/recent-ids.js";
 
 describe("RecentIds", () => {
   it("says yes once per id, and forgets the oldest beyond its capacity", () => {

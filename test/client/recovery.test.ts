@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { compareMessageIds } from "../../src/client/index.js";
+import { compareMessageIds } from "../../packages/client/src/index.js";
 import type { AppSocket } from "../../src/infra/event-router.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, eventually, ok, record, sleep } from "../helpers/client.js";

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { RealtimeError } from "../../src/client/errors.js";
-import { Requests } from "../../src/client/requests.js";
+import { RealtimeError } from "../../packages/client/src/errors.js";
+import { Requests } from "../../packages/client/src/requests.js";
 import { FakeTransport } from "./fake-transport.js";
 
 function setup(timeoutMs = 1000) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { compareMessageIds } from "../../src/client/ids.js";
-import { RoomCursor, sortUniqueById } from "../../src/client/room-cursor.js";
+import { compareMessageIds } from "../../packages/client/src/ids.js";
+import { RoomCursor, sortUniqueById } from "../../packages/client/src/room-cursor.js";
 import type { Message } from "../../src/protocol/index.js";
 
 const at = (seq: number, epoch = "e1"): Message => ({

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { RealtimeError } from "../../src/client/errors.js";
-import { Requests } from "../../src/client/requests.js";
-import { RoomSync } from "../../src/client/room-sync.js";
-import type { GapEvent, RejoinEvent } from "../../src/client/types.js";
+import { RealtimeError } from "../../packages/client/src/errors.js";
+import { Requests } from "../../packages/client/src/requests.js";
+import { RoomSync } from "../../packages/client/src/room-sync.js";
+import type { GapEvent, RejoinEvent } from "../../packages/client/src/types.js";
 import type { Message } from "../../src/protocol/index.js";
 import { FakeChatServer } from "./fake-chat-server.js";
 import { FakeTransport } from "./fake-transport.js";

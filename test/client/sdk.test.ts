@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { connect, RealtimeError } from "../../src/client/index.js";
+import { connect, RealtimeError } from "../../packages/client/src/index.js";
 import { userRoom } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, connected, eventually, ok } from "../helpers/client.js";

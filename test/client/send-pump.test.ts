@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { RealtimeError } from "../../src/client/errors.js";
-import { Requests } from "../../src/client/requests.js";
-import { SendPump } from "../../src/client/send-pump.js";
+import { RealtimeError } from "../../packages/client/src/errors.js";
+import { Requests } from "../../packages/client/src/requests.js";
+import { SendPump } from "../../packages/client/src/send-pump.js";
 import type { Message } from "../../src/protocol/index.js";
 import { FakeTransport, type SentRequest } from "./fake-transport.js";
 

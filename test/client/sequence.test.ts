@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import type { GapEvent } from "../../src/client/index.js";
+import type { GapEvent } from "../../packages/client/src/index.js";
 import type { Message } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, eventually } from "../helpers/client.js";

@@ -1,5 +1,10 @@
-import type { ConnectOptions, Message, RealtimeClient, RealtimeEvents } from "../../src/client/index.js";
-import { connect } from "../../src/client/index.js";
+import type {
+  ConnectOptions,
+  Message,
+  RealtimeClient,
+  RealtimeEvents,
+} from "../../packages/client/src/index.js";
+import { connect } from "../../packages/client/src/index.js";
 import { userRoom } from "../../src/protocol/index.js";
 import type { TestApp } from "../helpers/app.js";
 import { connected, eventually, ok, type TestSocket } from "../helpers/client.js";

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { RealtimeError } from "../../src/client/errors.js";
-import { Requests } from "../../src/client/requests.js";
-import { TokenSession } from "../../src/client/token-session.js";
+import type { RealtimeError } from "../../packages/client/src/errors.js";
+import { Requests } from "../../packages/client/src/requests.js";
+import { TokenSession } from "../../packages/client/src/token-session.js";
 import { FakeTransport } from "./fake-transport.js";
 
 /** A JWT-shaped token: the SDK reads `sub` and `exp` without verifying anything. */

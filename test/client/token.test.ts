@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelayMs, MAX_TIMER_MS, readTokenClaims, refreshDelayMs } from "../../src/client/token.js";
+import {
+  backoffDelayMs,
+  MAX_TIMER_MS,
+  readTokenClaims,
+  refreshDelayMs,
+} from "../../packages/client/src/token.js";
 import { tokenFor } from "../helpers/tokens.js";
 
 describe("token refresh scheduling", () => {

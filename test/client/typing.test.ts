@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { TypingExpiry } from "../../src/client/typing.js";
+import { TypingExpiry } from "../../packages/client/src/typing.js";
 
 describe("TypingExpiry", () => {
   beforeEach(() => vi.useFakeTimers());

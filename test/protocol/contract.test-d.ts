@@ -1,14 +1,14 @@
 import type { Socket } from "socket.io-client";
 import { describe, expectTypeOf, it } from "vitest";
 import { z } from "zod";
-import type { RequestFn } from "../../src/client/requests.js";
+import type { RequestFn } from "../../packages/client/src/requests.js";
 import type {
   ChatApi,
   NotificationsApi,
   PresenceApi,
   RealtimeEvents,
   SettableStatus,
-} from "../../src/client/types.js";
+} from "../../packages/client/src/types.js";
 import type { EventRouter } from "../../src/infra/event-router.js";
 import type {
   Ack,

@@ -9,7 +9,7 @@ import {
   RealtimeError,
   type SettableStatus,
   type StatusEvent,
-} from "../../src/client/index.js";
+} from "../../packages/client/src/index.js";
 import { mintToken, notifyMe } from "./api.js";
 import { byId, h } from "./dom.js";
 import { RoomModel, roomIdFromInput, roomLabel, timeOf, typingLine } from "./state.js";

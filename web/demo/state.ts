@@ -1,4 +1,4 @@
-import { compareMessageIds, type Message } from "../../src/client/index.js";
+import { compareMessageIds, type Message } from "../../packages/client/src/index.js";
 import { ROOM_ID_PATTERN } from "../../src/protocol/patterns.js";
 
 /** DOM-free view state of one room. */

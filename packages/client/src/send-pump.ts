@@ -1,6 +1,6 @@
-import type { Message } from "../protocol/events.js";
 import { RealtimeError, toRealtimeError } from "./errors.js";
 import { Outbox } from "./outbox.js";
+import type { Message } from "./protocol.js";
 import type { RequestFn } from "./requests.js";
 import { backoffDelayMs } from "./token.js";
 

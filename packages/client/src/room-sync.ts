@@ -1,5 +1,5 @@
-import type { ChatJoinResult, Message } from "../protocol/events.js";
 import { isRetryable, RealtimeError, toRealtimeError } from "./errors.js";
+import type { ChatJoinResult, Message } from "./protocol.js";
 import type { RequestFn } from "./requests.js";
 import { type JoinRequest, RoomCursor, sortUniqueById } from "./room-cursor.js";
 import { backoffDelayMs } from "./token.js";

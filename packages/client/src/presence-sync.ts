@@ -1,5 +1,5 @@
-import type { PresenceState } from "../protocol/events.js";
 import { isRetryable, type RealtimeError, toRealtimeError } from "./errors.js";
+import type { PresenceState } from "./protocol.js";
 import type { RequestFn } from "./requests.js";
 import type { PresenceApi, SettableStatus } from "./types.js";
 

@@ -1,5 +1,5 @@
-import type { Message } from "../protocol/events.js";
 import { compareMessageIds } from "./ids.js";
+import type { Message } from "./protocol.js";
 
 /**
  * How a message relates to what the application holds: the one it needs next, one it

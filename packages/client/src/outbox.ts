@@ -1,6 +1,6 @@
-import type { Message } from "../protocol/events.js";
 import { RealtimeError } from "./errors.js";
 import { createClientMsgId } from "./ids.js";
+import type { Message } from "./protocol.js";
 
 export interface OutboxEntry {
   readonly clientMsgId: string;

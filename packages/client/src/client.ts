@@ -1,10 +1,9 @@
 import { io, type Socket } from "socket.io-client";
-import type { ClientToServerEvents } from "../protocol/contract.js";
-import type { ServerToClientEvents } from "../protocol/events.js";
 import { ConnectionState } from "./connection-state.js";
 import { Emitter } from "./emitter.js";
 import { type ClientErrorCode, isTokenError, RealtimeError, toRealtimeError } from "./errors.js";
 import { PresenceSync } from "./presence-sync.js";
+import type { ClientToServerEvents, ServerToClientEvents } from "./protocol.js";
 import { RecentIds } from "./recent-ids.js";
 import { Requests, type RequestTransport } from "./requests.js";
 import { RoomSync } from "./room-sync.js";

@@ -1,4 +1,4 @@
-export { compareMessageIds } from "../protocol/message-id.js";
+export { compareMessageIds } from "./protocol.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 

@@ -1,13 +1,14 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
-import type { AckData, EventPayload } from "../protocol/contract.js";
+import type { RealtimeError } from "./errors.js";
 import type {
+  AckData,
+  EventPayload,
   Message,
   Notification,
   PresenceState,
   ServerEventPayload,
   SettableStatus,
-} from "../protocol/events.js";
-import type { RealtimeError } from "./errors.js";
+} from "./protocol.js";
 
 /**
  * The SDK's public surface: what `connect()` takes and returns, and the events it emits.

@@ -1,4 +1,4 @@
-import type { ErrorBody, ErrorCode } from "../protocol/errors.js";
+import type { ErrorBody, ErrorCode } from "./protocol.js";
 
 /**
  * Codes the SDK produces itself, on top of the server's catalogue (src/protocol/errors.ts).

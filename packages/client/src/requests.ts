@@ -1,6 +1,5 @@
-import type { AckData, ClientEventName, EventPayload } from "../protocol/contract.js";
-import type { AckResponse } from "../protocol/events.js";
 import { RealtimeError } from "./errors.js";
+import type { AckData, AckResponse, ClientEventName, EventPayload } from "./protocol.js";
 
 /**
  * What requests need from the connection. socket.io-client's `Socket` is one (its typed

@@ -1,0 +1,42 @@
+/**
+ * The typed client SDK: `connect({ url, getToken })`. Framework-free, for browsers and
+ * Node; it shares the wire contract with the server (src/protocol, through ./protocol.ts)
+ * and nothing else. The contract's types are exported too, for typing a raw socket.io-client
+ * socket: `io<ServerToClientEvents, ClientToServerEvents>(url)`.
+ */
+
+export { connect } from "./client.js";
+export { type ClientErrorCode, ClientErrorCodes, isRealtimeError, RealtimeError } from "./errors.js";
+export { compareMessageIds, createClientMsgId } from "./ids.js";
+export type {
+  AckData,
+  AckResponse,
+  ChatHistoryResult,
+  ChatJoinResult,
+  ClientEventName,
+  ClientToServerEvents,
+  ErrorBody,
+  ErrorCode,
+  EventPayload,
+  Message,
+  Notification,
+  NotificationListResult,
+  PresenceState,
+  PresenceStatus,
+  ServerEventName,
+  ServerEventPayload,
+  ServerToClientEvents,
+} from "./protocol.js";
+export type {
+  ChatApi,
+  ConnectionStatus,
+  ConnectOptions,
+  GapEvent,
+  NotificationsApi,
+  PresenceApi,
+  RealtimeClient,
+  RealtimeEvents,
+  RejoinEvent,
+  SettableStatus,
+  StatusEvent,
+} from "./types.js";
