@@ -1,6 +1,6 @@
+import { TcpProxy } from "../../test/helpers/tcp-proxy.js";
 import type { Cluster, Instance } from "./cluster.js";
 import type { Random } from "./random.js";
-import { TcpProxy } from "./tcp-proxy.js";
 
 /**
  * The network between one client and the service: a TCP proxy that sends each new

@@ -1,8 +1,8 @@
 import type { Redis } from "ioredis";
 import { ChildServer } from "../../test/helpers/child-server.js";
 import { RedisServer } from "../../test/helpers/redis-server.js";
+import { TcpProxy } from "../../test/helpers/tcp-proxy.js";
 import { TEST_JWT_SECRET } from "../../test/helpers/tokens.js";
-import { TcpProxy } from "./tcp-proxy.js";
 
 /** The instance's Redis connections, told apart by the name each sends first (`CLIENT SETNAME rt-socket:<role>`). */
 export type RedisRole = "cmd" | "pub" | "sub";

@@ -1,8 +1,8 @@
+import type { LinkShape } from "../../test/helpers/tcp-proxy.js";
 import type { ClientLink } from "./client-link.js";
 import { type Cluster, type Instance, REDIS_ROLES, type RedisRole } from "./cluster.js";
 import type { Notifier } from "./notifier.js";
 import type { Random } from "./random.js";
-import type { LinkShape } from "./tcp-proxy.js";
 import { sleep } from "./wire.js";
 
 export const FAULT_KINDS = [

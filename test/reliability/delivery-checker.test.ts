@@ -10,11 +10,11 @@ import { formatJournal, formatReport, summarizeViolations } from "../../check/de
 import { runDeliveryCheck } from "../../check/delivery/run.js";
 import type { SentMessage } from "../../check/delivery/sender.js";
 import { parseStreamEntry, type RoomLog } from "../../check/delivery/stream.js";
-import { TcpProxy } from "../../check/delivery/tcp-proxy.js";
 import { verifyNotifications, verifyStorage, verifyViews } from "../../check/delivery/verify.js";
 import { type ArrivalAnomaly, type ReceiverRecord, RoomView } from "../../check/delivery/view.js";
 import type { WireJoinResult, WireMessage } from "../../check/delivery/wire.js";
 import { eventually } from "../helpers/client.js";
+import { TcpProxy } from "../helpers/tcp-proxy.js";
 
 /**
  * The fault-injecting delivery checker (`npm run check:delivery`, docs/reliability.md):

@@ -6,9 +6,13 @@ export interface LinkShape {
   delayMs: number;
   /** Nothing crosses until released; what was held then goes through, in order. */
   stalled: boolean;
+  /** The server's replies are dropped: it acts on the client's requests, the client never hears back. */
+  dropReplies: boolean;
+  /** Drop the replies from the first client chunk that contains this text on (that one's reply included). */
+  dropRepliesFrom: string | undefined;
 }
 
-const CLEAR: LinkShape = { delayMs: 0, stalled: false };
+const CLEAR: LinkShape = { delayMs: 0, stalled: false, dropReplies: false, dropRepliesFrom: undefined };
 /** How much of what a client sends first is searched for its name. */
 const HEAD_LIMIT = 4096;
 /** The tag of a connection whose first bytes named nothing. */
@@ -66,6 +70,8 @@ class ShapedPipe {
 
 export class ProxyConnection {
   tag: string | undefined;
+  /** Set once a `dropRepliesFrom` text crossed this connection. */
+  dropping = false;
   private head = "";
   readonly pipes: ShapedPipe[] = [];
 
@@ -135,9 +141,14 @@ export class TcpProxy {
     this.live.add(connection);
     client.on("data", (chunk: Buffer) => {
       connection.sniff(chunk, this.options.classify);
+      const from = shape().dropRepliesFrom;
+      if (from !== undefined && chunk.toString("latin1").includes(from)) connection.dropping = true;
       up.push(chunk);
     });
-    upstream.on("data", (chunk: Buffer) => down.push(chunk));
+    upstream.on("data", (chunk: Buffer) => {
+      if (connection.dropping || shape().dropReplies) return;
+      down.push(chunk);
+    });
     const close = () => {
       this.live.delete(connection);
       connection.destroy();
@@ -146,7 +157,7 @@ export class TcpProxy {
     upstream.once("close", close);
   }
 
-  private shapeOf(tag: string | undefined): LinkShape {
+  shapeOf(tag: string | undefined): LinkShape {
     return (tag !== undefined && this.shapes.get(tag)) || this.shapes.get("*") || CLEAR;
   }
 
