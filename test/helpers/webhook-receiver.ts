@@ -28,6 +28,8 @@ export class WebhookReceiver {
   requests = 0;
   /** Requests whose signature did not verify. */
   rejected = 0;
+  /** Webhook ids answered 503 once (the next request for one is treated as usual). */
+  readonly refuseOnce = new Set<string>();
   status = 200;
   private held: (() => void)[] = [];
   private holding = false;
@@ -63,9 +65,11 @@ export class WebhookReceiver {
       this.rejected += 1;
       return 400;
     }
+    const id = String(req.headers["webhook-id"]);
+    if (this.refuseOnce.delete(id)) return 503;
     const status = this.status;
     if (status >= 200 && status < 300) {
-      this.accepted.push({ webhookId: String(req.headers["webhook-id"]), ...payload, at: Date.now() });
+      this.accepted.push({ webhookId: id, ...payload, at: Date.now() });
     }
     return status;
   }
