@@ -184,6 +184,10 @@ export function createMemoryPresenceStore(
       return changes;
     },
 
+    async connectionCount(registration) {
+      return registrations.get(registration)?.size ?? 0;
+    },
+
     async reap({ registration, lastBeat }, now) {
       const changes: PresenceState[] = [];
       for (const conn of registrations.get(registration)?.values() ?? []) {
