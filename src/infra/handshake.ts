@@ -4,9 +4,13 @@ import type { AppSocket } from "./event-router.js";
 import type { Logger } from "./logger.js";
 
 /**
- * The phases of a handshake, in the order they run; the steps of one phase run in the
- * features' order. `address` comes before the token is verified (so that token guessing
- * is limited too), `admit` after it (the per-user cap), `join` last.
+ * The phases of a handshake, in the order they run. The steps of one phase start together,
+ * in the features' order, and the phase ends when every one has: their Redis commands,
+ * issued in one tick, leave in one auto-pipelined write, so a phase costs one round trip
+ * however many features take part (docs/scaling.md). `address` comes before the token is
+ * verified (a local check: an address known to be over its limit is refused before its
+ * token is looked at), `admit` after it (the counted limits, the per-user cap, the user's
+ * room), `join` last.
  */
 export const HANDSHAKE_PHASES = ["address", "authenticate", "admit", "join"] as const;
 
@@ -73,17 +77,26 @@ export function createHandshake(
     return new AppError("INTERNAL");
   };
 
+  const phases = HANDSHAKE_PHASES.map((phase) => entries.filter((e) => e.step.phase === phase)).filter(
+    (phase) => phase.length > 0,
+  );
+
   return async (socket, next) => {
     const done: Entry[] = [];
-    let current: Entry | undefined;
-    try {
-      for (current of entries) {
-        await current.step.run(socket);
-        done.push(current);
-      }
-    } catch (err) {
+    let failure: { err: unknown; feature: string } | undefined;
+    for (const phase of phases) {
+      // Started in the features' order within one tick; the first refusal in that order wins.
+      const results = await Promise.allSettled(phase.map((e) => e.step.run(socket)));
+      results.forEach((result, i) => {
+        const entry = phase[i] as Entry;
+        if (result.status === "fulfilled") done.push(entry);
+        else failure ??= { err: result.reason, feature: entry.feature };
+      });
+      if (failure) break;
+    }
+    if (failure) {
       abandon(socket, done);
-      const refusal = refusalOf(err, socket, current?.feature);
+      const refusal = refusalOf(failure.err, socket, failure.feature);
       deps.onRefused(refusal.code);
       next(connectError(refusal));
       return;
