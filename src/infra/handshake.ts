@@ -1,5 +1,6 @@
 import type { ExtendedError } from "socket.io";
 import { AppError, type ErrorCode, httpStatusOf } from "../protocol/index.js";
+import type { Admission } from "./admission.js";
 import type { AppSocket } from "./event-router.js";
 import type { Logger } from "./logger.js";
 
@@ -54,7 +55,12 @@ function connectError(refusal: AppError): ExtendedError {
  */
 export function createHandshake(
   features: readonly { name: string; handshake?: readonly HandshakeStep[] }[],
-  deps: { logger: Logger; onRefused(code: ErrorCode): void },
+  deps: {
+    logger: Logger;
+    onRefused(code: ErrorCode): void;
+    /** HANDSHAKE_MAX_IN_FLIGHT: beyond it, refused at once with UNAVAILABLE. */
+    admission?: Admission;
+  },
 ): Middleware {
   const log = deps.logger.child({ module: "handshake" });
   const entries: Entry[] = HANDSHAKE_PHASES.flatMap((phase) =>
@@ -81,7 +87,12 @@ export function createHandshake(
     (phase) => phase.length > 0,
   );
 
-  return async (socket, next) => {
+  const refuse = (refusal: AppError, next: (err?: ExtendedError) => void) => {
+    deps.onRefused(refusal.code);
+    next(connectError(refusal));
+  };
+
+  const run = async (socket: AppSocket, next: (err?: ExtendedError) => void) => {
     const done: Entry[] = [];
     let failure: { err: unknown; feature: string } | undefined;
     for (const phase of phases) {
@@ -96,9 +107,7 @@ export function createHandshake(
     }
     if (failure) {
       abandon(socket, done);
-      const refusal = refusalOf(failure.err, socket, failure.feature);
-      deps.onRefused(refusal.code);
-      next(connectError(refusal));
+      refuse(refusalOf(failure.err, socket, failure.feature), next);
       return;
     }
     next();
@@ -108,6 +117,23 @@ export function createHandshake(
       setImmediate(() => {
         if (!socket.connected) abandon(socket, done);
       });
+    }
+  };
+
+  const { admission } = deps;
+  if (!admission) return run;
+  return async (socket, next) => {
+    if (!admission.enter()) {
+      const refusal = new AppError("UNAVAILABLE", "too many handshakes in progress, try again", {
+        retryAfterMs: admission.retryAfterMs,
+      });
+      refuse(refusal, next);
+      return;
+    }
+    try {
+      await run(socket, next);
+    } finally {
+      admission.leave();
     }
   };
 }

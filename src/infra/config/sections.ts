@@ -128,12 +128,15 @@ const socket = z
     SOCKET_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
     MAX_CONNECTIONS_PER_USER: int(1, 100_000).default(10),
     RATE_CONNECT_PER_IP_PER_MIN: int(1, 1_000_000).default(300),
+    HANDSHAKE_MAX_IN_FLIGHT: int(1, 1_000_000).default(256),
   })
   .transform((e) => ({
     maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE,
     maxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
     maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
     connectPerIpPerMin: e.RATE_CONNECT_PER_IP_PER_MIN,
+    /** Handshakes in progress on this instance at most; beyond, UNAVAILABLE at once (infra/admission.ts). */
+    handshakeMaxInFlight: e.HANDSHAKE_MAX_IN_FLIGHT,
   }));
 
 const chat = z
