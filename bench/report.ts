@@ -189,6 +189,13 @@ export function buildReport(run: BenchRun, size: BenchSize): BenchReport {
     "lower",
     (k) => scale(k)?.redisBytesPerConnection,
   );
+  add(
+    "scale.redisCommandsPerConn",
+    "Scale: Redis commands per connection (ramp)",
+    "cmd",
+    "lower",
+    (k) => scale(k)?.redisCommandsPerConnection,
+  );
   add("scale.idleCpu", "Scale: idle CPU per instance (mean)", "% core", "lower", (k) => {
     const cpu = scale(k)?.idle.instanceCpu;
     return cpu && round(cpu.reduce((a, b) => a + b, 0) / Math.max(1, cpu.length), 1);

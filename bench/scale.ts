@@ -36,6 +36,8 @@ export interface ScaleResult {
   rssPerConnection: number;
   heapPerConnection: number;
   redisBytesPerConnection: number;
+  /** Redis commands executed during the ramp (INFO stats), per connection: the handshake's cost in Redis. */
+  redisCommandsPerConnection: number;
   idle: {
     windowMs: number;
     /** % of one core, per instance. */
@@ -159,6 +161,7 @@ export async function runScale(
     await sleep(500);
     const before = await Promise.all(servers.map((srv) => srv.probe<MemorySnapshot>("memory")));
     const redisBefore = await redisInfo(admin, "memory", "used_memory");
+    const rampCommands0 = await redisInfo(admin, "stats", "total_commands_processed");
 
     // Each worker takes a contiguous share of the users and its own source addresses.
     const perWorker = Math.ceil(s.connections / s.workers);
@@ -185,6 +188,7 @@ export async function runScale(
         );
       }),
     );
+    const rampCommands = (await redisInfo(admin, "stats", "total_commands_processed")) - rampCommands0;
     const connected = ramps.reduce((n, r) => n + r.connected, 0);
     const rampMs = Math.max(...ramps.map((r) => r.elapsedMs));
     const rampRefusals: Record<string, number> = {};
@@ -323,6 +327,7 @@ export async function runScale(
         (sum(after, (m) => m.heapUsed) - sum(before, (m) => m.heapUsed)) / connected,
       ),
       redisBytesPerConnection: Math.round((redisAfter - redisBefore) / connected),
+      redisCommandsPerConnection: Math.round((rampCommands / connected) * 100) / 100,
       idle,
       kill: {
         clients: killed,
