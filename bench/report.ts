@@ -196,6 +196,13 @@ export function buildReport(run: BenchRun, size: BenchSize): BenchReport {
     "lower",
     (k) => scale(k)?.redisCommandsPerConnection,
   );
+  add(
+    "scale.redisCpuPerConn",
+    "Scale: Redis CPU per connection (ramp)",
+    "µs",
+    "lower",
+    (k) => scale(k)?.redisCpuUsPerConnection,
+  );
   add("scale.idleCpu", "Scale: idle CPU per instance (mean)", "% core", "lower", (k) => {
     const cpu = scale(k)?.idle.instanceCpu;
     return cpu && round(cpu.reduce((a, b) => a + b, 0) / Math.max(1, cpu.length), 1);

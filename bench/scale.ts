@@ -38,6 +38,8 @@ export interface ScaleResult {
   redisBytesPerConnection: number;
   /** Redis commands executed during the ramp (INFO stats), per connection: the handshake's cost in Redis. */
   redisCommandsPerConnection: number;
+  /** Redis's CPU during the ramp, per connection (µs). */
+  redisCpuUsPerConnection: number;
   idle: {
     windowMs: number;
     /** % of one core, per instance. */
@@ -162,6 +164,7 @@ export async function runScale(
     const before = await Promise.all(servers.map((srv) => srv.probe<MemorySnapshot>("memory")));
     const redisBefore = await redisInfo(admin, "memory", "used_memory");
     const rampCommands0 = await redisInfo(admin, "stats", "total_commands_processed");
+    const rampRedisTicks0 = processTicks(redis.child.pid ?? 0);
 
     // Each worker takes a contiguous share of the users and its own source addresses.
     const perWorker = Math.ceil(s.connections / s.workers);
@@ -189,6 +192,8 @@ export async function runScale(
       }),
     );
     const rampCommands = (await redisInfo(admin, "stats", "total_commands_processed")) - rampCommands0;
+    // Clock ticks are 10 ms: over a ramp of thousands of connections, precise enough.
+    const rampRedisUs = (processTicks(redis.child.pid ?? 0) - rampRedisTicks0) * 10_000;
     const connected = ramps.reduce((n, r) => n + r.connected, 0);
     const rampMs = Math.max(...ramps.map((r) => r.elapsedMs));
     const rampRefusals: Record<string, number> = {};
@@ -328,6 +333,7 @@ export async function runScale(
       ),
       redisBytesPerConnection: Math.round((redisAfter - redisBefore) / connected),
       redisCommandsPerConnection: Math.round((rampCommands / connected) * 100) / 100,
+      redisCpuUsPerConnection: Math.round(rampRedisUs / connected),
       idle,
       kill: {
         clients: killed,
