@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type {
   Ack,
+  ChatChangeResult,
   ChatHistoryResult,
   ChatJoinResult,
   Message,
@@ -9,9 +10,12 @@ import type {
 } from "./events.js";
 import {
   authRefreshPayload,
+  chatDeletePayload,
+  chatEditPayload,
   chatHistoryPayload,
   chatJoinPayload,
   chatLeavePayload,
+  chatReactPayload,
   chatReadPayload,
   chatSendPayload,
   chatTypingPayload,
@@ -43,6 +47,9 @@ export const clientEvents = {
   "chat:join": { payload: chatJoinPayload, ack: ackOf<ChatJoinResult>() },
   "chat:leave": { payload: chatLeavePayload, ack: ackOf<{ roomId: string }>() },
   "chat:send": { payload: chatSendPayload, ack: ackOf<Message>() },
+  "chat:edit": { payload: chatEditPayload, ack: ackOf<ChatChangeResult>() },
+  "chat:delete": { payload: chatDeletePayload, ack: ackOf<ChatChangeResult>() },
+  "chat:react": { payload: chatReactPayload, ack: ackOf<ChatChangeResult>() },
   "chat:history": { payload: chatHistoryPayload, ack: ackOf<ChatHistoryResult>() },
   "chat:typing": { payload: chatTypingPayload, ack: ackOf<{ roomId: string }>() },
   "chat:read": { payload: chatReadPayload, ack: ackOf<{ roomId: string; messageId: string }>() },

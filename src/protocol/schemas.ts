@@ -37,13 +37,33 @@ export const chatJoinPayload = z
     path: ["since"],
   });
 export const chatLeavePayload = z.object({ roomId });
+const clientMsgId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1..64 characters of A-Z a-z 0-9 _ . : -")
+  .optional();
+/** At most this many user ids in a message's `mentions`. */
+export const MAX_MENTIONS = 20;
 export const chatSendPayload = z.object({
   roomId,
   text: z.string().max(MAX_TEXT_HARD_LIMIT),
-  clientMsgId: z
-    .string()
-    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1..64 characters of A-Z a-z 0-9 _ . : -")
-    .optional(),
+  clientMsgId,
+  replyTo: messageId.optional(),
+  mentions: z.array(userId).max(MAX_MENTIONS).optional(),
+});
+export const chatEditPayload = z.object({
+  roomId,
+  messageId,
+  text: z.string().max(MAX_TEXT_HARD_LIMIT),
+  clientMsgId,
+});
+export const chatDeletePayload = z.object({ roomId, messageId, clientMsgId });
+/** The bound of an emoji's spelling; whether it is one grapheme or a `:name:` is checked by the service. */
+export const chatReactPayload = z.object({
+  roomId,
+  messageId,
+  emoji: z.string().min(1).max(64),
+  on: z.boolean(),
+  clientMsgId,
 });
 export const chatHistoryPayload = z.object({
   roomId,
@@ -75,6 +95,9 @@ export type AuthRefreshPayload = z.infer<typeof authRefreshPayload>;
 export type ChatJoinPayload = z.infer<typeof chatJoinPayload>;
 export type ChatLeavePayload = z.infer<typeof chatLeavePayload>;
 export type ChatSendPayload = z.infer<typeof chatSendPayload>;
+export type ChatEditPayload = z.infer<typeof chatEditPayload>;
+export type ChatDeletePayload = z.infer<typeof chatDeletePayload>;
+export type ChatReactPayload = z.infer<typeof chatReactPayload>;
 export type ChatHistoryPayload = z.infer<typeof chatHistoryPayload>;
 export type ChatTypingPayload = z.infer<typeof chatTypingPayload>;
 export type ChatReadPayload = z.infer<typeof chatReadPayload>;
