@@ -24,8 +24,18 @@ export interface ChatOptions {
   historyLimit: number;
   /** CHAT_RETENTION_DAYS; 0: kept until trimmed by historyLimit. */
   retentionDays: number;
+  /** CHAT_EDIT_WINDOW_SEC: how long after sending a message may be edited; 0: always. */
+  editWindowSec: number;
   /** RATE_CHAT_*: per user, across their sockets and instances. */
-  rate: { sendPerSec: number; sendBurst: number; typingPerSec: number; joinPerSec: number };
+  rate: {
+    sendPerSec: number;
+    sendBurst: number;
+    typingPerSec: number;
+    joinPerSec: number;
+    /** Edits and deletes, one bucket. */
+    editPerSec: number;
+    reactPerSec: number;
+  };
 }
 
 /** A room's log, its members across instances and its live channel, on one backend. */
@@ -98,6 +108,8 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     typing: deps.rateLimiter("chat:typing", { points: rate.typingPerSec, durationSec: 1 }),
     join: deps.rateLimiter("chat:join", { points: rate.joinPerSec, durationSec: 1 }),
     query: deps.rateLimiter("chat:query", { points: rate.joinPerSec, durationSec: 1 }),
+    edit: deps.rateLimiter("chat:edit", { points: rate.editPerSec, durationSec: 1 }),
+    react: deps.rateLimiter("chat:react", { points: rate.reactPerSec, durationSec: 1 }),
   };
 
   const membership = createMembership({
@@ -118,6 +130,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     events: stores.feed,
     now,
     maxMessageLength: options.maxMessageLength,
+    editWindowMs: options.editWindowSec * 1000,
     onStored: deps.onStored,
   });
 

@@ -33,6 +33,9 @@ export interface ChatRateLimits {
   join: RateLimiter;
   /** history and read: store reads, kept apart from joins so paging cannot starve them. */
   query: RateLimiter;
+  /** chat:edit and chat:delete, one bucket. */
+  edit: RateLimiter;
+  react: RateLimiter;
 }
 
 /** The chat events on the shared pipeline: each one is a service call, nothing more. */
@@ -48,6 +51,18 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
     // Consumed by the store with the write, in the append script where Redis allows it.
     rateLimit: inlineLimit(limits.send),
     handle: (payload, { socket, user, limit }) => service.send(socket, user, payload, limit),
+  });
+  router.on("chat:edit", {
+    rateLimit: limits.edit,
+    handle: (payload, { user }) => service.edit(user, payload),
+  });
+  router.on("chat:delete", {
+    rateLimit: limits.edit,
+    handle: (payload, { user }) => service.remove(user, payload),
+  });
+  router.on("chat:react", {
+    rateLimit: limits.react,
+    handle: (payload, { user }) => service.react(user, payload),
   });
   router.on("chat:history", {
     rateLimit: limits.query,
