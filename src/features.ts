@@ -1,7 +1,7 @@
 import { type AdminOptions, createAdminFeature } from "./admin/index.js";
 import type { SharedServices } from "./app.js";
 import { createChatFeature } from "./chat/index.js";
-import { createLocalDelivery } from "./chat/socket-handlers.js";
+import { createLocalDelivery, createRoomAnnouncer } from "./chat/socket-handlers.js";
 import { createDemoFeature } from "./demo/index.js";
 import type { Config } from "./infra/config.js";
 import type { Feature } from "./infra/feature.js";
@@ -69,6 +69,7 @@ export function featureBuilders(config: Config, shared: SharedServices) {
       createChatFeature(config.chat, {
         stores: stores.chat,
         delivery: createLocalDelivery(io),
+        announcer: createRoomAnnouncer(io),
         registry,
         rateLimiter,
         logger,

@@ -8,6 +8,8 @@ import { createMemoryMemberStore } from "./chat/member-store-memory.js";
 import { createRedisMemberStore } from "./chat/member-store-redis.js";
 import { createMemoryMessageStore } from "./chat/message-store-memory.js";
 import { createRedisMessageStore } from "./chat/message-store-redis.js";
+import { createMemoryRoomListStore } from "./chat/room-list-store-memory.js";
+import { createRedisRoomListStore } from "./chat/room-list-store-redis.js";
 import type { AdapterKind } from "./infra/adapter.js";
 import type { RedisConnections } from "./infra/redis.js";
 import { createMemoryInstanceStore } from "./instances/instance-store-memory.js";
@@ -57,6 +59,7 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
         kind: pubsubKind,
         logger: options.logger,
       }),
+      roomList: createRedisRoomListStore({ redis: command, keyPrefix, retentionMs: options.retentionMs }),
     }),
     presence: (options) => createRedisPresenceStore({ redis: command, keyPrefix, ...options }),
     notifications: (options) => createRedisNotificationStore({ redis: command, keyPrefix, ...options }),
@@ -78,6 +81,7 @@ function memoryStores(): Stores {
         }),
         members: createMemoryMemberStore(),
         feed,
+        roomList: createMemoryRoomListStore({ now: options.now }),
       };
     },
     presence: (options) => createMemoryPresenceStore(options),

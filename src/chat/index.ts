@@ -8,6 +8,8 @@ import { createMembership } from "./membership.js";
 import type { MessageStore } from "./message-store.js";
 import { roomAccess } from "./policy.js";
 import { createRoomRelay, type LocalDelivery } from "./relay.js";
+import { createRoomList, type RoomAnnouncer } from "./room-list.js";
+import type { RoomListStore } from "./room-list-store.js";
 import { type ChatService, createChatService } from "./service.js";
 import { registerChatEvents } from "./socket-handlers.js";
 
@@ -43,6 +45,8 @@ export interface ChatStores {
   messages: MessageStore;
   members: MemberStore;
   feed: RoomFeed;
+  /** The rooms each user joined, and each room's followers. */
+  roomList: RoomListStore;
 }
 
 export interface ChatStoreOptions {
@@ -64,6 +68,8 @@ export interface ChatDeps {
   stores(options: ChatStoreOptions): ChatStores;
   /** Hands a room's events to this instance's sockets in it. */
   delivery: LocalDelivery;
+  /** Hands `chat:room` to users' sockets that do not follow the room here. */
+  announcer: RoomAnnouncer;
   /** Members are written under this instance's registration; dead instances' are reaped through it. */
   registry: InstanceRegistry;
   rateLimiter: RateLimiterFactory;
@@ -123,6 +129,13 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
   stores.feed.onRestored(() => {
     membership.verify().catch((err: unknown) => logger.error({ err }, "membership check failed"));
   });
+  const roomList = createRoomList({
+    store: stores.roomList,
+    messages: stores.messages,
+    announcer: deps.announcer,
+    now,
+    logger,
+  });
   const service = createChatService({
     messages: stores.messages,
     membership,
@@ -131,6 +144,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     now,
     maxMessageLength: options.maxMessageLength,
     editWindowMs: options.editWindowSec * 1000,
+    roomList,
     onStored: deps.onStored,
   });
 
@@ -140,7 +154,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     name: "chat",
     service,
     register(router) {
-      registerChatEvents(router, service, limits);
+      registerChatEvents(router, service, roomList, limits);
     },
     async onUserChanged(socket) {
       // A refreshed token may grant fewer rooms: leave those as chat:leave would.
@@ -154,6 +168,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
       service.disconnect(socket, socket.data.user).catch(onDisconnectError);
     },
     async stop() {
+      roomList.stop();
       membership.stop();
       stores.feed.close();
     },

@@ -12,6 +12,8 @@ import {
   type ReadState,
   type RecoveryPage,
   type RoomHead,
+  type RoomSummary,
+  SUMMARY_SCAN,
   type TargetLookup,
 } from "./message-store.js";
 import { bodyOf, messageOf } from "./record.js";
@@ -200,6 +202,20 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
 
     async lookup(roomId, messageId) {
       return lookup(logOf(roomId), messageId);
+    },
+
+    async summary(roomId): Promise<RoomSummary | undefined> {
+      if (!rooms.has(roomId)) return undefined;
+      const r = logOf(roomId);
+      let lastMessage: Message | undefined;
+      for (let i = r.messages.length - 1; i >= Math.max(0, r.messages.length - SUMMARY_SCAN); i--) {
+        const entry = r.messages[i] as Message;
+        if (entry.kind === undefined) {
+          lastMessage = folded(entry, r.states.get(entry.seq));
+          break;
+        }
+      }
+      return { ...head(r), lastActivityAt: r.ms, ...(lastMessage ? { lastMessage } : {}) };
     },
 
     async head(roomId) {

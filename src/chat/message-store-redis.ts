@@ -16,9 +16,18 @@ import {
   type ReadState,
   type RecoveryPage,
   type RoomHead,
+  type RoomSummary,
+  SUMMARY_SCAN,
   type TargetLookup,
 } from "./message-store.js";
-import { APPEND_LUA, CHANGE_LUA, MARK_READ_LUA, READ_LUA, READ_STATE_LUA } from "./message-store.lua.js";
+import {
+  APPEND_LUA,
+  CHANGE_LUA,
+  MARK_READ_LUA,
+  READ_LUA,
+  READ_STATE_LUA,
+  SUMMARY_LUA,
+} from "./message-store.lua.js";
 import { bodyOf, messageFromPayload, messageOf, type StoredBody } from "./record.js";
 
 /** SPUBLISH (sharded pub/sub, Redis >= 7) or PUBLISH: the same kind the relay subscribes with. */
@@ -81,6 +90,7 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
   const markReadScript = defineScript(redis, { name: "chatMarkRead", lua: MARK_READ_LUA });
   const readStateScript = defineScript(redis, { name: "chatReadState", lua: READ_STATE_LUA });
   const changeScript = defineScript(redis, { name: "chatChange", lua: CHANGE_LUA });
+  const summaryScript = defineScript(redis, { name: "chatSummary", lua: SUMMARY_LUA });
   const logKeys = (roomId: string) => [
     roomKey(keyPrefix, roomId, "messages"),
     roomKey(keyPrefix, roomId, "meta"),
@@ -179,6 +189,28 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
         return { status: "found", message: found };
       if (!found && seq > 0 && seq <= head.seq) return { status: "expired" };
       return { status: "missing" };
+    },
+
+    async summary(roomId): Promise<RoomSummary | undefined> {
+      const reply = (await summaryScript(foldKeys(roomId), [SUMMARY_SCAN])) as
+        | [string, string, string | null, [StreamEntry] | null | false, (string | null | false)[] | false]
+        | null;
+      if (!reply) return undefined;
+      const [epoch, seq, ms, found, states] = reply;
+      const entry = found ? found[0] : undefined;
+      return {
+        epoch,
+        seq: Number(seq),
+        lastActivityAt: Number(ms ?? 0),
+        ...(entry
+          ? {
+              lastMessage: folded(
+                entryToMessage(roomId, epoch, entry),
+                parseState(states ? states[0] : null),
+              ),
+            }
+          : {}),
+      };
     },
 
     async head(roomId) {

@@ -257,6 +257,25 @@ if idem then redis.call('SET', idem, payload, 'EX', ARGV[5]) end
 return {1, payload, target, sj, epoch}
 `;
 
+/**
+ * KEYS: stream, meta, reads, state. ARGV: entries to scan. Returns false when the room has
+ * no head (no log); else {epoch, seq, ms, newest message entry or false, its state or false}.
+ */
+export const SUMMARY_LUA = `
+${LUA_LOG}
+${LUA_STATES}
+local h = redis.call('HMGET', KEYS[2], 'epoch', 'seq', 'ms')
+if not h[1] then return false end
+local entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', tonumber(ARGV[1]))
+for i = 1, #entries do
+  if not field(entries[i], 'k') then
+    local found = {entries[i]}
+    return {h[1], h[2], h[3], found, states_of(h[1], found)}
+  end
+end
+return {h[1], h[2], h[3], false, false}
+`;
+
 const LUA_COMPARE_IDS = `
 local function cmp(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')

@@ -69,6 +69,16 @@ export interface RoomHead {
   seq: number;
 }
 
+export interface RoomSummary extends RoomHead {
+  /** When the room's last entry was appended (its id's ms); 0 before the first one. */
+  lastActivityAt: number;
+  /** The newest message among the newest SUMMARY_SCAN entries, if any. */
+  lastMessage?: Message;
+}
+
+/** Entries the summary looks back through for the newest message (past a run of changes). */
+export const SUMMARY_SCAN = 200;
+
 export interface LogPage extends RoomHead {
   messages: Message[];
   /** More messages exist beyond the page in the direction it was read. */
@@ -132,6 +142,12 @@ export interface MessageStore {
   change(change: NewChange): Promise<ChangeResult>;
   /** A message of the room by id, with its state (for the checks before a change or a reply). */
   lookup(roomId: string, messageId: string): Promise<TargetLookup>;
+  /**
+   * Where the room's log stands and its newest message (not a change; with its state), for
+   * the room list. Undefined when the room has no log (it expired, or never had one): this
+   * read never starts an epoch.
+   */
+  summary(roomId: string): Promise<RoomSummary | undefined>;
   /** The room's epoch and last seq (an empty room gets its epoch here). */
   head(roomId: string): Promise<RoomHead>;
   /** The newest `limit` messages. `hasMore`: older ones exist. */

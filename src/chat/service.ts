@@ -24,6 +24,7 @@ import { checkEmoji, checkMentions, targetOf } from "./message-rules.js";
 import type { LogCursor, LogPage, MessageStore, NewChange } from "./message-store.js";
 import { assertNotReserved, assertRoomAccess, assertRoomId, roomAccess } from "./policy.js";
 import type { RoomRelay } from "./relay.js";
+import type { RoomList } from "./room-list.js";
 
 /** Messages in a `chat:join` answer without a cursor, and after a failed recovery. */
 export const JOIN_PAGE = 50;
@@ -59,6 +60,8 @@ export interface ChatServiceDeps {
   maxMessageLength: number;
   /** How long after it was sent a message may be edited; 0: always. */
   editWindowMs: number;
+  /** The users' room lists: told of joins, forgets and stored messages. */
+  roomList?: Pick<RoomList, "joined" | "forget" | "stored">;
   /** Called once per newly stored message (not for idempotent replays): the metrics hook. */
   onStored?: () => void;
 }
@@ -165,7 +168,10 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       limit,
     );
     // The store published it with the write (a repeat: published again); the relay delivers it.
-    if (!duplicate) deps.onStored?.();
+    if (!duplicate) {
+      deps.onStored?.();
+      deps.roomList?.stored(roomId);
+    }
     return message;
   };
 
@@ -316,6 +322,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
         throw failure;
       }
       entry.commit();
+      await deps.roomList?.joined(user.id, roomId);
       // An auth:refresh that narrowed the connection's rooms may have completed while this join
       // was in flight (its leave of the rooms no longer granted ran before this one was joined).
       const current = conn.data.user;
@@ -332,8 +339,9 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       };
     },
 
-    async leave(conn, user, { roomId }) {
+    async leave(conn, user, { roomId, forget }) {
       await leaveRoom(conn, user.id, roomId);
+      if (forget) await deps.roomList?.forget(user.id, roomId);
       return { roomId };
     },
 

@@ -4,6 +4,7 @@ import type {
   ChatChangeResult,
   ChatHistoryResult,
   ChatJoinResult,
+  ChatRoomsResult,
   Message,
   NotificationListResult,
   PresenceState,
@@ -17,6 +18,7 @@ import {
   chatLeavePayload,
   chatReactPayload,
   chatReadPayload,
+  chatRoomsPayload,
   chatSendPayload,
   chatTypingPayload,
   notificationListPayload,
@@ -51,6 +53,7 @@ export const clientEvents = {
   "chat:delete": { payload: chatDeletePayload, ack: ackOf<ChatChangeResult>() },
   "chat:react": { payload: chatReactPayload, ack: ackOf<ChatChangeResult>() },
   "chat:history": { payload: chatHistoryPayload, ack: ackOf<ChatHistoryResult>() },
+  "chat:rooms": { payload: chatRoomsPayload, ack: ackOf<ChatRoomsResult>() },
   "chat:typing": { payload: chatTypingPayload, ack: ackOf<{ roomId: string }>() },
   "chat:read": { payload: chatReadPayload, ack: ackOf<{ roomId: string; messageId: string }>() },
 

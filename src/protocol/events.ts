@@ -91,6 +91,36 @@ export interface ChatJoinResult {
   unread: number;
 }
 
+/** A room of the user's room list, as `chat:rooms` answers it. */
+export interface RoomListEntry {
+  roomId: string;
+  epoch: string;
+  /** The room log's last seq. */
+  seq: number;
+  /** When the room's last entry (a message or a change) was appended, epoch ms; 0: none yet. */
+  lastActivityAt: number;
+  /** The newest message, as history shows it (null: none in the newest 200 entries). */
+  lastMessage: Message | null;
+  lastReadId: string | null;
+  /** As in the join answer: messages after `lastReadId` sent by others. */
+  unread: number;
+}
+
+export interface ChatRoomsResult {
+  rooms: RoomListEntry[];
+  /** Give it back as `cursor` for the next page; null: this was the last one. */
+  cursor: string | null;
+}
+
+/** `chat:room`: new activity in a room of the user's list that this socket has not joined. */
+export interface ChatRoomActivity {
+  roomId: string;
+  epoch: string;
+  seq: number;
+  lastActivityAt: number;
+  lastMessage: Message | null;
+}
+
 export interface ChatHistoryResult {
   epoch: string;
   messages: Message[];
@@ -134,6 +164,7 @@ export interface ServerToClientEvents {
   "chat:typing": (payload: { roomId: string; userId: string; typing: boolean }) => void;
   "chat:read": (payload: { roomId: string; userId: string; messageId: string }) => void;
   "chat:member": (payload: { roomId: string; userId: string; event: "join" | "leave" }) => void;
+  "chat:room": (payload: ChatRoomActivity) => void;
 
   "presence:changed": (state: PresenceState) => void;
 

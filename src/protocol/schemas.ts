@@ -36,7 +36,21 @@ export const chatJoinPayload = z
     message: "give sinceSeq or since, not both",
     path: ["since"],
   });
-export const chatLeavePayload = z.object({ roomId });
+export const chatLeavePayload = z.object({
+  roomId,
+  /** Also drop the room from the user's room list (`chat:rooms`). */
+  forget: z.boolean().optional(),
+});
+export const chatRoomsPayload = z
+  .object({
+    limit: z.number().int().min(1).max(100).optional(),
+    cursor: z
+      .string()
+      .regex(/^\d{1,16}:.{3,200}$/, "must be a cursor from chat:rooms")
+      .optional(),
+  })
+  .optional()
+  .default({});
 const clientMsgId = z
   .string()
   .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1..64 characters of A-Z a-z 0-9 _ . : -")
@@ -95,6 +109,7 @@ export type AuthRefreshPayload = z.infer<typeof authRefreshPayload>;
 export type ChatJoinPayload = z.infer<typeof chatJoinPayload>;
 export type ChatLeavePayload = z.infer<typeof chatLeavePayload>;
 export type ChatSendPayload = z.infer<typeof chatSendPayload>;
+export type ChatRoomsPayload = z.output<typeof chatRoomsPayload>;
 export type ChatEditPayload = z.infer<typeof chatEditPayload>;
 export type ChatDeletePayload = z.infer<typeof chatDeletePayload>;
 export type ChatReactPayload = z.infer<typeof chatReactPayload>;

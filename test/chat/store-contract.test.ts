@@ -663,6 +663,24 @@ describe.each(backends)("$name message store: edits, deletes and reactions", (ba
     expect(more.message.reactions?.[0]).toEqual({ emoji: ":e0:", count: 2, users: ["bob", "carol"] });
   });
 
+  it("summarizes a room: its head, last activity and newest message past the changes, never starting a log", async () => {
+    const store = backend.messages();
+    expect(await store.summary("team:none")).toBeUndefined();
+    expect(await store.summary("team:none")).toBeUndefined();
+    const [, m2] = (await appendMany(store, "team:a", 2)) as [Message, Message];
+    const { entry } = await store.change(react("team:a", "bob", m2, "👍", true));
+    const summary = await store.summary("team:a");
+    expect(summary).toEqual({
+      epoch: m2.epoch,
+      seq: 3,
+      lastActivityAt: Number((entry as Message).id.split("-")[0]),
+      lastMessage: { ...m2, rev: 3, reactions: [{ emoji: "👍", count: 1, users: ["bob"] }] },
+    });
+    await store.head("team:empty");
+    expect(await store.summary("team:empty")).toMatchObject({ seq: 0, lastActivityAt: 0 });
+    expect((await store.summary("team:empty"))?.lastMessage).toBeUndefined();
+  });
+
   it("does not count changes as unread messages", async () => {
     const store = backend.messages();
     const [m] = (await appendMany(store, "team:a", 1)) as [Message];
