@@ -1,6 +1,7 @@
 import { type AdminOptions, createAdminFeature } from "./admin/index.js";
 import type { SharedServices } from "./app.js";
 import { createChatFeature } from "./chat/index.js";
+import { createMentionNotifier, type MentionDeps } from "./chat/mentions.js";
 import { createLocalDelivery, createRoomAnnouncer } from "./chat/socket-handlers.js";
 import { createDemoFeature } from "./demo/index.js";
 import type { Config } from "./infra/config.js";
@@ -20,8 +21,8 @@ import { createStores } from "./stores.js";
 export function buildFeatures(config: Config, shared: SharedServices): Feature[] {
   const build = featureBuilders(config, shared);
   const presence = build.presence();
-  const chat = build.chat();
   const notifications = build.notifications();
+  const chat = build.chat({ presence: presence.service, notifications: notifications.service });
   const features: Feature[] = [
     presence,
     chat,
@@ -65,8 +66,10 @@ export function featureBuilders(config: Config, shared: SharedServices) {
           logger,
         },
       ),
-    chat: () =>
+    /** With presence and notifications, the offline users a message mentions get a notification. */
+    chat: (services?: Pick<MentionDeps, "presence" | "notifications">) =>
       createChatFeature(config.chat, {
+        ...(services ? { mentions: createMentionNotifier({ ...services, logger }) } : {}),
         stores: stores.chat,
         delivery: createLocalDelivery(io),
         announcer: createRoomAnnouncer(io),

@@ -5,6 +5,7 @@ import type { InstanceRegistry } from "../instances/index.js";
 import type { RoomFeed } from "./feed.js";
 import type { MemberStore } from "./member-store.js";
 import { createMembership } from "./membership.js";
+import type { MentionNotifier } from "./mentions.js";
 import type { MessageStore } from "./message-store.js";
 import { roomAccess } from "./policy.js";
 import { createRoomRelay, type LocalDelivery } from "./relay.js";
@@ -68,6 +69,8 @@ export interface ChatDeps {
   stores(options: ChatStoreOptions): ChatStores;
   /** Hands a room's events to this instance's sockets in it. */
   delivery: LocalDelivery;
+  /** Offline users a stored message mentions get a notification (none without it). */
+  mentions?: MentionNotifier;
   /** Hands `chat:room` to users' sockets that do not follow the room here. */
   announcer: RoomAnnouncer;
   /** Members are written under this instance's registration; dead instances' are reaped through it. */
@@ -145,6 +148,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     maxMessageLength: options.maxMessageLength,
     editWindowMs: options.editWindowSec * 1000,
     roomList,
+    ...(deps.mentions ? { mentions: deps.mentions } : {}),
     onStored: deps.onStored,
   });
 

@@ -28,13 +28,15 @@ export function checkEmoji(emoji: string): string {
   return emoji;
 }
 
-/** Characters that continue a user id after `@<id>` (so `@bob` is not found in `@bobby`). */
-const ID_CONTINUES = /[A-Za-z0-9_@|-]/;
+/** Characters that join a mention to the word around it (so `@bob` is not in `@bobby` or `a@bob`). */
+const ID_CONTINUES = /[A-Za-z0-9_@|.-]/;
+const WORD_END = /[A-Za-z0-9_@|-]/;
 
 /**
- * The mentions as stored: each id must be written `@<id>` in the text, not followed by a
- * letter, digit, `_`, `-`, `@` or `|` (so `@bob,` and `@bob.` mention bob; `@bobby` does
- * not). Duplicates are dropped; an empty list is no list.
+ * The mentions as stored: each id must be written `@<id>` in the text, not preceded by a
+ * letter, digit or one of `_ @ | . -`, and not followed by a letter, digit or one of
+ * `_ - @ |` (so `@bob,` and `@bob.` mention bob; `@bobby` and `mail@bob` do not).
+ * Duplicates are dropped; an empty list is no list.
  */
 export function checkMentions(text: string, mentions: readonly string[] | undefined): string[] | undefined {
   if (!mentions || mentions.length === 0) return undefined;
@@ -42,8 +44,10 @@ export function checkMentions(text: string, mentions: readonly string[] | undefi
   unique.forEach((id, i) => {
     const mark = `@${id}`;
     for (let at = text.indexOf(mark); at >= 0; at = text.indexOf(mark, at + 1)) {
+      const before = at === 0 ? undefined : text[at - 1];
       const next = text[at + mark.length];
-      if (next === undefined || !ID_CONTINUES.test(next)) return;
+      if (before !== undefined && ID_CONTINUES.test(before)) continue;
+      if (next === undefined || !WORD_END.test(next)) return;
     }
     throw invalid(`mentions.${i}`, `is not written as @${id} in the text`);
   });

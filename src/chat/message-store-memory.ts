@@ -275,12 +275,15 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
       const readSeq = lastReadId === null ? 0 : Number(lastReadId.slice(lastReadId.indexOf("-") + 1));
       const floor = Math.max(0, r.messages.length - options.unreadCap);
       let unread = 0;
+      let mentions = 0;
       for (let i = Math.max(indexAfter(r, readSeq), floor); i < r.messages.length; i++) {
         const entry = r.messages[i] as Message;
         // Changes (edits, deletes, reactions) are not unread messages.
-        if (entry.kind === undefined && entry.senderId !== userId) unread++;
+        if (entry.kind !== undefined || entry.senderId === userId) continue;
+        unread++;
+        if (entry.mentions?.includes(userId)) mentions++;
       }
-      return { lastReadId, unread };
+      return { lastReadId, unread, mentions };
     },
   };
 }

@@ -263,11 +263,11 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
     },
 
     async readState(roomId, userId): Promise<ReadState> {
-      const [lastReadId, unread] = (await readStateScript(logKeys(roomId), [userId, options.unreadCap])) as [
-        string | null,
-        number,
-      ];
-      return { lastReadId, unread };
+      const [lastReadId, unread, mentions] = (await readStateScript(logKeys(roomId), [
+        userId,
+        options.unreadCap,
+      ])) as [string | null, number, number];
+      return { lastReadId, unread, mentions };
     },
   };
 }

@@ -306,7 +306,8 @@ return {target, 1}
 
 /**
  * KEYS: stream, meta, reads. ARGV: userId, cap. Counts, newest first and over at most
- * `cap` entries, the messages (not changes) after the read position (by its seq) that others sent. In
+ * `cap` entries, the messages (not changes) after the read position (by its seq) that others sent,
+ * and those of them that mention the user. In
  * batches so a room of long messages never loads `cap` of them at once.
  */
 export const READ_STATE_LUA = `
@@ -314,23 +315,35 @@ local last = redis.call('HGET', KEYS[3], ARGV[1])
 local cap = tonumber(ARGV[2])
 local lower = last and ('(' .. string.match(last, '-(%d+)$') .. '-0') or '-'
 local upper = '+'
-local unread, scanned = 0, 0
+local unread, mentions, scanned = 0, 0, 0
 while scanned < cap do
   local n = math.min(200, cap - scanned)
   local batch = redis.call('XREVRANGE', KEYS[1], upper, lower, 'COUNT', n)
   for i = 1, #batch do
     local fields = batch[i][2]
-    local sender, change = nil, false
+    local sender, change, body = nil, false, nil
     for j = 1, #fields, 2 do
       if fields[j] == 'u' then sender = fields[j + 1]
-      elseif fields[j] == 'k' then change = true end
+      elseif fields[j] == 'k' then change = true
+      elseif fields[j] == 'm' then body = fields[j + 1] end
     end
     -- Changes (edits, deletes, reactions) are not unread messages.
-    if not change and sender ~= ARGV[1] then unread = unread + 1 end
+    if not change and sender ~= ARGV[1] then
+      unread = unread + 1
+      -- Only a body that has mentions is decoded.
+      if body and string.find(body, '"mentions":', 1, true) then
+        local m = cjson.decode(body).mentions
+        if type(m) == 'table' then
+          for k = 1, #m do
+            if m[k] == ARGV[1] then mentions = mentions + 1 break end
+          end
+        end
+      end
+    end
   end
   scanned = scanned + #batch
   if #batch < n then break end
   upper = '(' .. batch[#batch][1]
 end
-return {last or false, unread}
+return {last or false, unread, mentions}
 `;

@@ -111,6 +111,8 @@ export interface ReadState {
   lastReadId: string | null;
   /** Messages after `lastReadId` sent by others, counted over at most `unreadCap` of the newest ones. */
   unread: number;
+  /** Of those, the ones whose `mentions` name the reader. */
+  mentions: number;
 }
 
 export interface MarkReadResult {

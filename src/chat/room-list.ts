@@ -149,6 +149,7 @@ export function createRoomList(deps: {
           lastMessage: summary.lastMessage ?? null,
           lastReadId: reads[i]?.lastReadId ?? null,
           unread: reads[i]?.unread ?? 0,
+          mentions: reads[i]?.mentions ?? 0,
         })),
         cursor: last && from + size < listed.length ? `${last.summary.lastActivityAt}:${last.roomId}` : null,
       };

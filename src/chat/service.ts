@@ -19,6 +19,7 @@ import {
 } from "../protocol/index.js";
 import type { RoomEventPublisher } from "./feed.js";
 import type { Membership } from "./membership.js";
+import type { MentionNotifier } from "./mentions.js";
 import { normalizeMessageId, parseMessageId } from "./message-id.js";
 import { checkEmoji, checkMentions, targetOf } from "./message-rules.js";
 import type { LogCursor, LogPage, MessageStore, NewChange } from "./message-store.js";
@@ -60,6 +61,8 @@ export interface ChatServiceDeps {
   maxMessageLength: number;
   /** How long after it was sent a message may be edited; 0: always. */
   editWindowMs: number;
+  /** Offline users a stored message mentions get a notification. */
+  mentions?: MentionNotifier;
   /** The users' room lists: told of joins, forgets and stored messages. */
   roomList?: Pick<RoomList, "joined" | "forget" | "stored">;
   /** Called once per newly stored message (not for idempotent replays): the metrics hook. */
@@ -171,6 +174,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     if (!duplicate) {
       deps.onStored?.();
       deps.roomList?.stored(roomId);
+      deps.mentions?.stored(message);
     }
     return message;
   };
@@ -336,6 +340,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
         online: online.value,
         lastReadId: readState.value.lastReadId,
         unread: readState.value.unread,
+        mentions: readState.value.mentions,
       };
     },
 

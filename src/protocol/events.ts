@@ -89,6 +89,8 @@ export interface ChatJoinResult {
   online: string[];
   lastReadId: string | null;
   unread: number;
+  /** Of the unread messages, those whose `mentions` name the user. */
+  mentions: number;
 }
 
 /** A room of the user's room list, as `chat:rooms` answers it. */
@@ -104,6 +106,8 @@ export interface RoomListEntry {
   lastReadId: string | null;
   /** As in the join answer: messages after `lastReadId` sent by others. */
   unread: number;
+  /** Of those, the ones that mention the user. */
+  mentions: number;
 }
 
 export interface ChatRoomsResult {

@@ -484,13 +484,26 @@ describe.each(backends)("$name message store", (backend) => {
 
   it("counts unread messages after the read position, leaving out the reader's own", async () => {
     const store = backend.messages();
-    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 0 });
+    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 0, mentions: 0 });
     const ids = (await appendMany(store, "team:a", 4, "alice")).map((m) => m.id);
     await store.append(msg("team:a", "bob", "mine"));
     await appendMany(store, "team:a", 2, "carol");
-    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 6 });
+    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 6, mentions: 0 });
     await store.markRead("team:a", "bob", ids[1] as string);
-    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: ids[1], unread: 4 });
+    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: ids[1], unread: 4, mentions: 0 });
+  });
+
+  it("counts apart the unread messages that mention the reader", async () => {
+    const store = backend.messages();
+    await store.append(msg("team:a", "alice", "@bob hi", { mentions: ["bob"] }));
+    await store.append(msg("team:a", "alice", "@carol hi", { mentions: ["carol"] }));
+    await store.append(msg("team:a", "alice", "mentions: none"));
+    await store.append(msg("team:a", "bob", "@bob me", { mentions: ["bob"] }));
+    const last = (await store.append(msg("team:a", "carol", "@carol @bob", { mentions: ["carol", "bob"] })))
+      .message;
+    expect(last.mentions).toEqual(["carol", "bob"]);
+    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 4, mentions: 2 });
+    expect((await store.readState("team:a", "carol")).mentions).toBe(1);
   });
 
   it("caps the unread count", async () => {
