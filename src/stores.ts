@@ -11,6 +11,7 @@ import { createRedisMessageStore } from "./chat/message-store-redis.js";
 import { createMemoryRoomListStore } from "./chat/room-list-store-memory.js";
 import { createRedisRoomListStore } from "./chat/room-list-store-redis.js";
 import type { AdapterKind } from "./infra/adapter.js";
+import type { WebhookEventType } from "./infra/config/sections.js";
 import type { RedisConnections } from "./infra/redis.js";
 import { createMemoryInstanceStore } from "./instances/instance-store-memory.js";
 import { createRedisInstanceStore } from "./instances/instance-store-redis.js";
@@ -21,6 +22,9 @@ import type { NotificationStore, NotificationStoreOptions } from "./notification
 import { createMemoryPresenceStore } from "./presence/presence-store-memory.js";
 import { createRedisPresenceStore } from "./presence/presence-store-redis.js";
 import type { PresenceStore, PresenceStoreOptions } from "./presence/store.js";
+import type { Outbox, OutboxWriter } from "./webhooks/outbox.js";
+import { createMemoryOutbox } from "./webhooks/outbox-memory.js";
+import { createRedisOutbox, createRedisOutboxWriter } from "./webhooks/outbox-redis.js";
 
 /** Every feature's stores, on one backend: each feature asks for its own with its options. */
 export interface Stores {
@@ -30,6 +34,14 @@ export interface Stores {
   presence(options: PresenceStoreOptions): PresenceStore;
   notifications(options: NotificationStoreOptions): NotificationStore;
   adminSessions(options: { ttlSec: number; onError: (err: Error, what: string) => void }): AdminSessionStore;
+  /** The webhook outbox (memory: not durable); undefined when webhooks are off. */
+  outbox: Outbox | undefined;
+}
+
+/** With webhooks on: the events the stores write to the outbox, and how many dead letters are kept. */
+export interface OutboxSettings {
+  events: readonly WebhookEventType[];
+  deadLetterMax: number;
 }
 
 export interface RedisBackend {
@@ -40,9 +52,13 @@ export interface RedisBackend {
 }
 
 /** State shared by every instance, in Redis. */
-function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
+function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: OutboxSettings): Stores {
   const command = redis.command;
+  const outbox: OutboxWriter | undefined =
+    webhooks && createRedisOutboxWriter({ redis: command, keyPrefix, events: webhooks.events });
   return {
+    outbox:
+      webhooks && createRedisOutbox({ redis: command, keyPrefix, deadLetterMax: webhooks.deadLetterMax }),
     instances: () => createRedisInstanceStore({ redis: command, keyPrefix }),
     chat: (options) => ({
       messages: createRedisMessageStore({
@@ -50,6 +66,7 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
         keyPrefix,
         ...options,
         publishCommand: () => (pubsubKind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
+        ...(outbox ? { outbox } : {}),
       }),
       members: createRedisMemberStore({ redis: command, keyPrefix, registration: options.registration }),
       feed: createRedisRoomFeed({
@@ -61,15 +78,19 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
       }),
       roomList: createRedisRoomListStore({ redis: command, keyPrefix, retentionMs: options.retentionMs }),
     }),
-    presence: (options) => createRedisPresenceStore({ redis: command, keyPrefix, ...options }),
+    presence: (options) =>
+      createRedisPresenceStore({ redis: command, keyPrefix, ...options, ...(outbox ? { outbox } : {}) }),
     notifications: (options) => createRedisNotificationStore({ redis: command, keyPrefix, ...options }),
     adminSessions: (options) => createRedisAdminSessionStore({ redis: command, keyPrefix, ...options }),
   };
 }
 
 /** A single instance's state, in its memory (lost on restart). */
-function memoryStores(): Stores {
+function memoryStores(webhooks?: OutboxSettings): Stores {
+  const memoryOutbox = webhooks && createMemoryOutbox({ deadLetterMax: webhooks.deadLetterMax });
+  const outbox = memoryOutbox?.writer(webhooks?.events ?? []);
   return {
+    outbox: memoryOutbox,
     instances: () => createMemoryInstanceStore(),
     chat: (options) => {
       const feed = createMemoryRoomFeed();
@@ -78,19 +99,20 @@ function memoryStores(): Stores {
           ...options,
           idempotencyTtlMs: options.idempotencyTtlSec * 1000,
           publish: feed.publishMessage,
+          ...(outbox ? { outbox } : {}),
         }),
         members: createMemoryMemberStore(),
         feed,
         roomList: createMemoryRoomListStore({ now: options.now }),
       };
     },
-    presence: (options) => createMemoryPresenceStore(options),
+    presence: (options) => createMemoryPresenceStore({ ...options, ...(outbox ? { outbox } : {}) }),
     notifications: (options) => createMemoryNotificationStore(options),
     adminSessions: () => new InMemoryStore(),
   };
 }
 
 /** The one place the backend is chosen: Redis when REDIS_URL is set, memory otherwise. */
-export function createStores(backend: RedisBackend | undefined): Stores {
-  return backend ? redisStores(backend) : memoryStores();
+export function createStores(backend: RedisBackend | undefined, webhooks?: OutboxSettings): Stores {
+  return backend ? redisStores(backend, webhooks) : memoryStores(webhooks);
 }
