@@ -1,7 +1,8 @@
 import { type AdminOptions, createAdminFeature } from "./admin/index.js";
 import type { SharedServices } from "./app.js";
 import { createChatFeature } from "./chat/index.js";
-import { createLocalDelivery } from "./chat/socket-handlers.js";
+import { createMentionNotifier, type MentionDeps } from "./chat/mentions.js";
+import { createLocalDelivery, createRoomAnnouncer } from "./chat/socket-handlers.js";
 import { createDemoFeature } from "./demo/index.js";
 import type { Config } from "./infra/config.js";
 import type { Feature } from "./infra/feature.js";
@@ -23,8 +24,8 @@ import { createDeadLetters, createWebhooksFeature, type DeadLetters } from "./we
 export function buildFeatures(config: Config, shared: SharedServices): Feature[] {
   const build = featureBuilders(config, shared);
   const presence = build.presence();
-  const chat = build.chat();
   const notifications = build.notifications();
+  const chat = build.chat({ presence: presence.service, notifications: notifications.service });
   const features: Feature[] = [
     presence,
     chat,
@@ -83,10 +84,13 @@ export function featureBuilders(config: Config, shared: SharedServices) {
           logger,
         },
       ),
-    chat: () =>
+    /** With presence and notifications, the offline users a message mentions get a notification. */
+    chat: (services?: Pick<MentionDeps, "presence" | "notifications">) =>
       createChatFeature(config.chat, {
+        ...(services ? { mentions: createMentionNotifier({ ...services, logger }) } : {}),
         stores: stores.chat,
         delivery: createLocalDelivery(io),
+        announcer: createRoomAnnouncer(io),
         registry,
         rateLimiter,
         logger,

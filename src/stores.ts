@@ -8,6 +8,8 @@ import { createMemoryMemberStore } from "./chat/member-store-memory.js";
 import { createRedisMemberStore } from "./chat/member-store-redis.js";
 import { createMemoryMessageStore } from "./chat/message-store-memory.js";
 import { createRedisMessageStore } from "./chat/message-store-redis.js";
+import { createMemoryRoomListStore } from "./chat/room-list-store-memory.js";
+import { createRedisRoomListStore } from "./chat/room-list-store-redis.js";
 import type { AdapterKind } from "./infra/adapter.js";
 import type { WebhookEventType } from "./infra/config/sections.js";
 import type { RedisConnections } from "./infra/redis.js";
@@ -79,6 +81,7 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: 
         kind: pubsubKind,
         logger: options.logger,
       }),
+      roomList: createRedisRoomListStore({ redis: command, keyPrefix, retentionMs: options.retentionMs }),
     }),
     presence: (options) =>
       createRedisPresenceStore({ redis: command, keyPrefix, ...options, ...(outbox ? { outbox } : {}) }),
@@ -113,6 +116,7 @@ function memoryStores(webhooks?: OutboxSettings): Stores {
         }),
         members: createMemoryMemberStore(outbox ? { outbox } : {}),
         feed,
+        roomList: createMemoryRoomListStore({ now: options.now }),
       };
     },
     presence: (options) => {

@@ -128,12 +128,15 @@ const socket = z
     SOCKET_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
     MAX_CONNECTIONS_PER_USER: int(1, 100_000).default(10),
     RATE_CONNECT_PER_IP_PER_MIN: int(1, 1_000_000).default(300),
+    HANDSHAKE_MAX_IN_FLIGHT: int(1, 1_000_000).default(256),
   })
   .transform((e) => ({
     maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE,
     maxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
     maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
     connectPerIpPerMin: e.RATE_CONNECT_PER_IP_PER_MIN,
+    /** Handshakes in progress on this instance at most; beyond, UNAVAILABLE at once (infra/admission.ts). */
+    handshakeMaxInFlight: e.HANDSHAKE_MAX_IN_FLIGHT,
   }));
 
 const chat = z
@@ -145,17 +148,24 @@ const chat = z
     RATE_CHAT_SEND_BURST: int(1, 100_000).default(20),
     RATE_CHAT_TYPING_PER_SEC: int(1, 100_000).default(5),
     RATE_CHAT_JOIN_PER_SEC: int(1, 100_000).default(20),
+    CHAT_EDIT_WINDOW_SEC: int(0, 31_536_000).default(900),
+    RATE_CHAT_EDIT_PER_SEC: int(1, 100_000).default(5),
+    RATE_CHAT_REACT_PER_SEC: int(1, 100_000).default(10),
   })
   .transform((e) => ({
     maxMessageLength: e.CHAT_MAX_MESSAGE_LENGTH,
     historyLimit: e.CHAT_HISTORY_LIMIT,
     /** 0: kept until trimmed by historyLimit. */
     retentionDays: e.CHAT_RETENTION_DAYS,
+    /** 0: a message can be edited at any time. */
+    editWindowSec: e.CHAT_EDIT_WINDOW_SEC,
     rate: {
       sendPerSec: e.RATE_CHAT_SEND_PER_SEC,
       sendBurst: e.RATE_CHAT_SEND_BURST,
       typingPerSec: e.RATE_CHAT_TYPING_PER_SEC,
       joinPerSec: e.RATE_CHAT_JOIN_PER_SEC,
+      editPerSec: e.RATE_CHAT_EDIT_PER_SEC,
+      reactPerSec: e.RATE_CHAT_REACT_PER_SEC,
     },
   }));
 
