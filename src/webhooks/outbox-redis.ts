@@ -22,6 +22,8 @@ export function outboxKeys(prefix: string) {
 
 export const OUTBOX_GROUP = "webhooks";
 
+const RELEASED_IDLE_MS = 365 * 86_400_000;
+
 type StreamEntry = [id: string, fields: string[]];
 
 const msOfId = (id: string): number => Number(id.slice(0, id.indexOf("-")));
@@ -108,6 +110,24 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
     async keep(consumer, ids) {
       if (ids.length === 0) return;
       await withGroup(() => redis.call("XCLAIM", keys.outbox, OUTBOX_GROUP, consumer, 0, ...ids, "JUSTID"));
+    },
+
+    async release(consumer, ids) {
+      if (ids.length === 0) return;
+      // Still this consumer's, but idle for a year: the next XAUTOCLAIM of any instance takes them.
+      await withGroup(() =>
+        redis.call(
+          "XCLAIM",
+          keys.outbox,
+          OUTBOX_GROUP,
+          consumer,
+          0,
+          ...ids,
+          "IDLE",
+          RELEASED_IDLE_MS,
+          "JUSTID",
+        ),
+      );
     },
 
     async ack(ids) {

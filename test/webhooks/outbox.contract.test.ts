@@ -136,6 +136,15 @@ describe.each(backends)("webhook outbox contract (%s)", (_name, backend) => {
     expect(await outbox.claimStale("c4", 100, 10)).toEqual([]);
   });
 
+  it("lets another consumer claim released entries at once", async () => {
+    const { outbox, presence } = backend();
+    await presence.connect(conn("rae", "s1"), T0);
+    const [entry] = (await outbox.readNew("c1", 10)) as [OutboxEntry];
+    expect(await outbox.claimStale("c2", 60_000, 10)).toEqual([]);
+    await outbox.release("c1", [entry.id]);
+    expect((await outbox.claimStale("c2", 60_000, 10)).map((e) => e.id)).toEqual([entry.id]);
+  });
+
   it("removes what is acknowledged, and trimming never drops an undelivered entry", async () => {
     const { outbox, presence } = backend();
     for (const user of ["u1", "u2", "u3"]) await presence.connect(conn(user, `s-${user}`), T0);
