@@ -176,29 +176,14 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
     },
 
     async lag(now) {
-      const [pending, oldestPending] = (await withGroup(() => redis.xpending(keys.outbox, OUTBOX_GROUP))) as [
-        number,
-        string | null,
-      ];
-      const groups = (await redis.xinfo("GROUPS", keys.outbox)) as unknown[][];
-      const group = groups.map((g) => fieldsOf(g as string[])).find((g) => g.name === OUTBOX_GROUP);
-      // `lag` (Redis 7): entries not yet read by the group.
-      const unread = Number(group?.lag ?? 0) || 0;
-      let oldest = oldestPending ? msOfId(oldestPending) : undefined;
-      if (oldest === undefined && unread > 0 && group?.["last-delivered-id"]) {
-        const next = (await redis.xrange(
-          keys.outbox,
-          `(${group["last-delivered-id"]}`,
-          "+",
-          "COUNT",
-          1,
-        )) as StreamEntry[];
-        if (next[0]) oldest = msOfId(next[0][0]);
-      }
-      return {
-        undelivered: Number(pending) + unread,
-        oldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
-      };
+      // Delivered and dead-lettered entries are deleted at once: what the stream holds is
+      // exactly what is undelivered (XINFO's `lag` is unknown once entries were deleted).
+      const [length, first] = await Promise.all([
+        redis.xlen(keys.outbox),
+        redis.xrange(keys.outbox, "-", "+", "COUNT", 1) as Promise<StreamEntry[]>,
+      ]);
+      const oldest = first[0] ? msOfId(first[0][0]) : undefined;
+      return { undelivered: length, oldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest) };
     },
   };
 }
