@@ -71,6 +71,7 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
   const deadLetterScript = defineScript(redis, { name: "webhookDeadLetter", lua: DEAD_LETTER_LUA, keys: 2 });
   const redeliverScript = defineScript(redis, { name: "webhookRedeliver", lua: REDELIVER_LUA, keys: 2 });
   const ackScript = defineScript(redis, { name: "webhookAck", lua: ACK_LUA, keys: 1 });
+  let claimCursor = "0-0";
 
   const createGroup = async () => {
     try {
@@ -100,9 +101,12 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
     },
 
     async claimStale(consumer, minIdleMs, count) {
+      // XAUTOCLAIM looks at a bounded part of the pending list per call (10 × COUNT): the
+      // cursor carries on from there, so stale entries behind many live ones are found too.
       const reply = (await withGroup(() =>
-        redis.xautoclaim(keys.outbox, OUTBOX_GROUP, consumer, minIdleMs, "0-0", "COUNT", count),
+        redis.xautoclaim(keys.outbox, OUTBOX_GROUP, consumer, minIdleMs, claimCursor, "COUNT", count),
       )) as [string, (StreamEntry | null)[], string[]?];
+      claimCursor = reply[0];
       // Entries deleted meanwhile come back as null (Redis 6.2) or in the third element (7+).
       return reply[1].filter((e): e is StreamEntry => Array.isArray(e) && e[1] !== null).map(entryOf);
     },

@@ -213,6 +213,21 @@ describe.each(backends)("webhook outbox contract (%s)", (_name, backend) => {
     expect(await outbox.claimStale("c4", 100, 10)).toEqual([]);
   });
 
+  it("finds a stale entry behind many that are worked on, over successive claims", async () => {
+    const { outbox, presence } = backend(["user.online"]);
+    for (let i = 0; i < 40; i++) await presence.connect(conn(`u${i}`, `s${i}`), T0);
+    const live = await outbox.readNew("busy", 39);
+    const [stale] = (await outbox.readNew("dead", 1)) as [OutboxEntry];
+    await sleep(150);
+    await outbox.keep(
+      "busy",
+      live.map((e) => e.id),
+    );
+    let found: OutboxEntry[] = [];
+    for (let i = 0; i < 6 && found.length === 0; i++) found = await outbox.claimStale("c3", 100, 1);
+    expect(found.map((e) => e.id)).toEqual([stale.id]);
+  });
+
   it("lets another consumer claim released entries at once", async () => {
     const { outbox, presence } = backend();
     await presence.connect(conn("rae", "s1"), T0);
