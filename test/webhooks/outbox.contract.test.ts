@@ -274,3 +274,17 @@ describe.each(backends)("webhook outbox contract (%s)", (_name, backend) => {
     expect(again.createdAt).toBe(entry.createdAt);
   });
 });
+
+describe("redis webhook outbox after Redis lost its data", () => {
+  it("makes its consumer group again and delivers what is written from then on", async () => {
+    const redis = redisServer.client();
+    const { outbox, presence } = redisSetup(redis, ALL);
+    await presence.connect(conn("ada", "s1"), T0);
+    expect(await outbox.readNew("c1", 10)).toHaveLength(1);
+    await redis.flushall();
+    await presence.connect(conn("bea", "s1"), T0);
+    expect(brief(await outbox.readNew("c1", 10))).toEqual([
+      { type: "user.online", data: { userId: "bea", at: T0 } },
+    ]);
+  });
+});
