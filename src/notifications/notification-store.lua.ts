@@ -1,3 +1,4 @@
+import { LUA_OUTBOX } from "../webhooks/outbox.lua.js";
 import { MAX_SEQ, SEQ_DIGITS } from "./store.js";
 
 /**
@@ -14,7 +15,7 @@ import { MAX_SEQ, SEQ_DIGITS } from "./store.js";
  */
 
 // Shared by the writing scripts: drop notifications and everything that refers to them.
-// `k` is one user's four keys (KEYS[1..4] of a per-user script).
+// `k` is one user's keys (KEYS of a per-user script), its first four the notifications'.
 const LUA_HELPERS = `
 local function drop(k, ids)
   for i = 1, #ids, 500 do
@@ -31,15 +32,18 @@ end
 `;
 
 /**
- * One user's add: `k` = the user's four keys and, optionally, the idempotency key. Returns
- * {id, 0} for a new notification, or {id, 1, json} when the key already created one for
- * this user (json false when it was dropped since): the key and the insert are one step,
- * so a crash between them cannot happen.
+ * One user's add. `k`: the user's four keys, the user's presence connections
+ * (`presence:{u}:conns`, same hash tag), the webhook outbox (or the user's first key when
+ * there is none: never written), [idempotency key]. Returns {id, 0, undelivered} for a new
+ * notification (undelivered 1 when the user had no connection: its
+ * `notification.undelivered` webhook is written in the same step), or {id, 1, json} when
+ * the key already created one for this user (json false when it was dropped since): the
+ * key and the insert are one step, so a crash between them cannot happen.
  */
 const ADD_ONE = `
-local function add_one(k, now, ttl, limit, json, idem_ttl)
-  if k[5] then
-    local prior = redis.call('GET', k[5])
+local function add_one(k, now, ttl, limit, json, idem_ttl, spec, user_id)
+  if k[7] then
+    local prior = redis.call('GET', k[7])
     if prior then return {prior, 1, redis.call('HGET', k[3], prior)} end
   end
   expire_old(k, string.format('%.0f', now - ttl))
@@ -64,32 +68,44 @@ local function add_one(k, now, ttl, limit, json, idem_ttl)
   if excess > 0 then drop(k, redis.call('ZRANGE', k[1], 0, excess - 1)) end
   -- A user's keys live as long as their newest notification may.
   for i = 1, 4 do redis.call('PEXPIRE', k[i], ttl) end
-  if k[5] then redis.call('SET', k[5], id, 'PX', idem_ttl) end
-  return {id, 0}
+  if k[7] then redis.call('SET', k[7], id, 'PX', idem_ttl) end
+  local undelivered = 0
+  if redis.call('EXISTS', k[5]) == 0 then
+    undelivered = 1
+    ob_emit(k[6], spec, 'notification.undelivered', '{"userId":' .. cjson.encode(user_id) ..
+      ',"notification":{"id":"' .. id .. '","createdAt":' .. score .. ',' .. string.sub(json, 2) .. '}')
+  end
+  return {id, 0, undelivered}
 end
 `;
 
 /**
- * KEYS: the user's four keys, [idempotency key]. ARGV: now, ttlMs, limit, content JSON,
- * idempotency TTL ms. Returns add_one's reply.
+ * KEYS: add_one's keys for one user. ARGV: now, ttlMs, limit, content JSON, idempotency
+ * TTL ms, outbox spec (outbox.lua.ts), userId. Returns add_one's reply.
  */
-export const ADD_LUA = `${LUA_HELPERS}${ADD_ONE}
-return add_one(KEYS, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5])
+export const ADD_LUA = `${LUA_HELPERS}
+${LUA_OUTBOX}
+${ADD_ONE}
+return add_one(KEYS, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 `;
 
 /**
  * Several users in one script, where every key may be touched together (standalone and
  * Sentinel Redis, not a Cluster): the content is sent once and Redis runs one script
- * instead of one per user. KEYS: each user's keys in turn, ARGV[6] of them per user (4, or
- * 5 with the idempotency key). ARGV: now, ttlMs, limit, content JSON, idempotency TTL ms,
- * keys per user. Returns one add_one reply per user, in order.
+ * instead of one per user. KEYS: each user's add_one keys in turn, ARGV[7] of them per user
+ * (6, or 7 with the idempotency key). ARGV: now, ttlMs, limit, content JSON, idempotency
+ * TTL ms, outbox spec, keys per user, then the users' ids in order. Returns one add_one
+ * reply per user, in order.
  */
-export const ADD_MANY_LUA = `${LUA_HELPERS}${ADD_ONE}
-local per = tonumber(ARGV[6])
+export const ADD_MANY_LUA = `${LUA_HELPERS}
+${LUA_OUTBOX}
+${ADD_ONE}
+local per = tonumber(ARGV[7])
 local now, ttl, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for b = 0, #KEYS - per, per do
-  out[#out + 1] = add_one({unpack(KEYS, b + 1, b + per)}, now, ttl, limit, ARGV[4], ARGV[5])
+  out[#out + 1] = add_one({unpack(KEYS, b + 1, b + per)}, now, ttl, limit, ARGV[4], ARGV[5], ARGV[6],
+    ARGV[8 + b / per])
 end
 return out
 `;
