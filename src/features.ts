@@ -116,6 +116,7 @@ export function featureBuilders(config: Config, shared: SharedServices) {
             outbox: stores.outbox,
             consumer: instanceId,
             registry: metrics.registry,
+            instances: registry,
             logger,
           })
         : undefined,

@@ -69,7 +69,8 @@ export function createRedisMemberStore(options: RedisMemberStoreOptions): Member
     pairs: (string | number)[],
   ): Promise<RefreshResult & { online: string[] }> => {
     const members = roomKey(keyPrefix, roomId, "members");
-    const keys = [members, roomKey(keyPrefix, roomId, "holders"), outbox?.script?.key ?? members];
+    const outboxKey = outbox?.script?.key(members) ?? members;
+    const keys = [members, roomKey(keyPrefix, roomId, "holders"), outboxKey];
     const [stale, flat, online, occupancy] = await membersScript(keys, [
       registration,
       mode,
@@ -82,16 +83,10 @@ export function createRedisMemberStore(options: RedisMemberStoreOptions): Member
     for (let i = 0; i + 1 < flat.length; i += 2) {
       changes.push({ roomId, userId: flat[i] as string, event: flat[i + 1] as MemberChange["event"] });
     }
-    if (occupancy !== 0 && outbox && !outbox.script) {
-      // Redis Cluster: the outbox is in another slot, a second command (docs/storage.md).
-      const event = occupancy === 1 ? "join" : "leave";
-      const userId = (occupancy === 1 ? changes : [...changes].reverse()).find(
-        (c) => c.event === event,
-      )?.userId;
-      await outbox.append(
-        occupancy === 1 ? "room.occupied" : "room.vacated",
-        JSON.stringify({ roomId, userId: userId ?? "" }),
-      );
+    const written = outbox?.script?.written;
+    if (occupancy !== 0 && written) {
+      // Redis Cluster: the entry is in the room's own slot, listed for the forwarder (docs/storage.md).
+      await written(outboxKey, occupancy === 1 ? "room.occupied" : "room.vacated");
     }
     return { stale: stale === 1, changes, online };
   };

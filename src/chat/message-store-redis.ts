@@ -129,7 +129,8 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
       const outbox = options.outbox;
       const [stream, meta, reads] = logKeys(input.roomId);
       // Without an outbox key of its own, the script gets one of the room's slot, never written.
-      const keys = [stream, meta, reads, outbox?.script?.key ?? meta, ...scriptLimit.keys] as string[];
+      const outboxKey = outbox?.script?.key(meta as string) ?? (meta as string);
+      const keys = [stream, meta, reads, outboxKey, ...scriptLimit.keys] as string[];
       if (input.clientMsgId !== undefined) {
         keys.push(roomKey(keyPrefix, input.roomId, `idem:${input.senderId}|${input.clientMsgId}`));
       }
@@ -148,12 +149,10 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
       ]);
       scriptLimit.check(reply);
       const [stored, payload] = reply as AppendReply;
-      if (stored === 1 && outbox && !outbox.script) {
-        // Redis Cluster: the outbox is in another slot, a second command (docs/storage.md).
-        await outbox.append(
-          "chat.message.created",
-          `{"roomId":${JSON.stringify(input.roomId)},"p":${payload}}`,
-        );
+      const written = outbox?.script?.written;
+      if (stored === 1 && written) {
+        // Redis Cluster: the entry is in the room's own slot, listed for the forwarder (docs/storage.md).
+        await written(outboxKey, "chat.message.created");
       }
       return { message: messageFromPayload(input.roomId, payload), duplicate: stored === 0 };
     },

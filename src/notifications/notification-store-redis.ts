@@ -69,10 +69,14 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
     async add(userIds, content: NotificationContent, now, idempotency): Promise<AddResult[]> {
       const json = JSON.stringify(content);
       const writer = options.outbox?.writer;
+      // Without an outbox, keys of the user's own slot stand in, never read or written.
+      const outboxKey = (userId: string): string => {
+        const own = keys(userId)[0];
+        return writer?.script?.key(own) ?? own;
+      };
       const userKeys = (userId: string): string[] => {
         const k: string[] = keys(userId);
-        // Without an outbox, keys of the user's own slot stand in, never read or written.
-        k.push(options.outbox?.connsKey(userId) ?? (k[0] as string), writer?.script?.key ?? (k[0] as string));
+        k.push(options.outbox?.connsKey(userId) ?? (k[0] as string), outboxKey(userId));
         if (idempotency) k.push(`${keyPrefix}notif:{${userId}}:idem:${idempotency.hash}`);
         return k;
       };
@@ -80,10 +84,10 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
       const result = async (userId: string, [id, replayed, third]: AddReply): Promise<AddResult> => {
         if (replayed !== 1) {
           const notification = hydrate(id, content, null);
-          if (Number(third) === 1 && writer && !writer.script && writer.wants("notification.undelivered")) {
-            // Redis Cluster: the outbox is in another slot, a second command (docs/storage.md).
-            const { readAt: _, ...stored } = notification;
-            await writer.append("notification.undelivered", JSON.stringify({ userId, notification: stored }));
+          const written = writer?.script?.written;
+          if (Number(third) === 1 && written) {
+            // Redis Cluster: the entry is in the user's own slot, listed for the forwarder (docs/storage.md).
+            await written(outboxKey(userId), "notification.undelivered");
           }
           return { id, notification, replayed: false };
         }

@@ -94,7 +94,7 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
   // Without an outbox the scripts get a key of their own slot in its place, never written.
   const outboxArgs = (userId: string) =>
     outbox?.script
-      ? { key: outbox.script.key, args: [userId, outbox.script.spec] }
+      ? { key: outbox.script.key(keys.state(userId)), args: [userId, outbox.script.spec] }
       : { key: keys.state(userId), args: [userId, ""] };
   const userScripts = {
     connect: userScript("presenceConnect", CONNECT_LUA),
@@ -119,7 +119,7 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
       [keys.conns(userId), keys.state(userId), ob.key],
       [...args, ...ob.args],
     );
-    if (outbox && !outbox.script && r.changed === 1) await appendAfter(name, userId, r);
+    if (r.changed === 1) await listWritten(name, ob.key, r);
     const update: PresenceUpdate & { removed: boolean; refused?: true } = {
       state: presenceState(userId, r.status, r.text, r.lastSeen, r.devices),
       changed: r.changed === 1,
@@ -131,15 +131,16 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
   };
 
   /**
-   * Redis Cluster: the outbox is in another slot, so the entry follows the change in a
-   * second command (docs/storage.md). A status change is no transition; the rare healing
+   * Redis Cluster: the script wrote its entry into its own slot's stream, listed now for
+   * the forwarder (docs/storage.md). A status change is no transition; the rare healing
    * `setStatus` that brings a user online is not reported there.
    */
-  const appendAfter = async (name: keyof typeof userScripts, userId: string, r: UserReply) => {
-    if (name === "connect") {
-      await outbox?.append("user.online", JSON.stringify({ userId, at: r.lastSeen }));
-    } else if ((name === "disconnect" || name === "settle") && r.status === "offline") {
-      await outbox?.append("user.offline", JSON.stringify({ userId, lastSeen: r.lastSeen }));
+  const listWritten = async (name: keyof typeof userScripts, key: string, r: UserReply) => {
+    const written = outbox?.script?.written;
+    if (!written) return;
+    if (name === "connect") await written(key, "user.online");
+    else if ((name === "disconnect" || name === "settle") && r.status === "offline") {
+      await written(key, "user.offline");
     }
   };
 

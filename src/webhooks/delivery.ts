@@ -13,6 +13,8 @@ export interface DeliveryOptions {
   pollMs: number;
   /** Entries one instance holds at once. */
   concurrency: number;
+  /** Redis Cluster: how often the outbox's recovery scan runs (`Outbox.recover`). */
+  recoveryScanMs: number;
 }
 
 export type DeliveryOutcome = "delivered" | "failed" | "dead";
@@ -135,6 +137,22 @@ export function createDeliveryWorker(options: DeliveryOptions, deps: DeliveryDep
     }
   };
 
+  /**
+   * Cluster: per-tag streams whose writer died before listing them are listed again.
+   * False when the scan failed (logged, not thrown).
+   */
+  const recover = async (): Promise<boolean> => {
+    if (stopped || !outbox.recover) return true;
+    try {
+      const listed = await outbox.recover();
+      if (listed > 0) log.info({ streams: listed }, "webhook events left by a dead instance found");
+      return true;
+    } catch (err) {
+      log.warn({ err }, "webhook recovery scan failed");
+      return false;
+    }
+  };
+
   const keepHeld = async () => {
     if (stopped || held.size === 0) return;
     try {
@@ -150,6 +168,7 @@ export function createDeliveryWorker(options: DeliveryOptions, deps: DeliveryDep
       stopped = false;
       timers.push(setInterval(() => void poll(), options.pollMs));
       timers.push(setInterval(() => void keepHeld(), Math.max(50, Math.floor(options.claimIdleMs / 3))));
+      if (outbox.recover) timers.push(setInterval(() => void recover(), options.recoveryScanMs));
       for (const t of timers) t.unref();
     },
     /**
@@ -166,6 +185,8 @@ export function createDeliveryWorker(options: DeliveryOptions, deps: DeliveryDep
         log.warn({ err, entries: waiting.length }, "webhook entries not released; others claim them later");
       });
     },
+    /** The recovery scan now (a dead instance was swept). */
+    recover,
     /** Held entries (tests, metrics). */
     held: () => held.size,
   };

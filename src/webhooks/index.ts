@@ -2,6 +2,7 @@ import type { Registry } from "prom-client";
 import type { Settings } from "../infra/config/sections.js";
 import type { Feature } from "../infra/feature.js";
 import type { Logger } from "../infra/logger.js";
+import type { InstanceRegistry } from "../instances/registry.js";
 import { createDeliveryWorker } from "./delivery.js";
 import { createWebhookMetrics } from "./metrics.js";
 import type { DeadLetter, Outbox } from "./outbox.js";
@@ -22,10 +23,20 @@ export function createDeadLetters(outbox: Outbox): DeadLetters {
   return { list: (limit, after) => outbox.listDead(limit, after), redeliver: (id) => outbox.redeliver(id) };
 }
 
-/** Delivers the outbox while the instance runs: every instance is a consumer of the one group. */
+/**
+ * Delivers the outbox while the instance runs: every instance is a consumer of the one
+ * group. On a Cluster, a dead instance swept by the instance registry triggers the
+ * outbox's recovery scan (events it wrote but had not listed for forwarding).
+ */
 export function createWebhooksFeature(
   options: WebhookOptions,
-  deps: { outbox: Outbox; consumer: string; registry: Registry; logger: Logger },
+  deps: {
+    outbox: Outbox;
+    consumer: string;
+    registry: Registry;
+    instances: Pick<InstanceRegistry, "join">;
+    logger: Logger;
+  },
 ): Feature {
   const observe = createWebhookMetrics(deps.registry, (now) => deps.outbox.lag(now));
   const worker = createDeliveryWorker(options, {
@@ -35,6 +46,12 @@ export function createWebhooksFeature(
     send: createWebhookSender(options),
     observe,
   });
+  if (deps.outbox.recover) {
+    deps.instances.join({
+      // A failed scan keeps the registration for the next sweep, which scans again.
+      reap: () => worker.recover(),
+    });
+  }
   return {
     name: "webhooks",
     async start() {

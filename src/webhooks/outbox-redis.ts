@@ -1,3 +1,4 @@
+import type { Cluster } from "ioredis";
 import type { WebhookEventType } from "../infra/config/sections.js";
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
@@ -10,11 +11,15 @@ import {
   webhookIdOf,
 } from "./outbox.js";
 import { ACK_LUA, DEAD_LETTER_LUA, REDELIVER_LUA } from "./outbox.lua.js";
+import { createOutboxForwarder, taggedKeys } from "./outbox-forwarder.js";
 
 /**
  * Keys (P = REDIS_KEY_PREFIX), sharing the hash tag `{webhooks}`:
  * - P {webhooks}:outbox  STREAM  events not yet delivered; consumer group `webhooks`
  * - P {webhooks}:dead    STREAM  dead letters, MAXLEN ~ WEBHOOK_DEAD_LETTER_MAX
+ * Redis Cluster only (outbox-forwarder.ts):
+ * - P {<tag>}:webhooks     STREAM  entries written by the scripts of that hash tag, until forwarded
+ * - P {webhooks}:pending  SET     per-tag streams to forward
  */
 export function outboxKeys(prefix: string) {
   return { outbox: `${prefix}{webhooks}:outbox`, dead: `${prefix}{webhooks}:dead` };
@@ -72,6 +77,9 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
   const redeliverScript = defineScript(redis, { name: "webhookRedeliver", lua: REDELIVER_LUA, keys: 2 });
   const ackScript = defineScript(redis, { name: "webhookAck", lua: ACK_LUA, keys: 1 });
   let claimCursor = "0-0";
+  const forwarder = isCluster(redis)
+    ? createOutboxForwarder({ redis, keyPrefix: options.keyPrefix, outbox: keys.outbox })
+    : undefined;
 
   const createGroup = async () => {
     try {
@@ -94,6 +102,8 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
 
   return {
     async readNew(consumer, count) {
+      // Cluster: what the scripts wrote into their own slots reaches the central outbox first.
+      await forwarder?.forward();
       const reply = (await withGroup(() =>
         redis.xreadgroup("GROUP", OUTBOX_GROUP, consumer, "COUNT", count, "STREAMS", keys.outbox, ">"),
       )) as [string, StreamEntry[]][] | null;
@@ -189,8 +199,12 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
       const oldest = first[0] ? msOfId(first[0][0]) : undefined;
       return { undelivered: length, oldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest) };
     },
+
+    ...(forwarder ? { recover: () => forwarder.recover() } : {}),
   };
 }
+
+const isCluster = (redis: RedisClient): redis is Cluster => redis.isCluster;
 
 function nextId(id: string): string {
   const [ms, seq] = id.split("-");
@@ -204,20 +218,31 @@ export interface RedisOutboxWriterOptions {
 }
 
 /**
- * Standalone and Sentinel: the stores' scripts add the entry themselves. A Cluster
- * refuses a script whose keys span slots, so there the entry is added by a second
- * command right after the change (docs/storage.md states the window this leaves).
+ * The stores' scripts add the entry themselves. Standalone and Sentinel: into the central
+ * outbox. A Cluster refuses a script whose keys span slots, so there each script writes
+ * into the stream of its own hash tag, and `written` lists that stream for the forwarder
+ * right after (a writer dying in between leaves it to the recovery scan).
  */
 export function createRedisOutboxWriter(options: RedisOutboxWriterOptions): OutboxWriter {
   const { redis, events } = options;
-  const key = outboxKeys(options.keyPrefix).outbox;
+  const central = outboxKeys(options.keyPrefix).outbox;
+  const tagged = taggedKeys(options.keyPrefix);
   const wanted = new Set(events);
+  const spec = outboxSpec(events);
   return {
     wants: (type) => wanted.has(type),
-    ...(redis.isCluster ? {} : { script: { key, spec: outboxSpec(events) } }),
+    script: redis.isCluster
+      ? {
+          key: (slotKey) => tagged.of(slotKey),
+          spec,
+          async written(key, type) {
+            if (wanted.has(type)) await redis.sadd(tagged.pending, key);
+          },
+        }
+      : { key: () => central, spec },
     async append(type, data) {
       if (!wanted.has(type)) return;
-      await redis.xadd(key, "*", "t", type, "d", data);
+      await redis.xadd(central, "*", "t", type, "d", data);
     },
   };
 }

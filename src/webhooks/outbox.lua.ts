@@ -48,3 +48,14 @@ export const ACK_LUA = `
 redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 `;
+
+/**
+ * KEYS: a per-tag outbox stream (Cluster). ARGV: the ids forwarded to the central outbox.
+ * The stream is deleted once empty, in the same step, so no empty stream stays behind a
+ * user or room; an entry written meanwhile keeps it.
+ */
+export const FORWARDED_LUA = `
+redis.call('XDEL', KEYS[1], unpack(ARGV))
+if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return 1
+`;

@@ -52,17 +52,33 @@ export interface Outbox {
   /** Drops delivered entries still kept (Redis: XTRIM MINID below the oldest undelivered one). */
   trim(): Promise<void>;
   lag(now: number): Promise<OutboxLag>;
+  /**
+   * Redis Cluster: finds every per-tag stream still holding entries (their writer died
+   * before listing them) and lists them for the forwarder. Returns how many it listed.
+   */
+  recover?(): Promise<number>;
 }
 
 /**
  * What a store needs to write an event in the same step as its state change. With
- * `script` set (Redis, standalone or Sentinel), the store's Lua writes the entry itself
- * (outbox.lua.ts); otherwise the store calls `append` right after its change (memory:
- * the same synchronous step; Redis Cluster: a second command, see docs/storage.md).
+ * `script` set (Redis), the store's Lua writes the entry itself (outbox.lua.ts) into
+ * `script.key(slotKey)`: the central outbox on standalone and Sentinel; on a Cluster a
+ * stream of the script's own hash tag, which `script.written` then lists for the
+ * forwarder (outbox-forwarder.ts). Without `script` (memory) the store calls `append` in
+ * the same synchronous step as its change.
  */
 export interface OutboxWriter {
   wants(type: WebhookEventType): boolean;
-  script?: { key: string; spec: string };
+  script?: {
+    /** The stream a script whose keys share `slotKey`'s hash tag writes its entry to. */
+    key(slotKey: string): string;
+    spec: string;
+    /**
+     * After a script wrote a `type` entry into `key` (Cluster only): lists the key for the
+     * forwarder. Undefined when the script wrote the central outbox itself.
+     */
+    written?(key: string, type: WebhookEventType): Promise<void>;
+  };
   append(type: WebhookEventType, data: string): Promise<void>;
 }
 

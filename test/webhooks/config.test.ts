@@ -69,6 +69,7 @@ describe("webhook retry backoff", () => {
     claimIdleMs: 1000,
     pollMs: 50,
     concurrency: 4,
+    recoveryScanMs: 60_000,
   };
 
   it("doubles per attempt up to the maximum, waiting between half and all of it", () => {

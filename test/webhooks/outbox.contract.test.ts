@@ -15,9 +15,10 @@ import { createMemoryPresenceStore } from "../../src/presence/presence-store-mem
 import { createRedisPresenceStore, presenceKeys } from "../../src/presence/presence-store-redis.js";
 import type { PresenceStore } from "../../src/presence/store.js";
 import { renderData } from "../../src/webhooks/events.js";
-import type { Outbox, OutboxEntry } from "../../src/webhooks/outbox.js";
+import type { Outbox, OutboxEntry, OutboxWriter } from "../../src/webhooks/outbox.js";
+import { createOutboxForwarder, taggedKeys } from "../../src/webhooks/outbox-forwarder.js";
 import { createMemoryOutbox } from "../../src/webhooks/outbox-memory.js";
-import { createRedisOutbox, createRedisOutboxWriter } from "../../src/webhooks/outbox-redis.js";
+import { createRedisOutbox, createRedisOutboxWriter, outboxKeys } from "../../src/webhooks/outbox-redis.js";
 import { sleep } from "../helpers/client.js";
 import { RedisCluster } from "../helpers/redis-cluster.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
@@ -59,10 +60,13 @@ const presenceOptions = { graceMs: GRACE, retentionMs: 24 * 3600_000 };
 const messageOptions = { historyLimit: 100, retentionMs: 0, idempotencyTtlSec: 60, unreadCap: 100 };
 const notificationOptions = { limit: 100, ttlMs: 86_400_000 };
 
-function redisSetup(redis: Redis | Cluster, events: WebhookEventType[]): Setup {
+function redisSetup(
+  redis: Redis | Cluster,
+  events: WebhookEventType[],
+  keyPrefix = `o${randomBytes(4).toString("hex")}:`,
+  writer: OutboxWriter = createRedisOutboxWriter({ redis, keyPrefix, events }),
+): Setup {
   clients.push(redis);
-  const keyPrefix = `o${randomBytes(4).toString("hex")}:`;
-  const writer = createRedisOutboxWriter({ redis, keyPrefix, events });
   return {
     outbox: createRedisOutbox({ redis, keyPrefix, deadLetterMax: 100 }),
     presence: createRedisPresenceStore({ redis, keyPrefix, ...presenceOptions, outbox: writer }),
@@ -110,14 +114,16 @@ const backends: [string, Backend][] = [
   ],
   ["redis (written by the scripts)", (events = ALL) => redisSetup(redisServer.client(), events)],
   [
-    "redis cluster (written after the scripts)",
-    (events = ALL) => {
-      const redis = new Cluster(redisCluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
-      redis.on("error", () => {});
-      return redisSetup(redis, events);
-    },
+    "redis cluster (written by the scripts into their own slot)",
+    (events = ALL) => redisSetup(cluster(), events),
   ],
 ];
+
+function cluster(): Cluster {
+  const redis = new Cluster(redisCluster.nodes.map((n) => ({ host: "127.0.0.1", port: n.port })));
+  redis.on("error", () => {});
+  return redis;
+}
 
 const conn = (userId: string, socketId: string, instance = "i1") => ({ userId, socketId, instance });
 const brief = (entries: OutboxEntry[]) => entries.map((e) => ({ type: e.type, data: JSON.parse(e.data) }));
@@ -209,7 +215,7 @@ describe.each(backends)("webhook outbox contract (%s)", (_name, backend) => {
     await outbox.keep("c1", [first[0]?.id as string]);
     const claimed = await outbox.claimStale("c3", 100, 10);
     expect(claimed.map((e) => e.id).sort()).toEqual([first[1]?.id, second[0]?.id].sort());
-    expect(claimed[0]?.webhookId).toMatch(/^evt_\d+-\d+$/);
+    expect(claimed[0]?.webhookId).toMatch(/^evt_[\w-]+$/);
     expect(await outbox.claimStale("c4", 100, 10)).toEqual([]);
   });
 
@@ -286,5 +292,94 @@ describe("redis webhook outbox after Redis lost its data", () => {
     expect(brief(await outbox.readNew("c1", 10))).toEqual([
       { type: "user.online", data: { userId: "bea", at: T0 } },
     ]);
+  });
+});
+
+/**
+ * On a Cluster each script writes its entry into a stream of its own hash tag, its writer
+ * then lists that stream for the forwarder; these are the crashes in between.
+ */
+describe("redis cluster webhook outbox when an instance dies in the middle", () => {
+  const prefix = () => `k${randomBytes(4).toString("hex")}:`;
+
+  it("delivers an event whose writer died after the script, once the recovery scan ran", async () => {
+    const redis = cluster();
+    const keyPrefix = prefix();
+    const writer = createRedisOutboxWriter({ redis, keyPrefix, events: ALL });
+    // The script runs, the listing that follows it never happens (the instance died).
+    const dying: OutboxWriter = {
+      ...writer,
+      script: { key: writer.script?.key as (k: string) => string, spec: writer.script?.spec ?? "" },
+    };
+    const { outbox, presence, messages } = redisSetup(redis, ALL, keyPrefix, dying);
+    const before = Date.now();
+    await presence.connect(conn("ivy", "s1"), T0);
+    await messages.append({ roomId: "team:lost", senderId: "ivy", text: "kept", createdAt: T0 });
+    const after = Date.now();
+    expect(await outbox.readNew("c1", 10)).toEqual([]);
+    await sleep(20);
+
+    expect(await outbox.recover?.()).toBe(2);
+    const entries = await outbox.readNew("c1", 10);
+    expect(entries.map((e) => e.type).sort()).toEqual(["chat.message.created", "user.online"]);
+    // The retry window runs from when the event was written, not from when it was found.
+    for (const e of entries) {
+      expect(e.createdAt).toBeGreaterThanOrEqual(before);
+      expect(e.createdAt).toBeLessThanOrEqual(after);
+    }
+    // Forwarded streams are gone, the index is empty: nothing is found a second time.
+    expect(await outbox.recover?.()).toBe(0);
+    expect(await outbox.readNew("c1", 10)).toEqual([]);
+  });
+
+  it("keeps one webhook id for an entry forwarded twice (the forwarder died before removing it)", async () => {
+    const redis = cluster();
+    const keyPrefix = prefix();
+    const { outbox, members } = redisSetup(redis, ALL, keyPrefix);
+    await members.update("team:twice", "ann", 1);
+    const forwarder = createOutboxForwarder({ redis, keyPrefix, outbox: outboxKeys(keyPrefix).outbox });
+    const tagged = taggedKeys(keyPrefix).of("chat:{team:twice}:members");
+    // Copied to the central outbox, then the forwarder died: the key is still listed.
+    await forwarder.copy(tagged);
+    const entries = await outbox.readNew("c1", 10);
+    expect(brief(entries)).toEqual([
+      { type: "room.occupied", data: { roomId: "team:twice", userId: "ann" } },
+      { type: "room.occupied", data: { roomId: "team:twice", userId: "ann" } },
+    ]);
+    expect(new Set(entries.map((e) => e.webhookId)).size).toBe(1);
+    expect(entries[0]?.createdAt).toBe(entries[1]?.createdAt);
+    expect(await redis.exists(tagged)).toBe(0);
+  });
+
+  it("forwards an entry written after the forwarder read its stream, without a recovery scan", async () => {
+    const keyPrefix = prefix();
+    const { messages } = redisSetup(cluster(), ALL, keyPrefix);
+    const append = (text: string) =>
+      messages.append({ roomId: "team:race", senderId: "ann", text, createdAt: T0 });
+    // The forwarder's client: right after its first read of a stream, another instance
+    // appends to the same room (before the forwarder removes what it read).
+    const target = cluster();
+    let interleaved = false;
+    const forwarding = new Proxy(target, {
+      get(t, name) {
+        if (name === "xrange" && !interleaved) {
+          return async (...args: Parameters<Cluster["xrange"]>) => {
+            const read = await t.xrange(...args);
+            interleaved = true;
+            await append("during");
+            return read;
+          };
+        }
+        const value = Reflect.get(t, name);
+        return typeof value === "function" ? value.bind(t) : value;
+      },
+    });
+    const { outbox } = redisSetup(forwarding, ALL, keyPrefix);
+    await append("before");
+    const texts = async () =>
+      (await outbox.readNew("c1", 10)).map((e) => (renderData(e.type, e.data) as { text: string }).text);
+    expect(await texts()).toEqual(["before"]);
+    expect(interleaved).toBe(true);
+    expect(await texts()).toEqual(["during"]);
   });
 });

@@ -231,6 +231,7 @@ const webhooks = z
     WEBHOOK_RETRY_MAX_MS: int(10, 86_400_000).default(600_000),
     WEBHOOK_CLAIM_IDLE_MS: int(500, 3_600_000).default(30_000),
     WEBHOOK_POLL_MS: int(10, 60_000).default(250),
+    WEBHOOK_RECOVERY_SCAN_MS: int(1_000, 86_400_000).default(300_000),
     WEBHOOK_CONCURRENCY: int(1, 1_000).default(16),
     WEBHOOK_DEAD_LETTER_MAX: int(10, 10_000_000).default(10_000),
   })
@@ -267,6 +268,7 @@ const webhooks = z
       retryMaxMs: e.WEBHOOK_RETRY_MAX_MS,
       claimIdleMs: e.WEBHOOK_CLAIM_IDLE_MS,
       pollMs: e.WEBHOOK_POLL_MS,
+      recoveryScanMs: e.WEBHOOK_RECOVERY_SCAN_MS,
       concurrency: e.WEBHOOK_CONCURRENCY,
       deadLetterMax: e.WEBHOOK_DEAD_LETTER_MAX,
     };
