@@ -9,8 +9,9 @@
 
 /**
  * ob_emit(key, spec, type, data): adds the event when `spec` (the wanted types between
- * spaces, '' for none) lists it. The caller passes the outbox key among its KEYS; with
- * `spec` empty it may pass a key of its own slot instead, never written.
+ * spaces, '' for none) lists it. The caller passes the outbox key among its KEYS (on a
+ * Cluster the stream of its own hash tag, `OutboxWriter.script.key`); with `spec` empty it
+ * may pass a key of its own slot instead, never written.
  */
 export const LUA_OUTBOX = `
 local function ob_emit(key, spec, event, data)

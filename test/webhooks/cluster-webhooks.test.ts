@@ -1,41 +1,54 @@
+import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type TestApp } from "../helpers/app.js";
-import { closeAllClients, connected, eventually, ok } from "../helpers/client.js";
+import { ChildServer } from "../helpers/child-server.js";
+import { closeAllClients, connected, eventually, ok, sleep } from "../helpers/client.js";
 import { RedisCluster } from "../helpers/redis-cluster.js";
 import { tokenFor } from "../helpers/tokens.js";
 import { WebhookReceiver } from "../helpers/webhook-receiver.js";
 
 const KEY = "cluster-webhook-key-0123456789";
 
-/** On a Cluster the stores add the outbox entry right after their script (another slot). */
+let cluster: RedisCluster;
+beforeAll(async () => {
+  cluster = await new RedisCluster().start();
+}, 60_000);
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+const clusterEnv = (receiver: WebhookReceiver, prefix: string) => ({
+  REDIS_MODE: "cluster",
+  REDIS_URL: `redis://${cluster.seeds.split(",")[0]}`,
+  REDIS_CLUSTER_NODES: cluster.seeds,
+  REDIS_KEY_PREFIX: prefix,
+  INTERNAL_API_KEY: KEY,
+  PRESENCE_TTL_MS: "1500",
+  PRESENCE_GRACE_MS: "300",
+  WEBHOOK_URL: receiver.url,
+  WEBHOOK_SECRET: receiver.secret,
+  WEBHOOK_POLL_MS: "50",
+  WEBHOOK_RETRY_BASE_MS: "50",
+  WEBHOOK_RETRY_MAX_MS: "200",
+});
+
+/**
+ * On a Cluster each store's script writes its event into a stream of its own slot, listed
+ * right after for the forwarder that moves it to the outbox.
+ */
 describe("webhooks over a Redis Cluster", () => {
-  let cluster: RedisCluster;
   let receiver: WebhookReceiver;
   const apps: TestApp[] = [];
 
   beforeAll(async () => {
-    [cluster, receiver] = await Promise.all([new RedisCluster().start(), new WebhookReceiver().start()]);
-    const env = {
-      REDIS_MODE: "cluster",
-      REDIS_URL: `redis://${cluster.seeds.split(",")[0]}`,
-      REDIS_CLUSTER_NODES: cluster.seeds,
-      REDIS_KEY_PREFIX: `wc${Date.now()}:`,
-      INTERNAL_API_KEY: KEY,
-      PRESENCE_TTL_MS: "1500",
-      PRESENCE_GRACE_MS: "300",
-      WEBHOOK_URL: receiver.url,
-      WEBHOOK_SECRET: receiver.secret,
-      WEBHOOK_POLL_MS: "50",
-      WEBHOOK_RETRY_BASE_MS: "50",
-      WEBHOOK_RETRY_MAX_MS: "200",
-    };
+    receiver = await new WebhookReceiver().start();
+    const env = clusterEnv(receiver, `wc${Date.now()}:`);
     apps.push(await startApp({ ...env, INSTANCE_ID: "A" }), await startApp({ ...env, INSTANCE_ID: "B" }));
   }, 60_000);
   afterAll(async () => {
     closeAllClients();
     await Promise.all(apps.map((a) => a.close()));
     await receiver?.close();
-    await cluster?.destroy();
   });
 
   it("delivers every kind of event once, from whichever instance", async () => {
@@ -65,4 +78,53 @@ describe("webhooks over a Redis Cluster", () => {
     expect(receiver.of("notification.undelivered")[0]?.data.userId).toBe("absent");
     expect(receiver.rejected).toBe(0);
   });
+});
+
+describe("webhooks over a Redis Cluster when an instance dies after a script, before listing its event", () => {
+  let receiver: WebhookReceiver;
+  let survivor: TestApp | undefined;
+  let victim: ChildServer | undefined;
+  let redis: Cluster | undefined;
+
+  afterAll(async () => {
+    await victim?.kill();
+    await survivor?.close();
+    redis?.disconnect();
+    await receiver?.close();
+  });
+
+  it("delivers the event once, found by the scan when the dead instance is swept", async () => {
+    receiver = await new WebhookReceiver().start();
+    const prefix = `wd${Date.now()}:`;
+    // The periodic scan is out of reach: only sweeping the dead instance can find the event.
+    const env = { ...clusterEnv(receiver, prefix), WEBHOOK_RECOVERY_SCAN_MS: "3600000" };
+    victim = await new ChildServer({ ...env, INSTANCE_ID: "victim" }).start();
+    survivor = await startApp({ ...env, INSTANCE_ID: "survivor" });
+
+    // What presence's connect script writes for a user of the victim's, left unlisted: the
+    // victim died between its script and its SADD (no production hook can stop it there).
+    redis = new Cluster(
+      cluster.seeds.split(",").map((s) => ({ host: "127.0.0.1", port: Number(s.split(":")[1]) })),
+    );
+    redis.on("error", () => {});
+    const at = Date.now();
+    await redis.xadd(
+      `${prefix}{zed}:webhooks`,
+      "*",
+      "t",
+      "user.online",
+      "d",
+      JSON.stringify({ userId: "zed", at }),
+    );
+    await sleep(1000);
+    expect(receiver.of("user.online")).toEqual([]);
+
+    await victim.signal("SIGKILL");
+    await eventually(() => receiver.of("user.online").length === 1, 15_000);
+    const [online] = receiver.of("user.online");
+    expect(online?.data).toEqual({ userId: "zed", at });
+    await sleep(1000);
+    expect(receiver.of("user.online")).toHaveLength(1);
+    expect(await redis.exists(`${prefix}{zed}:webhooks`)).toBe(0);
+  }, 30_000);
 });
