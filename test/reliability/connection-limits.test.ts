@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { FeaturesFactory } from "../../src/app.js";
 import { featureBuilders } from "../../src/features.js";
-import { AppError } from "../../src/protocol/index.js";
+import { AppError, userRoom } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { ChildServer } from "../helpers/child-server.js";
 import {
@@ -86,6 +86,10 @@ describe("connections per user", () => {
     expect(tally(results.map((r) => r.outcome))).toEqual({ connected: 10, TOO_MANY_CONNECTIONS: 20 });
     expect(serverSockets(t)).toBe(10);
     expect(await recorded(keyPrefix, "crowd")).toBe(10);
+    // The refused handshakes joined the user room beside their admission: they left it again.
+    await eventually(() => t.app.io.of("/").adapter.rooms.get(userRoom("crowd"))?.size === 10);
+    const members = t.app.io.of("/").adapter.rooms.get(userRoom("crowd")) ?? new Set();
+    expect([...members].every((id) => t.app.io.of("/").sockets.has(id))).toBe(true);
   });
 
   it("admits exactly MAX_CONNECTIONS_PER_USER of 30 simultaneous handshakes split over two instances", async () => {
