@@ -138,15 +138,18 @@ export function featureBuilders(config: Config, shared: SharedServices) {
       rooms: RoomMessages;
       reads: InternalReads;
     }) =>
-      createInternalApiFeature(config.internalApi, {
-        ...services,
-        ...(deadLetters ? { deadLetters } : {}),
-        sockets: io,
-        adapterReady: () => !redis || redis.isReady(),
-        rateLimiter,
-        logger,
-        onRequest: (route, status) => metrics.internalApiRequests.inc({ route, status: String(status) }),
-      }),
+      createInternalApiFeature(
+        { ...config.internalApi, version: config.version },
+        {
+          ...services,
+          ...(deadLetters ? { deadLetters } : {}),
+          sockets: io,
+          adapterReady: () => !redis || redis.isReady(),
+          rateLimiter,
+          logger,
+          onRequest: (route, status) => metrics.internalApiRequests.inc({ route, status: String(status) }),
+        },
+      ),
     demo: (services: { notifications: Pick<NotificationService, "publish"> }, staticDir?: string) =>
       createDemoFeature({ jwt: config.jwt, staticDir }, { ...services, verifier, rateLimiter, logger }),
     admin: (options: AdminOptions) =>
