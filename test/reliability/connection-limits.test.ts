@@ -233,6 +233,23 @@ describe("connection floods from one address", () => {
     expect(t.app.io.of("/").sockets.size).toBe(5);
   });
 
+  it("gives back the connection presence admitted beside a handshake the per-address rate refused", async () => {
+    const keyPrefix = prefix();
+    const t = await start({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: keyPrefix,
+      RATE_CONNECT_PER_IP_PER_MIN: "2",
+      MAX_CONNECTIONS_PER_USER: "5",
+    });
+    const token = await tokenFor("counted-twice");
+    await connected(t.url, token);
+    await connected(t.url, token);
+    // Counted in the same phase as presence's admission, which recorded it too.
+    expect((await connectError(t.url, token)).data?.code).toBe("RATE_LIMITED");
+    await eventually(async () => (await recorded(keyPrefix, "counted-twice")) === 2);
+    expect(serverSockets(t)).toBe(2);
+  });
+
   it("counts handshakes refused by authentication, so a valid token after them is refused RATE_LIMITED", async () => {
     const t = await start({ RATE_CONNECT_PER_IP_PER_MIN: "5", MAX_CONNECTIONS_PER_USER: "100" }, () => []);
     const bad = [undefined, "not.a.jwt", await tokenFor("guesser", {}, { secret: "x".repeat(40) })];
