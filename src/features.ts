@@ -40,7 +40,7 @@ export function buildFeatures(config: Config, shared: SharedServices): Feature[]
  * Tests build the features they need with these.
  */
 export function featureBuilders(config: Config, shared: SharedServices) {
-  const { instanceId, io, redis, rateLimiter, verifier, metrics, logger } = shared;
+  const { instanceId, io, redis, rateLimiter, verifier, revocations, metrics, logger } = shared;
   const stores = createStores(
     redis && { redis, keyPrefix: config.redis.keyPrefix, pubsubKind: shared.pubsubKind },
   );
@@ -86,6 +86,7 @@ export function featureBuilders(config: Config, shared: SharedServices) {
       createInternalApiFeature(config.internalApi, {
         ...services,
         sockets: io,
+        revocations,
         adapterReady: () => !redis || redis.isReady(),
         rateLimiter,
         logger,

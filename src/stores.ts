@@ -1,6 +1,8 @@
 import { InMemoryStore } from "@socket.io/admin-ui";
 import type { AdminSessionStore } from "./admin/session-store.js";
 import { createRedisAdminSessionStore } from "./admin/session-store.js";
+import { createMemoryRevocationStore, type RevocationStore } from "./auth/revocation-store.js";
+import { createRedisRevocationStore } from "./auth/revocation-store-redis.js";
 import { createMemoryRoomFeed } from "./chat/feed-memory.js";
 import { createRedisRoomFeed } from "./chat/feed-redis.js";
 import type { ChatStoreOptions, ChatStores } from "./chat/index.js";
@@ -28,6 +30,8 @@ export interface Stores {
   presence(options: PresenceStoreOptions): PresenceStore;
   notifications(options: NotificationStoreOptions): NotificationStore;
   adminSessions(options: { ttlSec: number; onError: (err: Error, what: string) => void }): AdminSessionStore;
+  /** Token revocations per user (the app's one, shared by the verifier and the internal API). */
+  revocations(): RevocationStore;
 }
 
 export interface RedisBackend {
@@ -61,6 +65,7 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
     presence: (options) => createRedisPresenceStore({ redis: command, keyPrefix, ...options }),
     notifications: (options) => createRedisNotificationStore({ redis: command, keyPrefix, ...options }),
     adminSessions: (options) => createRedisAdminSessionStore({ redis: command, keyPrefix, ...options }),
+    revocations: () => createRedisRevocationStore({ redis: command, keyPrefix }),
   };
 }
 
@@ -83,6 +88,7 @@ function memoryStores(): Stores {
     presence: (options) => createMemoryPresenceStore(options),
     notifications: (options) => createMemoryNotificationStore(options),
     adminSessions: () => new InMemoryStore(),
+    revocations: () => createMemoryRevocationStore(),
   };
 }
 

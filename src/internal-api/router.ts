@@ -5,7 +5,14 @@ import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { NotificationService } from "../notifications/index.js";
 import { AppError, type Message } from "../protocol/index.js";
 import { apiKeyId } from "./api-key.js";
-import { parseOrThrow, publishNotificationBody, roomMessageBody, roomParams, userParams } from "./schemas.js";
+import {
+  parseOrThrow,
+  publishNotificationBody,
+  revokeBody,
+  roomMessageBody,
+  roomParams,
+  userParams,
+} from "./schemas.js";
 
 /** What the internal API needs from chat: implemented by the chat service. */
 export interface RoomMessages {
@@ -29,6 +36,11 @@ export interface InternalApiDeps {
    * when the request cannot reach the other instances now.
    */
   disconnectUser(userId: string): void;
+  /**
+   * Refuses the user's tokens issued before `beforeMs` on every instance, then disconnects
+   * the user's sockets as `disconnectUser` does; resolves with the time in force.
+   */
+  revokeUser(userId: string, beforeMs: number): Promise<number>;
   /** Told of every answered request: the route's pattern (`unknown` when none matched) and the status. */
   onRequest?(route: string, status: number): void;
 }
@@ -105,6 +117,21 @@ export function createInternalApi(options: InternalApiOptions, deps: InternalApi
     deps.disconnectUser(userId);
     log.info({ userId }, "user disconnected on request");
     res.status(202).json({ userId });
+  });
+
+  api.post("/users/:userId/revoke", authenticate, async (req, res) => {
+    const { userId } = parseOrThrow(userParams, req.params, "user");
+    const { before } = parseOrThrow(revokeBody, req.body, "revocation");
+    const now = Date.now();
+    const beforeMs = before === undefined ? now : typeof before === "number" ? before : Date.parse(before);
+    if (beforeMs > now) {
+      throw new AppError("INVALID_PAYLOAD", "before must not be in the future", {
+        fields: [{ path: "before", message: "must not be in the future" }],
+      });
+    }
+    const inForce = await deps.revokeUser(userId, beforeMs);
+    log.info({ userId, before: inForce }, "user's tokens revoked");
+    res.status(202).json({ userId, before: inForce });
   });
 
   // Unknown routes need the key too: without it they answer 401, never reveal what exists.

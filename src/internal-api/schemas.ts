@@ -33,6 +33,16 @@ export const roomMessageBody = z.object({
 
 export const userParams = z.object({ userId });
 
+/** `before`: epoch milliseconds or an ISO 8601 time; unset: now. */
+export const revokeBody = z
+  .object({
+    before: z
+      .union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.iso.datetime({ offset: true })])
+      .optional(),
+  })
+  .optional()
+  .default({});
+
 /** Parse or throw INVALID_PAYLOAD naming the failing fields (the HTTP 400 body). */
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);

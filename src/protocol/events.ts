@@ -103,6 +103,8 @@ export interface SocketData {
   user: AuthenticatedUser;
   /** Epoch seconds at which the current token expires. */
   tokenExp: number;
+  /** Epoch seconds at which the current token was issued (what a revocation compares). */
+  tokenIssuedAt: number;
 }
 
 export type ServerEventName = keyof ServerToClientEvents;
