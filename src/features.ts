@@ -1,7 +1,8 @@
 import { type AdminOptions, createAdminFeature } from "./admin/index.js";
 import type { SharedServices } from "./app.js";
+import { createAccessHook } from "./chat/access-hook.js";
 import { createChatFeature } from "./chat/index.js";
-import { createLocalDelivery } from "./chat/socket-handlers.js";
+import { createLeftNotice, createLocalDelivery } from "./chat/socket-handlers.js";
 import { createDemoFeature } from "./demo/index.js";
 import type { Config } from "./infra/config.js";
 import type { Feature } from "./infra/feature.js";
@@ -51,6 +52,16 @@ export function featureBuilders(config: Config, shared: SharedServices) {
     ttlMs: config.presence.ttlMs,
     logger,
   });
+  const roomAccessHook = () => {
+    const { url, key, timeoutMs, defaultTtlSec } = config.roomAccess;
+    if (url === undefined || key === undefined) return undefined;
+    return createAccessHook({
+      call: { url, key, timeoutMs },
+      defaultTtlSec,
+      cache: stores.roomAccess(),
+      logger,
+    });
+  };
   return {
     /** The registry's heartbeats and sweeps, for every app that builds presence or chat. */
     instances: () => createInstancesFeature(registry),
@@ -73,6 +84,12 @@ export function featureBuilders(config: Config, shared: SharedServices) {
         rateLimiter,
         logger,
         onStored: () => metrics.messagesStored.inc(),
+        access: {
+          verifyRoomToken: (token) => verifier.verifyRoomToken(token),
+          hook: roomAccessHook(),
+          clockToleranceSec: config.jwt.clockToleranceSec,
+        },
+        leftNotice: createLeftNotice(io),
       }),
     notifications: () =>
       createNotificationsFeature(config.notifications, {

@@ -3,6 +3,8 @@ import type { AdminSessionStore } from "./admin/session-store.js";
 import { createRedisAdminSessionStore } from "./admin/session-store.js";
 import { createMemoryRevocationStore, type RevocationStore } from "./auth/revocation-store.js";
 import { createRedisRevocationStore } from "./auth/revocation-store-redis.js";
+import { type AccessCache, createMemoryAccessCache } from "./chat/access-cache.js";
+import { createRedisAccessCache } from "./chat/access-cache-redis.js";
 import { createMemoryRoomFeed } from "./chat/feed-memory.js";
 import { createRedisRoomFeed } from "./chat/feed-redis.js";
 import type { ChatStoreOptions, ChatStores } from "./chat/index.js";
@@ -32,6 +34,8 @@ export interface Stores {
   adminSessions(options: { ttlSec: number; onError: (err: Error, what: string) => void }): AdminSessionStore;
   /** Token revocations per user (the app's one, shared by the verifier and the internal API). */
   revocations(): RevocationStore;
+  /** The room access hook's answers per user and room. */
+  roomAccess(): AccessCache;
 }
 
 export interface RedisBackend {
@@ -66,6 +70,7 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
     notifications: (options) => createRedisNotificationStore({ redis: command, keyPrefix, ...options }),
     adminSessions: (options) => createRedisAdminSessionStore({ redis: command, keyPrefix, ...options }),
     revocations: () => createRedisRevocationStore({ redis: command, keyPrefix }),
+    roomAccess: () => createRedisAccessCache({ redis: command, keyPrefix }),
   };
 }
 
@@ -89,6 +94,7 @@ function memoryStores(): Stores {
     notifications: (options) => createMemoryNotificationStore(options),
     adminSessions: () => new InMemoryStore(),
     revocations: () => createMemoryRevocationStore(),
+    roomAccess: () => createMemoryAccessCache(),
   };
 }
 

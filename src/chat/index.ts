@@ -2,11 +2,11 @@ import type { Feature } from "../infra/feature.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { InstanceRegistry } from "../instances/index.js";
+import { createRoomGate, type LostReason, type RoomGateDeps } from "./access.js";
 import type { RoomFeed } from "./feed.js";
 import type { MemberStore } from "./member-store.js";
 import { createMembership } from "./membership.js";
 import type { MessageStore } from "./message-store.js";
-import { roomAccess } from "./policy.js";
 import { createRoomRelay, type LocalDelivery } from "./relay.js";
 import { type ChatService, createChatService } from "./service.js";
 import { registerChatEvents } from "./socket-handlers.js";
@@ -60,6 +60,10 @@ export interface ChatDeps {
   logger: Logger;
   /** Once per newly stored message (not for idempotent replays): the metrics hook. */
   onStored(): void;
+  /** Room tokens and the backend's access hook, beside the claims. */
+  access: Omit<RoomGateDeps, "onLost" | "now">;
+  /** Tells the socket it left a room it had joined, on its room token's expiry or the hook's refusal. */
+  leftNotice(connId: string, roomId: string, reason: LostReason): void;
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 60 * 60;
@@ -111,10 +115,22 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
   stores.feed.onRestored(() => {
     membership.verify().catch((err: unknown) => logger.error({ err }, "membership check failed"));
   });
+  const access = createRoomGate({
+    ...deps.access,
+    now,
+    onLost(conn, roomId, reason) {
+      // Leaving as chat:leave would: the room hears the member leave when it was the user's last socket.
+      service
+        .leave(conn, conn.data.user, { roomId })
+        .then(() => deps.leftNotice(conn.id, roomId, reason))
+        .catch((err: unknown) => logger.error({ err, roomId }, "leaving a room no longer granted failed"));
+    },
+  });
   const service = createChatService({
     messages: stores.messages,
     membership,
     relay,
+    access,
     events: stores.feed,
     now,
     maxMessageLength: options.maxMessageLength,
@@ -132,7 +148,9 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     async onUserChanged(socket) {
       // A refreshed token may grant fewer rooms: leave those as chat:leave would.
       const user = socket.data.user;
-      const dropped = service.roomsOf(socket).filter((roomId) => !roomAccess(user, roomId).allowed);
+      const rooms = service.roomsOf(socket);
+      const granted = await Promise.all(rooms.map((roomId) => access.stillGranted(socket, user, roomId)));
+      const dropped = rooms.filter((_, i) => !granted[i]);
       await Promise.all(dropped.map((roomId) => service.leave(socket, user, { roomId })));
       return dropped;
     },
@@ -141,6 +159,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
       service.disconnect(socket, socket.data.user).catch(onDisconnectError);
     },
     async stop() {
+      access.stop();
       membership.stop();
       stores.feed.close();
     },

@@ -13,11 +13,12 @@ import {
   type Message,
   USER_ID_PATTERN,
 } from "../protocol/index.js";
+import type { RoomGate } from "./access.js";
 import type { RoomEventPublisher } from "./feed.js";
 import type { Membership } from "./membership.js";
 import { normalizeMessageId, parseMessageId } from "./message-id.js";
 import type { LogCursor, LogPage, MessageStore } from "./message-store.js";
-import { assertNotReserved, assertRoomAccess, assertRoomId, roomAccess } from "./policy.js";
+import { assertNotReserved, assertRoomId } from "./policy.js";
 import type { RoomRelay } from "./relay.js";
 
 /** Messages in a `chat:join` answer without a cursor, and after a failed recovery. */
@@ -48,6 +49,8 @@ export interface ChatServiceDeps {
   /** Who is in which room: the connections here, and the room-wide members across instances. */
   membership: Membership;
   relay: RoomRelay;
+  /** Who may be in which room: the claims, room tokens, the backend's access hook. */
+  access: RoomGate;
   /** Typing and read positions to every instance. */
   events: RoomEventPublisher;
   now: () => number;
@@ -73,9 +76,22 @@ export interface ChatService {
     payload: ChatSendPayload,
     limit?: PendingLimit,
   ): Promise<Message>;
-  history(user: AuthenticatedUser, payload: ChatHistoryPayload): Promise<ChatHistoryResult>;
-  typing(conn: RoomConnection, user: AuthenticatedUser, payload: ChatTypingPayload): { roomId: string };
-  read(user: AuthenticatedUser, payload: ChatReadPayload): Promise<{ roomId: string; messageId: string }>;
+  /** `conn`: whose room tokens count (none: the claims and the access hook only). */
+  history(
+    user: AuthenticatedUser,
+    payload: ChatHistoryPayload,
+    conn?: RoomConnection,
+  ): Promise<ChatHistoryResult>;
+  typing(
+    conn: RoomConnection,
+    user: AuthenticatedUser,
+    payload: ChatTypingPayload,
+  ): Promise<{ roomId: string }>;
+  read(
+    user: AuthenticatedUser,
+    payload: ChatReadPayload,
+    conn?: RoomConnection,
+  ): Promise<{ roomId: string; messageId: string }>;
   /** The connection is going away: it leaves every chat room it joined. */
   disconnect(conn: RoomConnection, user: AuthenticatedUser): Promise<void>;
   /** The chat rooms this connection has joined (here, through `join`). */
@@ -127,7 +143,7 @@ function parseId(id: string, field: string): { ms: number; seq: number } {
 type JoinPage = Pick<ChatJoinResult, "epoch" | "seq" | "live" | "messages" | "hasMore" | "recovered">;
 
 export function createChatService(deps: ChatServiceDeps): ChatService {
-  const { messages, membership, relay, events } = deps;
+  const { messages, membership, relay, events, access } = deps;
 
   const append = async (
     roomId: string,
@@ -232,6 +248,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
   };
 
   const leaveRoom = async (conn: RoomConnection, userId: string, roomId: string): Promise<void> => {
+    access.forget(conn.id, roomId);
     // Only rooms joined through chat: `user:` and `presence:` rooms are not the client's to leave.
     if (!membership.has(roomId, conn.id)) return;
     conn.leave(roomId);
@@ -241,7 +258,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
   return {
     async join(conn, user, payload) {
       const { roomId } = payload;
-      assertRoomAccess(user, roomId);
+      await access.admit(conn, user, roomId, payload.token);
       const cursor = cursorOf(payload);
       // The event may be handled after the socket closed (it waited on the rate limiter):
       // joining then would leave a room entry that no disconnect will ever remove.
@@ -277,7 +294,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       // An auth:refresh that narrowed the connection's rooms may have completed while this join
       // was in flight (its leave of the rooms no longer granted ran before this one was joined).
       const current = conn.data.user;
-      if (current !== user && !roomAccess(current, roomId).allowed) {
+      if (current !== user && !(await access.stillGranted(conn, current, roomId))) {
         await leaveRoom(conn, current.id, roomId);
         throw new AppError("FORBIDDEN", "the refreshed token does not grant this room");
       }
@@ -296,14 +313,14 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     },
 
     async send(conn, user, { roomId, text, clientMsgId }, limit) {
-      assertRoomAccess(user, roomId);
+      await access.check(conn, user, roomId);
       if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
       const body = checkText(text, deps.maxMessageLength);
       return append(roomId, user.id, user.name, body, clientMsgId, limit);
     },
 
-    async history(user, { roomId, before, after, limit }) {
-      assertRoomAccess(user, roomId);
+    async history(user, { roomId, before, after, limit }, conn) {
+      await access.check(conn, user, roomId);
       const page = await messages.history(roomId, {
         ...(before === undefined ? {} : { beforeSeq: parseId(before, "before").seq }),
         ...(after === undefined ? {} : { afterSeq: parseId(after, "after").seq }),
@@ -312,15 +329,15 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       return { epoch: page.epoch, messages: page.messages, hasMore: page.hasMore };
     },
 
-    typing(conn, user, { roomId, typing }) {
-      assertRoomAccess(user, roomId);
+    async typing(conn, user, { roomId, typing }) {
+      await access.check(conn, user, roomId);
       if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
       events.publish({ kind: "typing", roomId, userId: user.id, typing });
       return { roomId };
     },
 
-    async read(user, { roomId, messageId }) {
-      assertRoomAccess(user, roomId);
+    async read(user, { roomId, messageId }, conn) {
+      await access.check(conn, user, roomId);
       const result = await messages.markRead(roomId, user.id, normalizeMessageId(messageId));
       if (!result) throw new AppError("NOT_FOUND", "the room has no messages");
       if (result.moved)
@@ -329,6 +346,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     },
 
     disconnect(conn, user) {
+      access.forget(conn.id);
       return membership.disconnect(user.id, conn.id);
     },
 

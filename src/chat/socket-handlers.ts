@@ -27,6 +27,13 @@ export function createLocalDelivery(io: AppServer): LocalDelivery {
   };
 }
 
+/** Tells a socket it is no longer in a room it had joined (its room token expired, or the backend refused it). */
+export function createLeftNotice(io: AppServer) {
+  return (socketId: string, roomId: string, reason: "expired" | "denied") => {
+    io.local.to(socketId).emit("chat:left", { roomId, reason });
+  };
+}
+
 export interface ChatRateLimits {
   send: RateLimiter;
   typing: RateLimiter;
@@ -51,7 +58,7 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
   });
   router.on("chat:history", {
     rateLimit: limits.query,
-    handle: (payload, { user }) => service.history(user, payload),
+    handle: (payload, { socket, user }) => service.history(user, payload, socket),
   });
   router.on("chat:typing", {
     rateLimit: limits.typing,
@@ -59,6 +66,6 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
   });
   router.on("chat:read", {
     rateLimit: limits.query,
-    handle: (payload, { user }) => service.read(user, payload),
+    handle: (payload, { socket, user }) => service.read(user, payload, socket),
   });
 }

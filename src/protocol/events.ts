@@ -89,6 +89,11 @@ export interface ServerToClientEvents {
   "chat:typing": (payload: { roomId: string; userId: string; typing: boolean }) => void;
   "chat:read": (payload: { roomId: string; userId: string; messageId: string }) => void;
   "chat:member": (payload: { roomId: string; userId: string; event: "join" | "leave" }) => void;
+  /**
+   * This socket is no longer in the room: its room token expired (`expired`), or the
+   * backend's access hook refused it on a re-check (`denied`). Join again to come back.
+   */
+  "chat:left": (payload: { roomId: string; reason: "expired" | "denied" }) => void;
 
   "presence:changed": (state: PresenceState) => void;
 
