@@ -62,6 +62,11 @@ export function featureBuilders(config: Config, shared: SharedServices) {
       logger,
     });
   };
+  const messageHook = () => {
+    const { url, key, timeoutMs, failure } = config.messageHook;
+    if (url === undefined || key === undefined) return undefined;
+    return { call: { url, key, timeoutMs }, failure };
+  };
   return {
     /** The registry's heartbeats and sweeps, for every app that builds presence or chat. */
     instances: () => createInstancesFeature(registry),
@@ -90,6 +95,7 @@ export function featureBuilders(config: Config, shared: SharedServices) {
           clockToleranceSec: config.jwt.clockToleranceSec,
         },
         leftNotice: createLeftNotice(io),
+        moderation: messageHook(),
       }),
     notifications: () =>
       createNotificationsFeature(config.notifications, {

@@ -7,8 +7,9 @@ import type { RoomFeed } from "./feed.js";
 import type { MemberStore } from "./member-store.js";
 import { createMembership } from "./membership.js";
 import type { MessageStore } from "./message-store.js";
+import { createModeration, type ModerationDeps } from "./moderation.js";
 import { createRoomRelay, type LocalDelivery } from "./relay.js";
-import { type ChatService, createChatService } from "./service.js";
+import { type ChatService, checkText, createChatService } from "./service.js";
 import { registerChatEvents } from "./socket-handlers.js";
 
 export type { ChatService } from "./service.js";
@@ -64,6 +65,8 @@ export interface ChatDeps {
   access: Omit<RoomGateDeps, "onLost" | "now">;
   /** Tells the socket it left a room it had joined, on its room token's expiry or the hook's refusal. */
   leftNotice(connId: string, roomId: string, reason: LostReason): void;
+  /** MESSAGE_HOOK_URL's call and failure policy; none: messages are stored as sent. */
+  moderation?: Omit<ModerationDeps, "checkText" | "logger">;
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 60 * 60;
@@ -131,6 +134,15 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     membership,
     relay,
     access,
+    ...(deps.moderation
+      ? {
+          moderation: createModeration({
+            ...deps.moderation,
+            checkText: (text) => checkText(text, options.maxMessageLength),
+            logger,
+          }),
+        }
+      : {}),
     events: stores.feed,
     now,
     maxMessageLength: options.maxMessageLength,

@@ -112,6 +112,11 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
       return { message: messageFromPayload(input.roomId, payload), duplicate: stored === 0 };
     },
 
+    async stored(roomId, senderId, clientMsgId) {
+      const payload = await redis.get(roomKey(keyPrefix, roomId, `idem:${senderId}|${clientMsgId}`));
+      return payload === null ? undefined : messageFromPayload(roomId, payload);
+    },
+
     async head(roomId) {
       return (await read(roomId, "head", 0, 0, 0)).head;
     },

@@ -81,6 +81,12 @@ export interface MessageStore {
    * where it can).
    */
   append(message: NewMessage, limit?: PendingLimit): Promise<AppendResult>;
+  /**
+   * The message this sender already stored in the room with `clientMsgId` (within the
+   * idempotency window), or undefined: a retry is answered without asking the moderation
+   * hook again.
+   */
+  stored(roomId: string, senderId: string, clientMsgId: string): Promise<Message | undefined>;
   /** The room's epoch and last seq (an empty room gets its epoch here). */
   head(roomId: string): Promise<RoomHead>;
   /** The newest `limit` messages. `hasMore`: older ones exist. */

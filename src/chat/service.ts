@@ -18,6 +18,7 @@ import type { RoomEventPublisher } from "./feed.js";
 import type { Membership } from "./membership.js";
 import { normalizeMessageId, parseMessageId } from "./message-id.js";
 import type { LogCursor, LogPage, MessageStore } from "./message-store.js";
+import type { Moderation } from "./moderation.js";
 import { assertNotReserved, assertRoomId } from "./policy.js";
 import type { RoomRelay } from "./relay.js";
 
@@ -53,6 +54,8 @@ export interface ChatServiceDeps {
   access: RoomGate;
   /** Typing and read positions to every instance. */
   events: RoomEventPublisher;
+  /** MESSAGE_HOOK_URL's hook: every chat:send is reviewed before it is stored. */
+  moderation?: Moderation;
   now: () => number;
   maxMessageLength: number;
   /** Called once per newly stored message (not for idempotent replays): the metrics hook. */
@@ -167,6 +170,27 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     // The store published it with the write (a repeat: published again); the relay delivers it.
     if (!duplicate) deps.onStored?.();
     return message;
+  };
+
+  /** The text to store after the moderation hook; a retry of a stored message is not reviewed again. */
+  const moderated = async (
+    roomId: string,
+    user: AuthenticatedUser,
+    text: string,
+    clientMsgId: string | undefined,
+  ): Promise<string> => {
+    if (!deps.moderation) return text;
+    if (clientMsgId !== undefined) {
+      const prior = await messages.stored(roomId, user.id, clientMsgId);
+      if (prior) return prior.text;
+    }
+    return deps.moderation.review({
+      roomId,
+      userId: user.id,
+      ...(user.name === undefined ? {} : { senderName: user.name }),
+      text,
+      ...(clientMsgId === undefined ? {} : { clientMsgId }),
+    });
   };
 
   const latestPage = async (roomId: string): Promise<LogPage> => messages.latest(roomId, JOIN_PAGE);
@@ -316,7 +340,8 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       await access.check(conn, user, roomId);
       if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
       const body = checkText(text, deps.maxMessageLength);
-      return append(roomId, user.id, user.name, body, clientMsgId, limit);
+      const reviewed = await moderated(roomId, user, body, clientMsgId);
+      return append(roomId, user.id, user.name, reviewed, clientMsgId, limit);
     },
 
     async history(user, { roomId, before, after, limit }, conn) {
