@@ -6,6 +6,7 @@ import { createRevocations, cutRevokedSockets, type Revocations, withRevocation 
 import { revocationChannel } from "./auth/revocation-store-redis.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { type AdapterKind, createAdapterChoice } from "./infra/adapter.js";
+import { createAdmission } from "./infra/admission.js";
 import { createSlowConsumerGuard } from "./infra/backpressure.js";
 import { readTlsFiles } from "./infra/config/files.js";
 import type { Config } from "./infra/config.js";
@@ -21,6 +22,12 @@ import { attachSocketHooks } from "./infra/socket-hooks.js";
 import type { AppServer } from "./infra/socket-server.js";
 import { createTransport } from "./infra/transport.js";
 import { createStores } from "./stores.js";
+
+/**
+ * The retry hint of a handshake refused for admission control: about what a storm's excess
+ * needs to drain at the connect rates measured (docs/scaling.md); the SDK adds its backoff.
+ */
+const HANDSHAKE_RETRY_AFTER_MS = 1000;
 
 export interface AppDeps {
   /** Where log lines go (tests read them); stdout by default. */
@@ -80,7 +87,12 @@ export function createApp(
   const { url } = config.redis;
   const redis = url ? createRedisConnections({ ...config.redis, url, logger }) : undefined;
 
-  const readiness = createReadiness(redis);
+  // Under a reconnect storm, handshakes beyond the bound are refused at once (UNAVAILABLE).
+  const admission = createAdmission({
+    maxInFlight: config.socket.handshakeMaxInFlight,
+    retryAfterMs: HANDSHAKE_RETRY_AFTER_MS,
+  });
+  const readiness = createReadiness(redis, admission.saturated);
   const links = {
     ...(config.demo.enabled ? { demo: "/demo" } : {}),
     ...(config.admin.enabled ? { admin: "/admin/" } : {}),
@@ -144,7 +156,7 @@ export function createApp(
     if (feature.httpRouter) routes.use(feature.httpRouter);
   }
   // Each refusal is counted by the code the client gets (rt_handshakes_refused_total).
-  io.use(createHandshake(features, { logger, onRefused: countRefusal }));
+  io.use(createHandshake(features, { logger, onRefused: countRefusal, admission }));
   const hooks = attachSocketHooks(io, features, { router, logger, metrics });
 
   const lifecycle = createLifecycle({

@@ -13,6 +13,7 @@ import { createSocketNotificationPublisher } from "./notifications/handlers.js";
 import { createNotificationsFeature, type NotificationService } from "./notifications/index.js";
 import { createPresenceBroadcaster, createPresenceFeature } from "./presence/index.js";
 import { createStores } from "./stores.js";
+import { createDeadLetters, createWebhooksFeature, type DeadLetters } from "./webhooks/index.js";
 
 /**
  * The feature modules the service runs, in start order (stopped in reverse), with their
@@ -29,6 +30,8 @@ export function buildFeatures(config: Config, shared: SharedServices): Feature[]
     notifications,
     build.internalApi({ notifications: notifications.service, rooms: chat.service }),
   ];
+  const webhooks = build.webhooks();
+  if (webhooks) features.push(webhooks);
   if (config.demo.enabled) features.push(build.demo({ notifications: notifications.service }));
   if (config.admin.enabled) features.push(build.admin(config.admin));
   // Last: it starts once the features that use it joined it, and stops heart-beating before they stop.
@@ -42,9 +45,12 @@ export function buildFeatures(config: Config, shared: SharedServices): Feature[]
  */
 export function featureBuilders(config: Config, shared: SharedServices) {
   const { instanceId, io, redis, rateLimiter, verifier, revocations, metrics, logger } = shared;
+  const webhooks = config.webhooks;
   const stores = createStores(
     redis && { redis, keyPrefix: config.redis.keyPrefix, pubsubKind: shared.pubsubKind },
+    webhooks.enabled ? { events: webhooks.events, deadLetterMax: webhooks.deadLetterMax } : undefined,
   );
+  const deadLetters: DeadLetters | undefined = stores.outbox && createDeadLetters(stores.outbox);
   // One per app: presence and chat hold their entries under its registration.
   const registry = createInstanceRegistry({
     store: stores.instances(),
@@ -105,9 +111,20 @@ export function featureBuilders(config: Config, shared: SharedServices) {
         logger,
         published: metrics.notificationsPublished,
       }),
+    /** Delivers the webhook outbox; undefined when WEBHOOK_URL is unset. */
+    webhooks: () =>
+      webhooks.enabled && stores.outbox
+        ? createWebhooksFeature(webhooks, {
+            outbox: stores.outbox,
+            consumer: instanceId,
+            registry: metrics.registry,
+            logger,
+          })
+        : undefined,
     internalApi: (services: { notifications: Pick<NotificationService, "publish">; rooms: RoomMessages }) =>
       createInternalApiFeature(config.internalApi, {
         ...services,
+        ...(deadLetters ? { deadLetters } : {}),
         sockets: io,
         revocations,
         adapterReady: () => !redis || redis.isReady(),

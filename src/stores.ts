@@ -13,6 +13,7 @@ import { createRedisMemberStore } from "./chat/member-store-redis.js";
 import { createMemoryMessageStore } from "./chat/message-store-memory.js";
 import { createRedisMessageStore } from "./chat/message-store-redis.js";
 import type { AdapterKind } from "./infra/adapter.js";
+import type { WebhookEventType } from "./infra/config/sections.js";
 import type { RedisConnections } from "./infra/redis.js";
 import { createMemoryInstanceStore } from "./instances/instance-store-memory.js";
 import { createRedisInstanceStore } from "./instances/instance-store-redis.js";
@@ -23,6 +24,9 @@ import type { NotificationStore, NotificationStoreOptions } from "./notification
 import { createMemoryPresenceStore } from "./presence/presence-store-memory.js";
 import { createRedisPresenceStore } from "./presence/presence-store-redis.js";
 import type { PresenceStore, PresenceStoreOptions } from "./presence/store.js";
+import type { Outbox, OutboxWriter } from "./webhooks/outbox.js";
+import { createMemoryOutbox } from "./webhooks/outbox-memory.js";
+import { createRedisOutbox, createRedisOutboxWriter } from "./webhooks/outbox-redis.js";
 
 /** Every feature's stores, on one backend: each feature asks for its own with its options. */
 export interface Stores {
@@ -36,6 +40,14 @@ export interface Stores {
   revocations(): RevocationStore;
   /** The room access hook's answers per user and room. */
   roomAccess(): AccessCache;
+  /** The webhook outbox (memory: not durable); undefined when webhooks are off. */
+  outbox: Outbox | undefined;
+}
+
+/** With webhooks on: the events the stores write to the outbox, and how many dead letters are kept. */
+export interface OutboxSettings {
+  events: readonly WebhookEventType[];
+  deadLetterMax: number;
 }
 
 export interface RedisBackend {
@@ -46,9 +58,13 @@ export interface RedisBackend {
 }
 
 /** State shared by every instance, in Redis. */
-function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
+function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: OutboxSettings): Stores {
   const command = redis.command;
+  const outbox: OutboxWriter | undefined =
+    webhooks && createRedisOutboxWriter({ redis: command, keyPrefix, events: webhooks.events });
   return {
+    outbox:
+      webhooks && createRedisOutbox({ redis: command, keyPrefix, deadLetterMax: webhooks.deadLetterMax }),
     instances: () => createRedisInstanceStore({ redis: command, keyPrefix }),
     chat: (options) => ({
       messages: createRedisMessageStore({
@@ -56,6 +72,7 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
         keyPrefix,
         ...options,
         publishCommand: () => (pubsubKind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
+        ...(outbox ? { outbox } : {}),
       }),
       members: createRedisMemberStore({ redis: command, keyPrefix, registration: options.registration }),
       feed: createRedisRoomFeed({
@@ -66,7 +83,8 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
         logger: options.logger,
       }),
     }),
-    presence: (options) => createRedisPresenceStore({ redis: command, keyPrefix, ...options }),
+    presence: (options) =>
+      createRedisPresenceStore({ redis: command, keyPrefix, ...options, ...(outbox ? { outbox } : {}) }),
     notifications: (options) => createRedisNotificationStore({ redis: command, keyPrefix, ...options }),
     adminSessions: (options) => createRedisAdminSessionStore({ redis: command, keyPrefix, ...options }),
     revocations: () => createRedisRevocationStore({ redis: command, keyPrefix }),
@@ -75,8 +93,11 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend): Stores {
 }
 
 /** A single instance's state, in its memory (lost on restart). */
-function memoryStores(): Stores {
+function memoryStores(webhooks?: OutboxSettings): Stores {
+  const memoryOutbox = webhooks && createMemoryOutbox({ deadLetterMax: webhooks.deadLetterMax });
+  const outbox = memoryOutbox?.writer(webhooks?.events ?? []);
   return {
+    outbox: memoryOutbox,
     instances: () => createMemoryInstanceStore(),
     chat: (options) => {
       const feed = createMemoryRoomFeed();
@@ -85,12 +106,13 @@ function memoryStores(): Stores {
           ...options,
           idempotencyTtlMs: options.idempotencyTtlSec * 1000,
           publish: feed.publishMessage,
+          ...(outbox ? { outbox } : {}),
         }),
         members: createMemoryMemberStore(),
         feed,
       };
     },
-    presence: (options) => createMemoryPresenceStore(options),
+    presence: (options) => createMemoryPresenceStore({ ...options, ...(outbox ? { outbox } : {}) }),
     notifications: (options) => createMemoryNotificationStore(options),
     adminSessions: () => new InMemoryStore(),
     revocations: () => createMemoryRevocationStore(),
@@ -99,6 +121,6 @@ function memoryStores(): Stores {
 }
 
 /** The one place the backend is chosen: Redis when REDIS_URL is set, memory otherwise. */
-export function createStores(backend: RedisBackend | undefined): Stores {
-  return backend ? redisStores(backend) : memoryStores();
+export function createStores(backend: RedisBackend | undefined, webhooks?: OutboxSettings): Stores {
+  return backend ? redisStores(backend, webhooks) : memoryStores(webhooks);
 }

@@ -31,15 +31,19 @@ export interface AuthDeps {
 }
 
 /**
- * The last handshake step: the socket joins `user:<id>`, through which notifications and
- * disconnects reach every socket of the user. Awaited: once connected, a broadcast to the
- * room reaches this socket from every instance (with sharded pub/sub the room's
- * subscription is confirmed first).
+ * The socket joins `user:<id>`, through which notifications and disconnects reach every
+ * socket of the user. Awaited: once connected, a broadcast to the room reaches this socket
+ * from every instance (with sharded pub/sub the room's subscription is confirmed first). In
+ * the admit phase, so that the subscription's round trip (on the subscriber connection)
+ * runs alongside the admission's; a handshake refused after all leaves the room again.
  */
 const joinUserRoom: HandshakeStep = {
-  phase: "join",
+  phase: "admit",
   async run(socket) {
     await socket.join(userRoom(socket.data.user.id));
+  },
+  abandon(socket) {
+    void socket.leave(userRoom(socket.data.user.id));
   },
 };
 
@@ -56,11 +60,13 @@ export function createAuthFeature(options: AuthOptions, deps: AuthDeps): Feature
     onUserChanged: deps.onUserChanged,
   });
   const perAddress = deps.rateLimiter("connect-ip", { points: options.connectPerIpPerMin, durationSec: 60 });
+  const addressLimit = createAddressLimit({ perAddress, logger });
   return {
     name: "auth",
     handshake: [
-      createAddressLimit({ perAddress, logger }),
-      createAuthentication({ verifier: deps.verifier, logger }),
+      addressLimit.screen,
+      createAuthentication({ verifier: deps.verifier, logger, countRefused: addressLimit.countRefused }),
+      addressLimit.count,
       joinUserRoom,
     ],
     register: tokens.register,

@@ -17,7 +17,12 @@ export function tokenFromHandshake(handshake: AppSocket["handshake"]): string | 
  * or an `Authorization: Bearer` header. Refusals are TOKEN_MISSING, TOKEN_EXPIRED or
  * TOKEN_INVALID (401), logged without the token.
  */
-export function createAuthentication(deps: { verifier: TokenVerifier; logger: Logger }): HandshakeStep {
+export function createAuthentication(deps: {
+  verifier: TokenVerifier;
+  logger: Logger;
+  /** Counts the refused handshake against its address; rejects with RATE_LIMITED once over. */
+  countRefused?: (socket: AppSocket) => Promise<void>;
+}): HandshakeStep {
   const log = deps.logger.child({ module: "auth" });
   const refuse = (
     socket: AppSocket,
@@ -27,22 +32,31 @@ export function createAuthentication(deps: { verifier: TokenVerifier; logger: Lo
     log.info({ socketId: socket.id, address: socket.handshake.address, code, reason }, "handshake refused");
     return new AppError(code);
   };
+  /** The socket's user, or the refusal (not thrown yet: the handshake still counts). */
+  const verify = async (socket: AppSocket): Promise<AppError | undefined> => {
+    const token = tokenFromHandshake(socket.handshake);
+    if (!token) return refuse(socket, "TOKEN_MISSING");
+    try {
+      const { user, exp, issuedAt } = await deps.verifier.verify(token);
+      socket.data.user = user;
+      socket.data.tokenExp = exp;
+      socket.data.tokenIssuedAt = issuedAt;
+      return undefined;
+    } catch (err) {
+      // The revocation check could not read Redis: neither an accepted nor a refused token.
+      if (err instanceof AppError && err.code === "UNAVAILABLE") throw err;
+      const expired = err instanceof AppError && err.code === "TOKEN_EXPIRED";
+      return refuse(socket, expired ? "TOKEN_EXPIRED" : "TOKEN_INVALID", (err as Error).message);
+    }
+  };
   return {
     phase: "authenticate",
     async run(socket) {
-      const token = tokenFromHandshake(socket.handshake);
-      if (!token) throw refuse(socket, "TOKEN_MISSING");
-      try {
-        const { user, exp, issuedAt } = await deps.verifier.verify(token);
-        socket.data.user = user;
-        socket.data.tokenExp = exp;
-        socket.data.tokenIssuedAt = issuedAt;
-      } catch (err) {
-        // The revocation check could not read Redis: neither an accepted nor a refused token.
-        if (err instanceof AppError && err.code === "UNAVAILABLE") throw err;
-        const expired = err instanceof AppError && err.code === "TOKEN_EXPIRED";
-        throw refuse(socket, expired ? "TOKEN_EXPIRED" : "TOKEN_INVALID", (err as Error).message);
-      }
+      const refusal = await verify(socket);
+      if (!refusal) return;
+      // Over the address's limit, the answer is RATE_LIMITED whatever the token was.
+      await deps.countRefused?.(socket);
+      throw refusal;
     },
   };
 }

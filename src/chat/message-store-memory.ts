@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Message } from "../protocol/index.js";
+import type { OutboxWriter } from "../webhooks/outbox.js";
 import { compareMessageIds } from "./message-id.js";
 import type {
   AppendResult,
@@ -25,6 +26,8 @@ export interface MemoryMessageStoreOptions {
   unreadCap: number;
   now: () => number;
   publish: (message: Message) => void;
+  /** Where `chat.message.created` goes, in the append's own step (unset: no webhooks). */
+  outbox?: OutboxWriter;
 }
 
 interface Room {
@@ -115,6 +118,12 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
       trim(r, now);
       if (idemKey) idempotency.set(idemKey, { message, expiresAt: now + options.idempotencyTtlMs });
       options.publish(message);
+      if (options.outbox?.wants("chat.message.created")) {
+        // The Redis script's raw form (webhooks/events.ts renders it).
+        const body = bodyOf(input);
+        const p = { e: message.epoch, s: message.seq, t: r.ms, u: message.senderId, m: body };
+        void options.outbox.append("chat.message.created", JSON.stringify({ roomId: input.roomId, p }));
+      }
       return { message, duplicate: false };
     },
 

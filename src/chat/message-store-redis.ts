@@ -3,6 +3,7 @@ import { limitForScript } from "../infra/rate-limit-script.js";
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
 import type { Message } from "../protocol/index.js";
+import type { OutboxWriter } from "../webhooks/outbox.js";
 import { roomChannel, roomKey } from "./keys.js";
 import type {
   AppendResult,
@@ -30,6 +31,8 @@ export interface RedisMessageStoreOptions {
   unreadCap: number;
   /** Read when a message is appended: the pub/sub kind is known once the app has asked Redis. */
   publishCommand: () => PublishCommand;
+  /** Where `chat.message.created` goes, in the append's own step (unset: no webhooks). */
+  outbox?: OutboxWriter;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -92,7 +95,10 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
     async append(input, limit): Promise<AppendResult> {
       // The sender's limit rides in the append script where Redis allows it (rate-limit-script.ts).
       const scriptLimit = await limitForScript(limit);
-      const keys = [...logKeys(input.roomId), ...scriptLimit.keys];
+      const outbox = options.outbox;
+      const [stream, meta, reads] = logKeys(input.roomId);
+      // Without an outbox key of its own, the script gets one of the room's slot, never written.
+      const keys = [stream, meta, reads, outbox?.script?.key ?? meta, ...scriptLimit.keys] as string[];
       if (input.clientMsgId !== undefined) {
         keys.push(roomKey(keyPrefix, input.roomId, `idem:${input.senderId}|${input.clientMsgId}`));
       }
@@ -105,10 +111,19 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
         candidateEpoch(),
         options.publishCommand(),
         roomChannel(keyPrefix, input.roomId),
+        outbox?.script?.spec ?? "",
+        input.roomId,
         ...scriptLimit.args,
       ]);
       scriptLimit.check(reply);
       const [stored, payload] = reply as AppendReply;
+      if (stored === 1 && outbox && !outbox.script) {
+        // Redis Cluster: the outbox is in another slot, a second command (docs/storage.md).
+        await outbox.append(
+          "chat.message.created",
+          `{"roomId":${JSON.stringify(input.roomId)},"p":${payload}}`,
+        );
+      }
       return { message: messageFromPayload(input.roomId, payload), duplicate: stored === 0 };
     },
 

@@ -1,4 +1,5 @@
 import { LUA_RATE_LIMIT } from "../infra/rate-limit-script.js";
+import { LUA_OUTBOX } from "../webhooks/outbox.lua.js";
 
 /**
  * The Lua of the Redis message store (`message-store-redis.ts`). Every script's first
@@ -38,24 +39,26 @@ end
 `;
 
 /**
- * KEYS: stream, meta, reads, the sender's rate-limit counters (none or more), [idempotency key].
+ * KEYS: stream, meta, reads, the webhook outbox (or the meta key when there is none: never
+ *       written), the sender's rate-limit counters (none or more), [idempotency key].
  * ARGV: senderId, body json, maxlen, retentionMs, idempotencyTtlSec, candidate epoch,
- *       publish command (PUBLISH | SPUBLISH), channel, then the rate limit's arguments
- *       (ScriptLimit in infra/rate-limit-script.ts).
+ *       publish command (PUBLISH | SPUBLISH), channel, outbox spec (outbox.lua.ts), roomId,
+ *       then the rate limit's arguments (ScriptLimit in infra/rate-limit-script.ts).
  * Appends at seq + 1 and publishes the message on the room's channel in the same step,
  * so subscribers receive the room's messages in log order and nothing is stored without
- * being published. A repeated clientMsgId of this epoch publishes the original again.
+ * being published; its `chat.message.created` webhook is written in the same step. A repeated clientMsgId of this epoch publishes the original again.
  * Returns {1, payload} when stored, {0, payload} for a repeat, or the rate limit's refusal
  * (nothing stored). The payload: {"e":epoch,"s":seq,"t":ms,"u":sender,"m":body}.
  */
 export const APPEND_LUA = `
 ${LUA_RATE_LIMIT}
 ${LUA_LOG}
-local refusal, limit_keys = rl_consume(4, 9)
+${LUA_OUTBOX}
+local refusal, limit_keys = rl_consume(5, 11)
 if refusal then return refusal end
 local retention = tonumber(ARGV[4])
 local epoch, seq, last_ms = head(ARGV[6], retention)
-local idem = KEYS[4 + limit_keys]
+local idem = KEYS[5 + limit_keys]
 if idem then
   local prior = redis.call('GET', idem)
   if prior and string.sub(prior, 1, #epoch + 7) == '{"e":"' .. epoch .. '"' then
@@ -85,6 +88,7 @@ local payload = '{"e":' .. cjson.encode(epoch) .. ',"s":' .. int(seq) .. ',"t":'
   ',"u":' .. cjson.encode(ARGV[1]) .. ',"m":' .. ARGV[2] .. '}'
 redis.call(ARGV[7], ARGV[8], payload)
 if idem then redis.call('SET', idem, payload, 'EX', ARGV[5]) end
+ob_emit(KEYS[4], ARGV[9], 'chat.message.created', '{"roomId":' .. cjson.encode(ARGV[10]) .. ',"p":' .. payload .. '}')
 return {1, payload}
 `;
 

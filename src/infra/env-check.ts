@@ -23,6 +23,8 @@ const SERVICE_PREFIXES = [
   "SHUTDOWN_",
   "SOCKET_",
   "TLS_",
+  "WEBHOOK_",
+  "WEBHOOKS_",
 ];
 
 /** Set by others, not misspellings: proxies, and Kubernetes service links (`REDIS_SERVICE_HOST`…). */

@@ -1,12 +1,17 @@
 import type { ExtendedError } from "socket.io";
 import { AppError, type ErrorCode, httpStatusOf } from "../protocol/index.js";
+import type { Admission } from "./admission.js";
 import type { AppSocket } from "./event-router.js";
 import type { Logger } from "./logger.js";
 
 /**
- * The phases of a handshake, in the order they run; the steps of one phase run in the
- * features' order. `address` comes before the token is verified (so that token guessing
- * is limited too), `admit` after it (the per-user cap), `join` last.
+ * The phases of a handshake, in the order they run. The steps of one phase start together,
+ * in the features' order, and the phase ends when every one has: their Redis commands,
+ * issued in one tick, leave in one auto-pipelined write, so a phase costs one round trip
+ * however many features take part (docs/scaling.md). `address` comes before the token is
+ * verified (a local check: an address known to be over its limit is refused before its
+ * token is looked at), `admit` after it (the counted limits, the per-user cap, the user's
+ * room), `join` last.
  */
 export const HANDSHAKE_PHASES = ["address", "authenticate", "admit", "join"] as const;
 
@@ -50,7 +55,12 @@ function connectError(refusal: AppError): ExtendedError {
  */
 export function createHandshake(
   features: readonly { name: string; handshake?: readonly HandshakeStep[] }[],
-  deps: { logger: Logger; onRefused(code: ErrorCode): void },
+  deps: {
+    logger: Logger;
+    onRefused(code: ErrorCode): void;
+    /** HANDSHAKE_MAX_IN_FLIGHT: beyond it, refused at once with UNAVAILABLE. */
+    admission?: Admission;
+  },
 ): Middleware {
   const log = deps.logger.child({ module: "handshake" });
   const entries: Entry[] = HANDSHAKE_PHASES.flatMap((phase) =>
@@ -73,19 +83,31 @@ export function createHandshake(
     return new AppError("INTERNAL");
   };
 
-  return async (socket, next) => {
+  const phases = HANDSHAKE_PHASES.map((phase) => entries.filter((e) => e.step.phase === phase)).filter(
+    (phase) => phase.length > 0,
+  );
+
+  const refuse = (refusal: AppError, next: (err?: ExtendedError) => void) => {
+    deps.onRefused(refusal.code);
+    next(connectError(refusal));
+  };
+
+  const run = async (socket: AppSocket, next: (err?: ExtendedError) => void) => {
     const done: Entry[] = [];
-    let current: Entry | undefined;
-    try {
-      for (current of entries) {
-        await current.step.run(socket);
-        done.push(current);
-      }
-    } catch (err) {
+    let failure: { err: unknown; feature: string } | undefined;
+    for (const phase of phases) {
+      // Started in the features' order within one tick; the first refusal in that order wins.
+      const results = await Promise.allSettled(phase.map((e) => e.step.run(socket)));
+      results.forEach((result, i) => {
+        const entry = phase[i] as Entry;
+        if (result.status === "fulfilled") done.push(entry);
+        else failure ??= { err: result.reason, feature: entry.feature };
+      });
+      if (failure) break;
+    }
+    if (failure) {
       abandon(socket, done);
-      const refusal = refusalOf(err, socket, current?.feature);
-      deps.onRefused(refusal.code);
-      next(connectError(refusal));
+      refuse(refusalOf(failure.err, socket, failure.feature), next);
       return;
     }
     next();
@@ -95,6 +117,23 @@ export function createHandshake(
       setImmediate(() => {
         if (!socket.connected) abandon(socket, done);
       });
+    }
+  };
+
+  const { admission } = deps;
+  if (!admission) return run;
+  return async (socket, next) => {
+    if (!admission.enter()) {
+      const refusal = new AppError("UNAVAILABLE", "too many handshakes in progress, try again", {
+        retryAfterMs: admission.retryAfterMs,
+      });
+      refuse(refusal, next);
+      return;
+    }
+    try {
+      await run(socket, next);
+    } finally {
+      admission.leave();
     }
   };
 }

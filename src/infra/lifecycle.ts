@@ -18,12 +18,17 @@ export interface Readiness {
 }
 
 /** Not ready while draining or while Redis (when there is one) is down. */
-export function createReadiness(redis: Pick<RedisConnections, "isReady"> | undefined): Readiness {
+export function createReadiness(
+  redis: Pick<RedisConnections, "isReady"> | undefined,
+  /** Every handshake place is taken (admission control): new clients should go elsewhere for now. */
+  saturated: () => boolean = () => false,
+): Readiness {
   let draining = false;
   return {
     reason() {
       if (draining) return "draining";
       if (redis && !redis.isReady()) return "redis unavailable";
+      if (saturated()) return "saturated";
       return undefined;
     },
     draining: () => draining,

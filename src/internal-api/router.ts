@@ -4,8 +4,12 @@ import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { NotificationService } from "../notifications/index.js";
 import { AppError, type Message } from "../protocol/index.js";
+import { renderData } from "../webhooks/events.js";
+import type { DeadLetters } from "../webhooks/index.js";
 import { apiKeyId } from "./api-key.js";
 import {
+  deadLetterListQuery,
+  deadLetterParams,
   parseOrThrow,
   publishNotificationBody,
   revokeBody,
@@ -41,6 +45,8 @@ export interface InternalApiDeps {
    * the user's sockets as `disconnectUser` does; resolves with the time in force.
    */
   revokeUser(userId: string, beforeMs: number): Promise<number>;
+  /** The webhook dead letters; unset when webhooks are off (their routes answer 404). */
+  deadLetters?: DeadLetters;
   /** Told of every answered request: the route's pattern (`unknown` when none matched) and the status. */
   onRequest?(route: string, status: number): void;
 }
@@ -132,6 +138,27 @@ export function createInternalApi(options: InternalApiOptions, deps: InternalApi
     const inForce = await deps.revokeUser(userId, beforeMs);
     log.info({ userId, before: inForce }, "user's tokens revoked");
     res.status(202).json({ userId, before: inForce });
+  });
+
+  const deadLetters = (): DeadLetters => {
+    if (!deps.deadLetters) throw new AppError("NOT_FOUND", "webhooks are off (WEBHOOK_URL is unset)");
+    return deps.deadLetters;
+  };
+
+  api.get("/webhooks/dead-letters", authenticate, async (req, res) => {
+    const { limit, after } = parseOrThrow(deadLetterListQuery, req.query, "query");
+    const letters = await deadLetters().list(limit, after);
+    res.json({
+      deadLetters: letters.map(({ data, ...letter }) => ({ ...letter, data: renderData(letter.type, data) })),
+      next: letters.length === limit ? letters.at(-1)?.id : undefined,
+    });
+  });
+
+  api.post("/webhooks/dead-letters/:id/redeliver", authenticate, async (req, res) => {
+    const { id } = parseOrThrow(deadLetterParams, req.params, "dead letter");
+    if (!(await deadLetters().redeliver(id))) throw new AppError("NOT_FOUND", "no such dead letter");
+    log.info({ deadLetterId: id }, "webhook dead letter redelivered");
+    res.status(202).json({ id });
   });
 
   // Unknown routes need the key too: without it they answer 401, never reveal what exists.

@@ -42,6 +42,14 @@ export const revokeBody = z
   })
   .optional()
   .default({});
+/** A stream entry id: `<ms>-<seq>`. */
+const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, "must be an id like 1733100000000-0");
+
+export const deadLetterListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  after: streamId.optional().meta({ description: "The `next` of the previous page" }),
+});
+export const deadLetterParams = z.object({ id: streamId });
 
 /** Parse or throw INVALID_PAYLOAD naming the failing fields (the HTTP 400 body). */
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: string): T {

@@ -59,6 +59,7 @@ export function createNotificationsFeature(
   return {
     name: "notifications",
     service,
+    handshake: [handlers.handshake],
     register: handlers.register,
     onConnection: handlers.onConnection,
   };

@@ -59,7 +59,13 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
 
   const newRecord = (): UserRecord => ({ conns: new Map(), online: false, lastSeen: 0 });
 
+  const emit = (type: "user.online" | "user.offline", data: object) => {
+    // The memory writer adds the entry synchronously: the same step as the change.
+    if (options.outbox?.wants(type)) void options.outbox.append(type, JSON.stringify(data));
+  };
+
   const goOffline = (userId: string, record: UserRecord, now: number) => {
+    emit("user.offline", { userId, lastSeen: record.lastSeen });
     record.online = false;
     record.status = undefined;
     record.offlineAt = undefined;
@@ -105,6 +111,7 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
       offlineSince.delete(conn.userId);
       const changed = !record.online;
       record.online = true;
+      if (changed) emit("user.online", { userId: conn.userId, at: now });
       return update(conn.userId, record, changed);
     },
 
@@ -137,6 +144,7 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
         record.offlineAt = undefined;
         offlineSince.delete(userId);
         changed = true;
+        emit("user.online", { userId, at: now });
       }
       return update(userId, record, changed);
     },

@@ -89,7 +89,13 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
   const keys = presenceKeys(options.keyPrefix);
   // Idempotent: ioredis keeps one definition per name, and the Lua is the same for every store.
   const userScript = (name: string, lua: string) =>
-    defineScript(redis, { name, lua, keys: 2, decode: decodeUserReply });
+    defineScript(redis, { name, lua, keys: 3, decode: decodeUserReply });
+  const outbox = options.outbox;
+  // Without an outbox the scripts get a key of their own slot in its place, never written.
+  const outboxArgs = (userId: string) =>
+    outbox?.script
+      ? { key: outbox.script.key, args: [userId, outbox.script.spec] }
+      : { key: keys.state(userId), args: [userId, ""] };
   const userScripts = {
     connect: userScript("presenceConnect", CONNECT_LUA),
     disconnect: userScript("presenceDisconnect", DISCONNECT_LUA),
@@ -108,7 +114,12 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
     userId: string,
     ...args: (string | number)[]
   ): Promise<PresenceUpdate & { removed: boolean; refused?: true }> => {
-    const r = await userScripts[name]([keys.conns(userId), keys.state(userId)], args);
+    const ob = outboxArgs(userId);
+    const r = await userScripts[name](
+      [keys.conns(userId), keys.state(userId), ob.key],
+      [...args, ...ob.args],
+    );
+    if (outbox && !outbox.script && r.changed === 1) await appendAfter(name, userId, r);
     const update: PresenceUpdate & { removed: boolean; refused?: true } = {
       state: presenceState(userId, r.status, r.text, r.lastSeen, r.devices),
       changed: r.changed === 1,
@@ -117,6 +128,19 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
     if (r.changed === -1) update.refused = true;
     if (r.offlineAt !== undefined) update.offlineAt = r.offlineAt;
     return update;
+  };
+
+  /**
+   * Redis Cluster: the outbox is in another slot, so the entry follows the change in a
+   * second command (docs/storage.md). A status change is no transition; the rare healing
+   * `setStatus` that brings a user online is not reported there.
+   */
+  const appendAfter = async (name: keyof typeof userScripts, userId: string, r: UserReply) => {
+    if (name === "connect") {
+      await outbox?.append("user.online", JSON.stringify({ userId, at: r.lastSeen }));
+    } else if ((name === "disconnect" || name === "settle") && r.status === "offline") {
+      await outbox?.append("user.offline", JSON.stringify({ userId, lastSeen: r.lastSeen }));
+    }
   };
 
   const withoutRemoved = ({

@@ -1,11 +1,21 @@
+import { LUA_OUTBOX } from "../webhooks/outbox.lua.js";
+
 /**
  * The Lua of the Redis presence store (`presence-store-redis.ts`; its keys are listed at
  * `presenceKeys`). The per-user scripts take the user's two keys, KEYS[1] = conns and
  * KEYS[2] = state, which share the hash tag `{<userId>}`, and reply
  * {changed, removed, status, text, lastSeen, devices, offlineAt}.
+ *
+ * Every per-user script also takes KEYS[3] = the webhook outbox and, after its own ARGV,
+ * the user id and the outbox spec (outbox.lua.ts): a cluster-wide online/offline
+ * transition writes its `user.online` / `user.offline` in the same step.
  */
 
-const USER_LIB = `
+const USER_LIB = `${LUA_OUTBOX}
+local OB_USER, OB_SPEC = ARGV[#ARGV - 1], ARGV[#ARGV]
+local function emit(event, field, ms)
+  ob_emit(KEYS[3], OB_SPEC, event, '{"userId":' .. cjson.encode(OB_USER) .. ',"' .. field .. '":' .. ms .. '}')
+end
 local function reply(changed, removed)
   local f = redis.call('HMGET', KEYS[2], 'online', 'status', 'text', 'lastSeen', 'offlineAt')
   local status = 'offline'
@@ -20,6 +30,7 @@ end
 local function goOffline(retentionMs)
   redis.call('HDEL', KEYS[2], 'online', 'status', 'offlineAt')
   redis.call('PEXPIRE', KEYS[2], retentionMs)
+  emit('user.offline', 'lastSeen', redis.call('HGET', KEYS[2], 'lastSeen') or '0')
 end
 `;
 
@@ -32,7 +43,10 @@ end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], 'lastSeen', ARGV[1])
 local changed = 0
-if redis.call('HGET', KEYS[2], 'online') ~= '1' then changed = 1 end
+if redis.call('HGET', KEYS[2], 'online') ~= '1' then
+  changed = 1
+  emit('user.online', 'at', ARGV[1])
+end
 goOnline()
 return reply(changed, 0)`;
 
@@ -74,6 +88,7 @@ if before[1] == '1' then
 elseif redis.call('HLEN', KEYS[1]) > 0 then
   -- connected but never announced (a registration raced a Redis that lost its data): heal it
   goOnline()
+  emit('user.online', 'at', ARGV[1])
   changed = 1
 end
 return reply(changed, 0)`;

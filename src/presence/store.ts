@@ -1,5 +1,6 @@
 import type { DeadRegistration } from "../instances/store.js";
 import type { PresenceState, PresenceStatus, SettableStatus } from "../protocol/index.js";
+import type { OutboxWriter } from "../webhooks/outbox.js";
 
 export type { SettableStatus };
 
@@ -32,6 +33,11 @@ export interface PresenceStoreOptions {
   graceMs: number;
   /** How long an offline user's `lastSeen` and text are kept. */
   retentionMs: number;
+  /**
+   * Where `user.online` / `user.offline` go, written in the same step as the transition
+   * (once per cluster-wide transition: the step that makes it is atomic). Unset: no webhooks.
+   */
+  outbox?: OutboxWriter;
 }
 
 /**

@@ -42,6 +42,35 @@ describe("ConnectionState", () => {
     expect(state.status).toBe("reconnecting");
   });
 
+  it("after a refusal with a retry hint, waits the hint plus a jittered backoff that grows with every try", async () => {
+    const { socket, state } = setup();
+    state.reconnectAfterHint(1000); // first try: 1000 + 50..100 ms
+    await vi.advanceTimersByTimeAsync(1049);
+    expect(socket.connects).toBe(0);
+    await vi.advanceTimersByTimeAsync(51);
+    expect(socket.connects).toBe(1);
+    state.reconnectAfterHint(1000); // second try: 1000 + 100..200 ms
+    await vi.advanceTimersByTimeAsync(1099);
+    expect(socket.connects).toBe(1);
+    await vi.advanceTimersByTimeAsync(101);
+    expect(socket.connects).toBe(2);
+  });
+
+  it("spreads clients refused together over the backoff's window", () => {
+    const delays = new Set<number>();
+    for (let i = 0; i < 50; i++) {
+      const { state } = setup();
+      const spy = vi.spyOn(globalThis, "setTimeout");
+      state.reconnectAfterHint(1000);
+      delays.add(spy.mock.calls.at(-1)?.[1] as number);
+      spy.mockRestore();
+      state.stop();
+    }
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(1050);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(1100);
+    expect(delays.size).toBeGreaterThan(10);
+  });
+
   it("reconnects after a growing backoff, one timer at a time, or after the delay it is given", async () => {
     const { socket, state } = setup();
     state.reconnectLater();

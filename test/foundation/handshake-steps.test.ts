@@ -8,7 +8,8 @@ import { tokenFor } from "../helpers/tokens.js";
 
 /**
  * Features contribute handshake steps; the app runs them by phase (address, authenticate,
- * admit, join), in the features' order within a phase, after the auth feature's own.
+ * admit, join), started in the features' order within a phase, after the auth feature's
+ * own, and the steps of one phase together (one Redis round trip for all of them).
  */
 const apps: TestApp[] = [];
 afterEach(async () => {
@@ -51,10 +52,68 @@ describe("handshake steps", () => {
     expect(seen).toEqual([
       "late address: nobody, in user room: false",
       "early address: nobody, in user room: false",
-      "late admit: alice, in user room: false",
-      "early admit: alice, in user room: false",
+      // The auth feature's admit steps started first: the user room is joined by then.
+      "late admit: alice, in user room: true",
+      "early admit: alice, in user room: true",
       "late join: alice, in user room: true",
     ]);
+  });
+
+  it("of one phase run together: each one starts before the others have finished", async () => {
+    const started: string[] = [];
+    let bothStarted: () => void = () => {};
+    const together = new Promise<void>((resolve) => {
+      bothStarted = resolve;
+    });
+    const waitsForTheOther = (name: string): HandshakeStep => ({
+      phase: "admit",
+      async run() {
+        started.push(name);
+        if (started.length === 2) bothStarted();
+        // Run one after the other, the first would wait here for ever (and the handshake time out).
+        await together;
+      },
+    });
+    const t = await start(() => [
+      { name: "one", handshake: [waitsForTheOther("one")] },
+      { name: "two", handshake: [waitsForTheOther("two")] },
+    ]);
+    expect((await connected(t.url, await tokenFor("alice"))).connected).toBe(true);
+    expect(started).toEqual(["one", "two"]);
+  });
+
+  it("of one phase that succeeded give back what they recorded when another of the phase refuses", async () => {
+    const recorded = new Set<string>();
+    const t = await start(() => [
+      {
+        name: "counter",
+        handshake: [
+          {
+            phase: "admit",
+            async run(socket) {
+              recorded.add(socket.id);
+            },
+            abandon(socket) {
+              recorded.delete(socket.id);
+            },
+          },
+        ],
+      },
+      {
+        name: "bouncer",
+        handshake: [
+          {
+            phase: "admit",
+            async run() {
+              throw new AppError("FORBIDDEN", "not today");
+            },
+          },
+        ],
+      },
+    ]);
+    const err = await connectError(t.url, await tokenFor("alice"));
+    expect(err.data).toEqual({ status: 403, code: "FORBIDDEN" });
+    await eventually(() => recorded.size === 0);
   });
 
   it("refuse with the step's code and give back what the earlier steps recorded", async () => {

@@ -11,11 +11,48 @@ const NAME = /rt-socket:(cmd|pub|sub)/;
  * replies (the server acts, the instance never hears back), or cut the links. Connections
  * are told apart by the name ioredis sets as it connects.
  */
+/** One chunk one of the instance's links carried, as the instance saw it. */
+export interface LinkChunk {
+  role: string | undefined;
+  direction: "up" | "down";
+  text: string;
+}
+
 export class RedisLinkProxy {
   private readonly proxy: TcpProxy;
+  /** Every chunk since `record` was called, when it was. */
+  traffic: LinkChunk[] | undefined;
 
   constructor(target: { port: number }) {
-    this.proxy = new TcpProxy({ route: () => target.port, classify: (head) => NAME.exec(head)?.[1] });
+    this.proxy = new TcpProxy({
+      route: () => target.port,
+      classify: (head) => NAME.exec(head)?.[1],
+      observe: (role, direction, chunk) =>
+        this.traffic?.push({ role, direction, text: chunk.toString("latin1") }),
+    });
+  }
+
+  /** Keep what the links carry from now on (`traffic`), cleared. */
+  record(): void {
+    this.traffic = [];
+  }
+
+  /**
+   * How many times the role's links sent after hearing back: the round trips the instance
+   * waited for. Commands sent before any reply came back count as one.
+   */
+  roundTrips(role: LinkRole, chunks: readonly LinkChunk[] = this.traffic ?? []): number {
+    let trips = 0;
+    let heard = true;
+    for (const chunk of chunks) {
+      if (chunk.role !== role) continue;
+      if (chunk.direction === "down") heard = true;
+      else if (heard) {
+        trips += 1;
+        heard = false;
+      }
+    }
+    return trips;
   }
 
   get url(): string {

@@ -23,6 +23,11 @@ export interface TcpProxyOptions {
   route(): number | undefined;
   /** Names a connection from the first bytes its client sent (undefined: cannot tell yet). */
   classify?(head: string): string | undefined;
+  /**
+   * Sees every chunk as the client does: what it sends when it sends it ("up"), what it
+   * receives when it receives it ("down", after the link's delay).
+   */
+  observe?(tag: string | undefined, direction: "up" | "down", chunk: Buffer): void;
 }
 
 /** One direction of one connection: a FIFO that honours the link's shape. */
@@ -33,12 +38,18 @@ class ShapedPipe {
   constructor(
     private readonly to: Socket,
     private readonly shape: () => LinkShape,
+    private readonly delivered: (chunk: Buffer) => void = () => {},
   ) {}
+
+  private write(chunk: Buffer): void {
+    this.to.write(chunk);
+    this.delivered(chunk);
+  }
 
   push(chunk: Buffer): void {
     const { delayMs, stalled } = this.shape();
     if (this.queue.length === 0 && delayMs === 0 && !stalled) {
-      this.to.write(chunk);
+      this.write(chunk);
       return;
     }
     this.queue.push({ chunk, at: Date.now() + delayMs });
@@ -57,7 +68,7 @@ class ShapedPipe {
         this.timer = setTimeout(() => this.pump(), wait);
         return;
       }
-      this.to.write(head.chunk);
+      this.write(head.chunk);
       this.queue.shift();
     }
   }
@@ -136,11 +147,17 @@ export class TcpProxy {
     const connection = new ProxyConnection(client, upstream, port);
     const shape = () => this.shapeOf(connection.tag);
     const up = new ShapedPipe(upstream, shape);
-    const down = new ShapedPipe(client, shape);
+    const observe = this.options.observe;
+    const down = new ShapedPipe(
+      client,
+      shape,
+      observe && ((chunk) => observe(connection.tag, "down", chunk)),
+    );
     connection.pipes.push(up, down);
     this.live.add(connection);
     client.on("data", (chunk: Buffer) => {
       connection.sniff(chunk, this.options.classify);
+      this.options.observe?.(connection.tag, "up", chunk);
       const from = shape().dropRepliesFrom;
       if (from !== undefined && chunk.toString("latin1").includes(from)) connection.dropping = true;
       up.push(chunk);

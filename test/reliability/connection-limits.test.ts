@@ -167,7 +167,8 @@ describe("a handshake that does not complete", () => {
           name: "gate",
           handshake: [
             {
-              phase: "admit",
+              // The phase after the admission's (steps of one phase run together).
+              phase: "join",
               async run() {
                 arrived();
                 const refusal = await gate;
@@ -242,8 +243,13 @@ describe("connection floods from one address", () => {
     ]);
     const err = await connectError(t.url, await tokenFor("guesser"));
     expect(err.data).toMatchObject({ status: 429, code: "RATE_LIMITED", retryAfterMs: expect.any(Number) });
-    // Refused before its token was looked at: a missing token gets the same answer.
+    // Refused before its token was looked at: a missing token gets the same answer, and
+    // authentication never saw it (it logs every token it refuses).
+    const refusedByAuth = () => t.logs.lines.filter((l) => l.msg === "handshake refused").length;
+    const before = refusedByAuth();
     expect((await connectError(t.url, undefined)).data?.code).toBe("RATE_LIMITED");
+    expect((await connectError(t.url, "not.a.jwt")).data?.code).toBe("RATE_LIMITED");
+    expect(refusedByAuth()).toBe(before);
   });
 });
 

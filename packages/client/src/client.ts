@@ -149,9 +149,11 @@ export function connect(options: ConnectOptions): RealtimeClient {
     if (state.isClosed) return;
     state.attemptFailed();
     // A refusal by the server's middleware carries the catalogue code in `data`.
-    const code = (err as Error & { data?: { code?: string } }).data?.code;
+    const data = (err as Error & { data?: { code?: string; retryAfterMs?: unknown } }).data;
+    const code = data?.code;
+    const retryAfterMs = typeof data?.retryAfterMs === "number" ? data.retryAfterMs : undefined;
     const error = code
-      ? new RealtimeError(code as ClientErrorCode, `connection refused: ${code}`)
+      ? new RealtimeError(code as ClientErrorCode, `connection refused: ${code}`, { retryAfterMs })
       : new RealtimeError("DISCONNECTED", `cannot connect: ${err.message}`);
     if (!socket.active) {
       // Refused by the server's middleware: socket.io-client does not retry those.
@@ -160,7 +162,9 @@ export function connect(options: ConnectOptions): RealtimeClient {
         shutdown(error);
         return;
       }
-      state.reconnectLater(error.retryAfterMs);
+      // UNAVAILABLE (a saturated instance) and RATE_LIMITED carry a hint: wait it, plus jitter.
+      if (retryAfterMs !== undefined) state.reconnectAfterHint(retryAfterMs);
+      else state.reconnectLater();
     }
     state.stillTrying(error);
   });

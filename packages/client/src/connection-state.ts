@@ -72,6 +72,21 @@ export class ConnectionState {
     }, delay);
   }
 
+  /**
+   * A handshake refused with a retry hint (`UNAVAILABLE` from an instance saturated by a
+   * reconnect storm, `RATE_LIMITED`): the hint, then the usual jittered backoff on top, so
+   * that clients refused together do not come back together.
+   */
+  reconnectAfterHint(retryAfterMs: number): void {
+    this.reconnectLater(
+      retryAfterMs +
+        backoffDelayMs(this.manualAttempts + 1, {
+          minMs: this.deps.reconnectDelayMs,
+          maxMs: this.deps.reconnectDelayMaxMs,
+        }),
+    );
+  }
+
   /** For good: no reconnect from now on, and a disconnect is no longer news. */
   stop(): void {
     this.closed = true;

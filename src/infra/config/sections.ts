@@ -129,12 +129,15 @@ const socket = z
     SOCKET_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
     MAX_CONNECTIONS_PER_USER: int(1, 100_000).default(10),
     RATE_CONNECT_PER_IP_PER_MIN: int(1, 1_000_000).default(300),
+    HANDSHAKE_MAX_IN_FLIGHT: int(1, 1_000_000).default(256),
   })
   .transform((e) => ({
     maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE,
     maxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
     maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
     connectPerIpPerMin: e.RATE_CONNECT_PER_IP_PER_MIN,
+    /** Handshakes in progress on this instance at most; beyond, UNAVAILABLE at once (infra/admission.ts). */
+    handshakeMaxInFlight: e.HANDSHAKE_MAX_IN_FLIGHT,
   }));
 
 const chat = z
@@ -190,6 +193,78 @@ const internalApi = z
     key: e.INTERNAL_API_KEY,
     ratePerSec: e.RATE_INTERNAL_API_PER_SEC,
   }));
+
+/** Every event a webhook can carry (src/webhooks/events.ts has their payloads). */
+export const WEBHOOK_EVENT_TYPES = [
+  "user.online",
+  "user.offline",
+  "room.occupied",
+  "room.vacated",
+  "chat.message.created",
+  "notification.undelivered",
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** Standard Webhooks secrets: `whsec_` then base64 of 24 to 64 random bytes. */
+const WEBHOOK_SECRET_FORM = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+
+const webhooks = z
+  .object({
+    WEBHOOK_URL: optionalString.pipe(
+      z
+        .string()
+        .regex(/^https?:\/\//, "must start with http:// or https://")
+        .refine((url) => URL.canParse(url), "is not a valid URL")
+        .optional(),
+    ),
+    WEBHOOK_SECRET: optionalString,
+    WEBHOOK_EVENTS: list,
+    WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5_000),
+    WEBHOOK_RETRY_WINDOW_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
+    WEBHOOK_RETRY_BASE_MS: int(10, 3_600_000).default(1_000),
+    WEBHOOK_RETRY_MAX_MS: int(10, 86_400_000).default(600_000),
+    WEBHOOK_CLAIM_IDLE_MS: int(500, 3_600_000).default(30_000),
+    WEBHOOK_POLL_MS: int(10, 60_000).default(250),
+    WEBHOOK_CONCURRENCY: int(1, 1_000).default(16),
+    WEBHOOK_DEAD_LETTER_MAX: int(10, 10_000_000).default(10_000),
+  })
+  .transform((e, ctx) => {
+    const secret = e.WEBHOOK_SECRET;
+    if (secret !== undefined) {
+      const bytes = WEBHOOK_SECRET_FORM.test(secret) ? Buffer.from(secret.slice(6), "base64").length : 0;
+      if (bytes < 24 || bytes > 64) {
+        problem(ctx, "WEBHOOK_SECRET: must be whsec_ followed by base64 of 24 to 64 random bytes");
+      }
+    }
+    if (e.WEBHOOK_URL !== undefined && secret === undefined) {
+      problem(ctx, "WEBHOOK_SECRET: required with WEBHOOK_URL (every delivery is signed)");
+    }
+    const known = new Set<string>(WEBHOOK_EVENT_TYPES);
+    for (const name of e.WEBHOOK_EVENTS) {
+      if (!known.has(name)) {
+        problem(ctx, `WEBHOOK_EVENTS: "${name}" is not an event (${WEBHOOK_EVENT_TYPES.join(", ")})`);
+      }
+    }
+    if (e.WEBHOOK_RETRY_MAX_MS < e.WEBHOOK_RETRY_BASE_MS) {
+      problem(ctx, "WEBHOOK_RETRY_MAX_MS: must be at least WEBHOOK_RETRY_BASE_MS");
+    }
+    if (e.WEBHOOK_URL === undefined || secret === undefined) return { enabled: false as const };
+    return {
+      enabled: true as const,
+      url: e.WEBHOOK_URL,
+      secret,
+      /** Empty WEBHOOK_EVENTS: every event. */
+      events: (e.WEBHOOK_EVENTS.length > 0 ? e.WEBHOOK_EVENTS : WEBHOOK_EVENT_TYPES) as WebhookEventType[],
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryWindowMs: e.WEBHOOK_RETRY_WINDOW_MS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: e.WEBHOOK_RETRY_MAX_MS,
+      claimIdleMs: e.WEBHOOK_CLAIM_IDLE_MS,
+      pollMs: e.WEBHOOK_POLL_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      deadLetterMax: e.WEBHOOK_DEAD_LETTER_MAX,
+    };
+  });
 
 /** The demo page and its token endpoint (`/demo`); on by default outside production only. */
 const demo = z
@@ -248,6 +323,7 @@ export const sections = {
   internalApi,
   roomAccess: roomAccessSection,
   messageHook: messageHookSection,
+  webhooks,
   demo,
   admin,
 };

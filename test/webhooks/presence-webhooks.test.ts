@@ -1,0 +1,107 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startApp, type TestApp } from "../helpers/app.js";
+import { ChildServer } from "../helpers/child-server.js";
+import { closeAllClients, eventually, sleep } from "../helpers/client.js";
+import { type RedisServer, startRedis } from "../helpers/redis-server.js";
+import { WebhookReceiver } from "../helpers/webhook-receiver.js";
+import { connectAs, TTL } from "../presence/support.js";
+import { GRACE, webhookEnv } from "./support.js";
+
+/** The documented bound is TTL + one heartbeat; room for a loaded 2-core machine. */
+const CRASH_BOUND = TTL * 2 + GRACE + 3000;
+
+let redis: RedisServer;
+let receiver: WebhookReceiver;
+const apps: TestApp[] = [];
+let victim: ChildServer | undefined;
+
+const env = () => webhookEnv(redis.url, `wp${randomBytes(4).toString("hex")}:`, receiver);
+const ofUser = (type: string, userId: string) =>
+  receiver.unique(type).filter((d) => d.data.userId === userId);
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterEach(async () => {
+  closeAllClients();
+  await victim?.kill();
+  victim = undefined;
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+  await receiver?.close();
+});
+afterAll(async () => {
+  await redis.destroy();
+});
+
+describe("user.online and user.offline webhooks", () => {
+  it("sends exactly one user.offline when the last device leaves, not when another device is still connected elsewhere", async () => {
+    receiver = await new WebhookReceiver().start();
+    const e = env();
+    apps.push(...(await Promise.all([startApp(e), startApp(e)])));
+    const [a, b] = apps as [TestApp, TestApp];
+
+    const phone = await connectAs(a, "alice");
+    const laptop = await connectAs(b, "alice");
+    await eventually(() => ofUser("user.online", "alice").length === 1);
+
+    phone.disconnect();
+    await sleep(GRACE + 800);
+    expect(ofUser("user.offline", "alice")).toEqual([]);
+
+    const left = Date.now();
+    laptop.disconnect();
+    await eventually(() => ofUser("user.offline", "alice").length === 1, GRACE + 5000);
+    const [offline] = ofUser("user.offline", "alice");
+    expect(offline?.data.lastSeen).toBeLessThanOrEqual(Date.now());
+    expect(offline?.at).toBeGreaterThanOrEqual(left + GRACE - 50);
+
+    await sleep(GRACE + 500);
+    expect(ofUser("user.offline", "alice")).toHaveLength(1);
+    expect(ofUser("user.online", "alice")).toHaveLength(1);
+    expect(receiver.rejected).toBe(0);
+  });
+
+  it("sends nothing when a user moves to another instance within the grace", async () => {
+    receiver = await new WebhookReceiver().start();
+    const e = env();
+    apps.push(...(await Promise.all([startApp(e), startApp(e)])));
+    const [a, b] = apps as [TestApp, TestApp];
+
+    const first = await connectAs(a, "bob");
+    await eventually(() => ofUser("user.online", "bob").length === 1);
+    first.disconnect();
+    await sleep(GRACE / 3);
+    await connectAs(b, "bob");
+
+    await sleep(GRACE * 2 + 800);
+    expect(ofUser("user.offline", "bob")).toEqual([]);
+    expect(ofUser("user.online", "bob")).toHaveLength(1);
+  });
+
+  it("sends one user.offline, among three instances, for the users of an instance that was SIGKILLed", async () => {
+    receiver = await new WebhookReceiver().start();
+    const e = env();
+    victim = await new ChildServer(e).start();
+    apps.push(...(await Promise.all([startApp(e), startApp(e)])));
+    const [a] = apps as [TestApp, TestApp];
+
+    await connectAs(victim, "ivan");
+    await connectAs(victim, "jane");
+    await connectAs(a, "jane");
+    await eventually(
+      () => ofUser("user.online", "ivan").length === 1 && ofUser("user.online", "jane").length === 1,
+    );
+
+    const killedAt = Date.now();
+    await victim.signal("SIGKILL");
+    await eventually(() => ofUser("user.offline", "ivan").length === 1, CRASH_BOUND);
+    const [offline] = ofUser("user.offline", "ivan");
+    console.info(`webhook user.offline after a SIGKILL: ${(offline?.at ?? 0) - killedAt} ms (TTL ${TTL})`);
+    expect(offline?.data.lastSeen).toBeLessThanOrEqual(killedAt);
+
+    await sleep(TTL);
+    expect(ofUser("user.offline", "ivan")).toHaveLength(1);
+    expect(ofUser("user.offline", "jane")).toEqual([]);
+  });
+});
