@@ -36,6 +36,11 @@ export interface BenchSize {
     requests: number;
     concurrency: number;
   };
+  /** The moderation hook's cost: the fan-out rooms at one fixed rate, without and then with the hook. */
+  moderation: {
+    ratePerSec: number;
+    stepMs: number;
+  };
 }
 
 export const SIZES: Record<BenchSize["name"], BenchSize> = {
@@ -58,6 +63,7 @@ export const SIZES: Record<BenchSize["name"], BenchSize> = {
       halfLoadMs: 1500,
     },
     notify: { users: 100, batchSize: 50, requests: 100, concurrency: 4 },
+    moderation: { ratePerSec: 200, stepMs: 3000 },
   },
   full: {
     name: "full",
@@ -78,6 +84,7 @@ export const SIZES: Record<BenchSize["name"], BenchSize> = {
       halfLoadMs: 30_000,
     },
     notify: { users: 2000, batchSize: 100, requests: 1000, concurrency: 8 },
+    moderation: { ratePerSec: 500, stepMs: 15_000 },
   },
 };
 
@@ -94,5 +101,6 @@ export function scaleDurations(size: BenchSize, factor: number): BenchSize {
       warmupMs: ms(size.fanout.warmupMs),
       halfLoadMs: ms(size.fanout.halfLoadMs),
     },
+    moderation: { ...size.moderation, stepMs: ms(size.moderation.stepMs) },
   };
 }
