@@ -122,6 +122,8 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     ...deps.access,
     now,
     onLost(conn, roomId, reason) {
+      // A grant whose join failed, or a room already left: nothing to leave, nothing to tell.
+      if (!service.roomsOf(conn).includes(roomId)) return;
       // Leaving as chat:leave would: the room hears the member leave when it was the user's last socket.
       service
         .leave(conn, conn.data.user, { roomId })

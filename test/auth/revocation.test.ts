@@ -5,7 +5,6 @@ import {
   closeAllClients,
   connectError,
   connected,
-  eventually,
   request,
   sleep,
   type TestSocket,
@@ -55,6 +54,16 @@ async function revoke(url: string, userId: string, body: Record<string, unknown>
 const disconnection = (socket: TestSocket) =>
   new Promise<string>((resolve) => socket.once("disconnect", (reason) => resolve(reason)));
 
+/** Connects a cut socket again with the token it had. */
+async function reconnect(socket: TestSocket): Promise<void> {
+  const back = new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("connect_error", (err) => reject(err));
+  });
+  socket.connect();
+  await back;
+}
+
 /** A token whose iat is a whole second after now: clearly issued after a revocation made now. */
 async function tokenIssuedLater(sub: string) {
   await sleep(1100);
@@ -102,14 +111,11 @@ describe("POST /internal/users/:id/revoke", () => {
     const newer = await tokenIssuedLater("uma");
     const socket = await connected(b.url, newer);
 
+    const cut = disconnection(socket);
     expect((await revoke(a.url, "uma", { before })).status).toBe(202);
+    await cut;
     // Its token was issued after `before`: the connection may come back at once.
-    await eventually(async () => {
-      if (socket.connected) return true;
-      socket.connect();
-      await sleep(100);
-      return socket.connected;
-    });
+    await reconnect(socket);
     const refused = await request(socket, "auth:refresh", { token: old });
     expect(refused).toMatchObject({ ok: false, error: { code: "TOKEN_INVALID" } });
     const accepted = await request(socket, "auth:refresh", { token: await tokenFor("uma") });
@@ -117,6 +123,26 @@ describe("POST /internal/users/:id/revoke", () => {
     expect((await connectError(a.url, old)).data).toMatchObject({ code: "TOKEN_INVALID" });
     const again = await connected(a.url, newer);
     expect(again.connected).toBe(true);
+  });
+
+  it("refuses the user's room tokens issued before the revocation, and accepts one issued after it", async () => {
+    const a = await deployment()();
+    const oldRoomToken = await tokenFor("wes", { room: "group:1" });
+    const before = Date.now();
+    const socket = await connected(a.url, await tokenIssuedLater("wes"));
+    const cut = disconnection(socket);
+    expect((await revoke(a.url, "wes", { before })).status).toBe(202);
+    await cut;
+    await reconnect(socket);
+    const refused = await request(socket, "chat:join", { roomId: "group:1", token: oldRoomToken });
+    expect(refused).toMatchObject({
+      ok: false,
+      error: { code: "TOKEN_INVALID", message: "the token was revoked" },
+    });
+    const fresh = await tokenFor("wes", { room: "group:1" });
+    expect(await request(socket, "chat:join", { roomId: "group:1", token: fresh })).toMatchObject({
+      ok: true,
+    });
   });
 
   it("never moves a revocation backwards, and refuses a time in the future or a malformed one", async () => {
