@@ -1,6 +1,7 @@
 import { type AdminOptions, createAdminFeature } from "./admin/index.js";
 import type { SharedServices } from "./app.js";
 import { createAccessHook } from "./chat/access-hook.js";
+import { createHookMetrics, type HookName } from "./chat/hook-metrics.js";
 import { createChatFeature } from "./chat/index.js";
 import { createLeftNotice, createLocalDelivery } from "./chat/socket-handlers.js";
 import { createDemoFeature } from "./demo/index.js";
@@ -58,6 +59,12 @@ export function featureBuilders(config: Config, shared: SharedServices) {
     ttlMs: config.presence.ttlMs,
     logger,
   });
+  // Registered once, and only when a hook is configured.
+  let observeHook: ReturnType<typeof createHookMetrics> | undefined;
+  const hookMetrics = (hook: HookName) => {
+    observeHook ??= createHookMetrics(metrics.registry);
+    return observeHook(hook);
+  };
   const roomAccessHook = () => {
     const { url, key, timeoutMs, defaultTtlSec } = config.roomAccess;
     if (url === undefined || key === undefined) return undefined;
@@ -66,12 +73,13 @@ export function featureBuilders(config: Config, shared: SharedServices) {
       defaultTtlSec,
       cache: stores.roomAccess(),
       logger,
+      onCall: hookMetrics("room_access"),
     });
   };
   const messageHook = () => {
     const { url, key, timeoutMs, failure } = config.messageHook;
     if (url === undefined || key === undefined) return undefined;
-    return { call: { url, key, timeoutMs }, failure };
+    return { call: { url, key, timeoutMs }, failure, onCall: hookMetrics("moderation") };
   };
   return {
     /** The registry's heartbeats and sweeps, for every app that builds presence or chat. */

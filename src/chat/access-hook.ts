@@ -25,8 +25,8 @@ export interface AccessHookDeps {
   defaultTtlSec: number;
   cache: AccessCache;
   logger: Logger;
-  /** Each call's outcome (`allow`, `deny`, `failed`), for the metrics. */
-  onCall?(outcome: "allow" | "deny" | "failed"): void;
+  /** Each call's outcome and duration, for the metrics. */
+  onCall?(outcome: "allow" | "deny" | "failed", seconds: number): void;
 }
 
 /**
@@ -39,7 +39,9 @@ export function createAccessHook(deps: AccessHookDeps): AccessHook {
   const inFlight = new Map<string, Promise<boolean>>();
 
   const ask = async (userId: string, roomId: string): Promise<boolean> => {
+    const started = performance.now();
     const answer = await postToBackend(deps.call, { userId, roomId });
+    const seconds = (performance.now() - started) / 1000;
     const parsed =
       answer.kind === "answer" && answer.status >= 200 && answer.status < 300
         ? accessAnswer.safeParse(answer.body)
@@ -48,11 +50,11 @@ export function createAccessHook(deps: AccessHookDeps): AccessHook {
       const reason =
         answer.kind === "failed" ? answer.reason : parsed ? "an unreadable answer" : `HTTP ${answer.status}`;
       log.warn({ userId, roomId, reason }, "room access hook failed");
-      deps.onCall?.("failed");
+      deps.onCall?.("failed", seconds);
       throw new AppError("UNAVAILABLE", "the room access check is unavailable, retry");
     }
     const { allow, ttlSec = deps.defaultTtlSec } = parsed.data;
-    deps.onCall?.(allow ? "allow" : "deny");
+    deps.onCall?.(allow ? "allow" : "deny", seconds);
     if (ttlSec > 0) {
       await deps.cache.set(userId, roomId, allow, ttlSec).catch((err: unknown) => {
         // Only a cost: the next check asks the backend again.

@@ -36,16 +36,16 @@ export interface ModerationDeps {
   /** Applied to a replacement as to a sent text: the result, or INVALID_PAYLOAD. */
   checkText(text: string): string;
   logger: Logger;
-  /** Each call's outcome, for the metrics. */
-  onCall?(outcome: "allow" | "reject" | "replace" | "failed"): void;
+  /** Each call's outcome and duration, for the metrics. */
+  onCall?(outcome: "allow" | "reject" | "replace" | "failed", seconds: number): void;
 }
 
 /** The moderation hook: `POST {roomId, userId, senderName?, text, clientMsgId?}` before a message is stored. */
 export function createModeration(deps: ModerationDeps): Moderation {
   const log = deps.logger.child({ module: "moderation" });
 
-  const failed = (message: MessageUnderReview, reason: string): string => {
-    deps.onCall?.("failed");
+  const failed = (message: MessageUnderReview, reason: string, seconds: number): string => {
+    deps.onCall?.("failed", seconds);
     log.warn(
       { roomId: message.roomId, userId: message.userId, reason, policy: deps.failure },
       "moderation hook failed",
@@ -56,30 +56,33 @@ export function createModeration(deps: ModerationDeps): Moderation {
 
   return {
     async review(message) {
+      const started = performance.now();
       const answer = await postToBackend(deps.call, message);
-      if (answer.kind === "failed") return failed(message, answer.reason);
-      if (answer.status < 200 || answer.status >= 300) return failed(message, `HTTP ${answer.status}`);
+      const seconds = (performance.now() - started) / 1000;
+      if (answer.kind === "failed") return failed(message, answer.reason, seconds);
+      if (answer.status < 200 || answer.status >= 300)
+        return failed(message, `HTTP ${answer.status}`, seconds);
       const parsed = moderationAnswer.safeParse(answer.body);
-      if (!parsed.success) return failed(message, "an unreadable answer");
+      if (!parsed.success) return failed(message, "an unreadable answer", seconds);
       const verdict = parsed.data;
       if (verdict.action === "reject") {
-        deps.onCall?.("reject");
+        deps.onCall?.("reject", seconds);
         throw new AppError(
           "FORBIDDEN",
           `rejected by moderation${verdict.reason ? `: ${verdict.reason}` : ""}`,
         );
       }
       if (verdict.action === "allow") {
-        deps.onCall?.("allow");
+        deps.onCall?.("allow", seconds);
         return message.text;
       }
       let text: string;
       try {
         text = deps.checkText(verdict.text);
       } catch {
-        return failed(message, "a replacement text that is empty or too long");
+        return failed(message, "a replacement text that is empty or too long", seconds);
       }
-      deps.onCall?.("replace");
+      deps.onCall?.("replace", seconds);
       return text;
     },
   };

@@ -136,6 +136,8 @@ describe("the room access hook", () => {
     await ok(onB, "chat:join", { roomId: "group:1" });
     await ok(onB, "chat:send", { roomId: "group:1", text: "from b" });
     expect(backend.calls).toHaveLength(1);
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metrics).toContain('rt_backend_hook_calls_total{hook="room_access",outcome="allow"} 1');
   });
 
   it("re-checks sends once the answer expired: refused, out of the room, when the backend now denies", async () => {

@@ -80,6 +80,9 @@ describe("the moderation hook", () => {
     expect(res).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
     expect(res.ok ? "" : res.error.message).toContain("no links please");
     expect(await historyTexts(reader)).toEqual([]);
+    const metrics = await (await fetch(`${apps[0]?.url}/metrics`)).text();
+    expect(metrics).toContain('rt_backend_hook_calls_total{hook="moderation",outcome="reject"} 1');
+    expect(metrics).toContain('rt_backend_hook_duration_seconds_count{hook="moderation"} 1');
   });
 
   it("stores and delivers the backend's replacement text", async () => {
