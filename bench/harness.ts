@@ -16,10 +16,19 @@ import {
   processTicks,
   type ServerKind,
 } from "./processes.js";
+import { runScale, type ScaleResult } from "./scale.js";
 import type { BenchSize } from "./sizes.js";
 
-export const SCENARIOS = ["ramp", "fanout", "fanout2", "notify", "moderation"] as const;
+export const SCENARIOS = ["ramp", "fanout", "fanout2", "notify", "scale", "moderation"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** Without --scenarios: `scale` (many instances, 100,000 connections at full size) only when asked for. */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
+  "ramp",
+  "fanout",
+  "fanout2",
+  "notify",
+  "moderation",
+];
 
 export interface BenchOptions {
   size: BenchSize;
@@ -87,6 +96,7 @@ export interface BenchRun {
   fanout: Partial<Record<ServerKind, Outcome<FanoutResult>>>;
   fanout2: Partial<Record<ServerKind, Outcome<FanoutResult>>>;
   notify: Partial<Record<ServerKind, Outcome<NotifyScenarioResult>>>;
+  scale: Partial<Record<ServerKind, Outcome<ScaleResult>>>;
   /** The service only: the baseline has no moderation hook. */
   moderation: Partial<Record<ServerKind, Outcome<ModerationScenarioResult>>>;
   redisVersion: string;
@@ -427,6 +437,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     fanout: {},
     fanout2: {},
     notify: {},
+    scale: {},
     moderation: {},
     redisVersion: "",
     startedAt: new Date(started).toISOString(),
@@ -459,6 +470,9 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
             break;
           case "notify":
             run.notify[kind] = await outcome(what, log, () => runNotify(kind, options.size, redis));
+            break;
+          case "scale":
+            run.scale[kind] = await outcome(what, log, () => runScale(kind, options.size, redis, log));
             break;
           case "moderation":
             if (kind === "baseline") {

@@ -12,6 +12,8 @@ import { createMemoryMemberStore } from "./chat/member-store-memory.js";
 import { createRedisMemberStore } from "./chat/member-store-redis.js";
 import { createMemoryMessageStore } from "./chat/message-store-memory.js";
 import { createRedisMessageStore } from "./chat/message-store-redis.js";
+import { createMemoryRoomListStore } from "./chat/room-list-store-memory.js";
+import { createRedisRoomListStore } from "./chat/room-list-store-redis.js";
 import type { AdapterKind } from "./infra/adapter.js";
 import type { WebhookEventType } from "./infra/config/sections.js";
 import type { RedisConnections } from "./infra/redis.js";
@@ -22,7 +24,7 @@ import { createMemoryNotificationStore } from "./notifications/notification-stor
 import { createRedisNotificationStore } from "./notifications/notification-store-redis.js";
 import type { NotificationStore, NotificationStoreOptions } from "./notifications/store.js";
 import { createMemoryPresenceStore } from "./presence/presence-store-memory.js";
-import { createRedisPresenceStore } from "./presence/presence-store-redis.js";
+import { createRedisPresenceStore, presenceKeys } from "./presence/presence-store-redis.js";
 import type { PresenceStore, PresenceStoreOptions } from "./presence/store.js";
 import type { Outbox, OutboxWriter } from "./webhooks/outbox.js";
 import { createMemoryOutbox } from "./webhooks/outbox-memory.js";
@@ -74,7 +76,12 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: 
         publishCommand: () => (pubsubKind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
         ...(outbox ? { outbox } : {}),
       }),
-      members: createRedisMemberStore({ redis: command, keyPrefix, registration: options.registration }),
+      members: createRedisMemberStore({
+        redis: command,
+        keyPrefix,
+        registration: options.registration,
+        ...(outbox ? { outbox } : {}),
+      }),
       feed: createRedisRoomFeed({
         sub: redis.sub,
         pub: command,
@@ -82,10 +89,17 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: 
         kind: pubsubKind,
         logger: options.logger,
       }),
+      roomList: createRedisRoomListStore({ redis: command, keyPrefix, retentionMs: options.retentionMs }),
     }),
     presence: (options) =>
       createRedisPresenceStore({ redis: command, keyPrefix, ...options, ...(outbox ? { outbox } : {}) }),
-    notifications: (options) => createRedisNotificationStore({ redis: command, keyPrefix, ...options }),
+    notifications: (options) =>
+      createRedisNotificationStore({
+        redis: command,
+        keyPrefix,
+        ...options,
+        ...(outbox ? { outbox: { writer: outbox, connsKey: presenceKeys(keyPrefix).conns } } : {}),
+      }),
     adminSessions: (options) => createRedisAdminSessionStore({ redis: command, keyPrefix, ...options }),
     revocations: () => createRedisRevocationStore({ redis: command, keyPrefix }),
     roomAccess: () => createRedisAccessCache({ redis: command, keyPrefix }),
@@ -96,6 +110,8 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: 
 function memoryStores(webhooks?: OutboxSettings): Stores {
   const memoryOutbox = webhooks && createMemoryOutbox({ deadLetterMax: webhooks.deadLetterMax });
   const outbox = memoryOutbox?.writer(webhooks?.events ?? []);
+  // The notification store asks it whether a user is connected (notification.undelivered).
+  let presence: ReturnType<typeof createMemoryPresenceStore> | undefined;
   return {
     outbox: memoryOutbox,
     instances: () => createMemoryInstanceStore(),
@@ -108,12 +124,27 @@ function memoryStores(webhooks?: OutboxSettings): Stores {
           publish: feed.publishMessage,
           ...(outbox ? { outbox } : {}),
         }),
-        members: createMemoryMemberStore(),
+        members: createMemoryMemberStore(outbox ? { outbox } : {}),
         feed,
+        roomList: createMemoryRoomListStore({ now: options.now }),
       };
     },
-    presence: (options) => createMemoryPresenceStore({ ...options, ...(outbox ? { outbox } : {}) }),
-    notifications: (options) => createMemoryNotificationStore(options),
+    presence: (options) => {
+      presence = createMemoryPresenceStore({ ...options, ...(outbox ? { outbox } : {}) });
+      return presence;
+    },
+    notifications: (options) =>
+      createMemoryNotificationStore({
+        ...options,
+        ...(outbox
+          ? {
+              outbox: {
+                writer: outbox,
+                hasConnections: (userId) => (presence?.connections(userId) ?? 0) > 0,
+              },
+            }
+          : {}),
+      }),
     adminSessions: () => new InMemoryStore(),
     revocations: () => createMemoryRevocationStore(),
     roomAccess: () => createMemoryAccessCache(),

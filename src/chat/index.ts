@@ -6,9 +6,12 @@ import { createRoomGate, type LostReason, type RoomGateDeps } from "./access.js"
 import type { RoomFeed } from "./feed.js";
 import type { MemberStore } from "./member-store.js";
 import { createMembership } from "./membership.js";
+import type { MentionNotifier } from "./mentions.js";
 import type { MessageStore } from "./message-store.js";
 import { createModeration, type ModerationDeps } from "./moderation.js";
 import { createRoomRelay, type LocalDelivery } from "./relay.js";
+import { createRoomList, type RoomAnnouncer } from "./room-list.js";
+import type { RoomListStore } from "./room-list-store.js";
 import { type ChatService, checkText, createChatService } from "./service.js";
 import { registerChatEvents } from "./socket-handlers.js";
 
@@ -25,8 +28,18 @@ export interface ChatOptions {
   historyLimit: number;
   /** CHAT_RETENTION_DAYS; 0: kept until trimmed by historyLimit. */
   retentionDays: number;
+  /** CHAT_EDIT_WINDOW_SEC: how long after sending a message may be edited; 0: always. */
+  editWindowSec: number;
   /** RATE_CHAT_*: per user, across their sockets and instances. */
-  rate: { sendPerSec: number; sendBurst: number; typingPerSec: number; joinPerSec: number };
+  rate: {
+    sendPerSec: number;
+    sendBurst: number;
+    typingPerSec: number;
+    joinPerSec: number;
+    /** Edits and deletes, one bucket. */
+    editPerSec: number;
+    reactPerSec: number;
+  };
 }
 
 /** A room's log, its members across instances and its live channel, on one backend. */
@@ -34,6 +47,8 @@ export interface ChatStores {
   messages: MessageStore;
   members: MemberStore;
   feed: RoomFeed;
+  /** The rooms each user joined, and each room's followers. */
+  roomList: RoomListStore;
 }
 
 export interface ChatStoreOptions {
@@ -55,6 +70,10 @@ export interface ChatDeps {
   stores(options: ChatStoreOptions): ChatStores;
   /** Hands a room's events to this instance's sockets in it. */
   delivery: LocalDelivery;
+  /** Offline users a stored message mentions get a notification (none without it). */
+  mentions?: MentionNotifier;
+  /** Hands `chat:room` to users' sockets that do not follow the room here. */
+  announcer: RoomAnnouncer;
   /** Members are written under this instance's registration; dead instances' are reaped through it. */
   registry: InstanceRegistry;
   rateLimiter: RateLimiterFactory;
@@ -105,6 +124,8 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     typing: deps.rateLimiter("chat:typing", { points: rate.typingPerSec, durationSec: 1 }),
     join: deps.rateLimiter("chat:join", { points: rate.joinPerSec, durationSec: 1 }),
     query: deps.rateLimiter("chat:query", { points: rate.joinPerSec, durationSec: 1 }),
+    edit: deps.rateLimiter("chat:edit", { points: rate.editPerSec, durationSec: 1 }),
+    react: deps.rateLimiter("chat:react", { points: rate.reactPerSec, durationSec: 1 }),
   };
 
   const membership = createMembership({
@@ -131,6 +152,13 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
         .catch((err: unknown) => logger.error({ err, roomId }, "leaving a room no longer granted failed"));
     },
   });
+  const roomList = createRoomList({
+    store: stores.roomList,
+    messages: stores.messages,
+    announcer: deps.announcer,
+    now,
+    logger,
+  });
   const service = createChatService({
     messages: stores.messages,
     membership,
@@ -148,6 +176,9 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     events: stores.feed,
     now,
     maxMessageLength: options.maxMessageLength,
+    editWindowMs: options.editWindowSec * 1000,
+    roomList,
+    ...(deps.mentions ? { mentions: deps.mentions } : {}),
     onStored: deps.onStored,
   });
 
@@ -157,7 +188,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     name: "chat",
     service,
     register(router) {
-      registerChatEvents(router, service, limits);
+      registerChatEvents(router, service, roomList, limits);
     },
     async onUserChanged(socket) {
       // A refreshed token may grant fewer rooms: leave those as chat:leave would.
@@ -174,6 +205,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     },
     async stop() {
       access.stop();
+      roomList.stop();
       membership.stop();
       stores.feed.close();
     },

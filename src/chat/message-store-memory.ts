@@ -1,15 +1,21 @@
 import { randomBytes } from "node:crypto";
-import type { Message } from "../protocol/index.js";
+import { AppError, type Message } from "../protocol/index.js";
 import type { OutboxWriter } from "../webhooks/outbox.js";
+import { applyChange, folded, type MessageState, subjectSeq } from "./log-state.js";
 import { compareMessageIds } from "./message-id.js";
-import type {
-  AppendResult,
-  LogPage,
-  MarkReadResult,
-  MessageStore,
-  ReadState,
-  RecoveryPage,
-  RoomHead,
+import {
+  type AppendResult,
+  type ChangeResult,
+  type LogPage,
+  MAX_REACTION_KINDS,
+  type MarkReadResult,
+  type MessageStore,
+  type ReadState,
+  type RecoveryPage,
+  type RoomHead,
+  type RoomSummary,
+  SUMMARY_SCAN,
+  type TargetLookup,
 } from "./message-store.js";
 import { bodyOf, messageOf } from "./record.js";
 
@@ -35,8 +41,11 @@ interface Room {
   /** The last seq assigned; `messages` hold the retained tail, contiguous, ending at it. */
   seq: number;
   ms: number;
+  /** Entries as appended (messages and changes); reads fold `states` in. */
   messages: Message[];
   reads: Map<string, string>;
+  /** The state of every changed message, by its seq. */
+  states: Map<number, MessageState>;
 }
 
 export function createMemoryMessageStore(options: MemoryMessageStoreOptions): MessageStore {
@@ -47,7 +56,14 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
   const room = (roomId: string): Room => {
     let r = rooms.get(roomId);
     if (!r) {
-      r = { epoch: randomBytes(8).toString("base64url"), seq: 0, ms: 0, messages: [], reads: new Map() };
+      r = {
+        epoch: randomBytes(8).toString("base64url"),
+        seq: 0,
+        ms: 0,
+        messages: [],
+        reads: new Map(),
+        states: new Map(),
+      };
       rooms.set(roomId, r);
     }
     return r;
@@ -68,6 +84,29 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
       while (drop < r.messages.length && (r.messages[drop] as Message).createdAt < cutoff) drop++;
     }
     if (drop > 0) r.messages.splice(0, drop);
+    const floor = r.messages[0]?.seq ?? r.seq + 1;
+    for (const seq of r.states.keys()) if (seq < floor) r.states.delete(seq);
+  };
+
+  /** Entries as a read shows them: every message with its state. */
+  const fold = (r: Room, entries: Message[]): Message[] =>
+    entries.map((e) => folded(e, r.states.get(subjectSeq(e))));
+
+  /** The retained entry at `seq`, if any. */
+  const entryAt = (r: Room, seq: number): Message | undefined => {
+    const at = indexAfter(r, seq - 1);
+    const entry = r.messages[at];
+    return entry?.seq === seq ? entry : undefined;
+  };
+
+  const lookup = (r: Room, messageId: string): TargetLookup => {
+    const seq = Number(messageId.slice(messageId.indexOf("-") + 1));
+    const entry = entryAt(r, seq);
+    if (entry && entry.id === messageId && entry.kind === undefined) {
+      return { status: "found", message: folded(entry, r.states.get(seq)) };
+    }
+    if (!entry && seq > 0 && seq <= r.seq) return { status: "expired" };
+    return { status: "missing" };
   };
 
   /** The room's retained messages (trimmed first, as the Redis stream expires when idle). */
@@ -132,13 +171,74 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
       return prior && prior.expiresAt > options.now() ? prior.message : undefined;
     },
 
+    async change(input): Promise<ChangeResult> {
+      const now = options.now();
+      sweepIdempotency(now);
+      const r = logOf(input.roomId);
+      const found = lookup(r, input.target);
+      if (found.status === "missing") throw new AppError("NOT_FOUND", "no such message in this room");
+      if (found.status === "expired") {
+        throw new AppError("NOT_FOUND", "the message is no longer in the room's retained history");
+      }
+      const targetSeq = found.message.seq;
+      const original = entryAt(r, targetSeq) as Message;
+      const idemKey =
+        input.clientMsgId === undefined
+          ? undefined
+          : JSON.stringify([input.roomId, input.kind, input.senderId, input.clientMsgId]);
+      const prior = idemKey === undefined ? undefined : idempotency.get(idemKey);
+      if (prior && prior.expiresAt > now && prior.message.epoch === r.epoch) {
+        options.publish(prior.message);
+        return { entry: prior.message, message: found.message, duplicate: true };
+      }
+      const outcome = applyChange(r.states.get(targetSeq), input, r.seq + 1, MAX_REACTION_KINDS);
+      if ("refused" in outcome) {
+        throw outcome.refused === "deleted"
+          ? new AppError("NOT_FOUND", "the message was deleted")
+          : new AppError("FORBIDDEN", `a message holds at most ${MAX_REACTION_KINDS} different reactions`);
+      }
+      if (!outcome.changed) return { entry: null, message: found.message, duplicate: false };
+      r.seq += 1;
+      r.ms = Math.max(now, r.ms);
+      const entry = messageOf(
+        input.roomId,
+        { epoch: r.epoch, seq: r.seq, ms: r.ms },
+        input.senderId,
+        bodyOf(input),
+      );
+      r.messages.push(entry);
+      r.states.set(targetSeq, outcome.state);
+      trim(r, now);
+      if (idemKey) idempotency.set(idemKey, { message: entry, expiresAt: now + options.idempotencyTtlMs });
+      options.publish(entry);
+      return { entry, message: folded(original, outcome.state), duplicate: false };
+    },
+
+    async lookup(roomId, messageId) {
+      return lookup(logOf(roomId), messageId);
+    },
+
+    async summary(roomId): Promise<RoomSummary | undefined> {
+      if (!rooms.has(roomId)) return undefined;
+      const r = logOf(roomId);
+      let lastMessage: Message | undefined;
+      for (let i = r.messages.length - 1; i >= Math.max(0, r.messages.length - SUMMARY_SCAN); i--) {
+        const entry = r.messages[i] as Message;
+        if (entry.kind === undefined) {
+          lastMessage = folded(entry, r.states.get(entry.seq));
+          break;
+        }
+      }
+      return { ...head(r), lastActivityAt: r.ms, ...(lastMessage ? { lastMessage } : {}) };
+    },
+
     async head(roomId) {
       return head(room(roomId));
     },
 
     async latest(roomId, limit): Promise<LogPage> {
       const r = logOf(roomId);
-      const messages = r.messages.slice(Math.max(0, r.messages.length - limit));
+      const messages = fold(r, r.messages.slice(Math.max(0, r.messages.length - limit)));
       return { ...head(r), messages, hasMore: r.messages.length > limit };
     },
 
@@ -152,7 +252,7 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
           : anchor?.seq === cursor.seq && anchor.id === `${cursor.ms}-${cursor.seq}`;
       if (!found) return { ...head(r), messages: [], hasMore: false, found };
       const newer = r.messages.slice(at);
-      return { ...head(r), messages: newer.slice(0, limit), hasMore: newer.length > limit, found };
+      return { ...head(r), messages: fold(r, newer.slice(0, limit)), hasMore: newer.length > limit, found };
     },
 
     async history(roomId, { beforeSeq, afterSeq, limit }): Promise<LogPage> {
@@ -162,7 +262,7 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
       const range = start < end ? r.messages.slice(start, end) : [];
       const messages =
         afterSeq === undefined ? range.slice(Math.max(0, range.length - limit)) : range.slice(0, limit);
-      return { ...head(r), messages, hasMore: range.length > limit };
+      return { ...head(r), messages: fold(r, messages), hasMore: range.length > limit };
     },
 
     async fence(roomId, seq) {
@@ -189,10 +289,15 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
       const readSeq = lastReadId === null ? 0 : Number(lastReadId.slice(lastReadId.indexOf("-") + 1));
       const floor = Math.max(0, r.messages.length - options.unreadCap);
       let unread = 0;
+      let mentions = 0;
       for (let i = Math.max(indexAfter(r, readSeq), floor); i < r.messages.length; i++) {
-        if ((r.messages[i] as Message).senderId !== userId) unread++;
+        const entry = r.messages[i] as Message;
+        // Changes (edits, deletes, reactions) are not unread messages.
+        if (entry.kind !== undefined || entry.senderId === userId) continue;
+        unread++;
+        if (entry.mentions?.includes(userId)) mentions++;
       }
-      return { lastReadId, unread };
+      return { lastReadId, unread, mentions };
     },
   };
 }

@@ -2,20 +2,33 @@ import { randomBytes } from "node:crypto";
 import { limitForScript } from "../infra/rate-limit-script.js";
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
-import type { Message } from "../protocol/index.js";
+import { AppError, type Message } from "../protocol/index.js";
 import type { OutboxWriter } from "../webhooks/outbox.js";
 import { roomChannel, roomKey } from "./keys.js";
-import type {
-  AppendResult,
-  LogCursor,
-  LogPage,
-  MarkReadResult,
-  MessageStore,
-  ReadState,
-  RecoveryPage,
-  RoomHead,
+import { folded, parseState } from "./log-state.js";
+import {
+  type AppendResult,
+  type ChangeResult,
+  type LogCursor,
+  type LogPage,
+  MAX_REACTION_KINDS,
+  type MarkReadResult,
+  type MessageStore,
+  type ReadState,
+  type RecoveryPage,
+  type RoomHead,
+  type RoomSummary,
+  SUMMARY_SCAN,
+  type TargetLookup,
 } from "./message-store.js";
-import { APPEND_LUA, MARK_READ_LUA, READ_LUA, READ_STATE_LUA } from "./message-store.lua.js";
+import {
+  APPEND_LUA,
+  CHANGE_LUA,
+  MARK_READ_LUA,
+  READ_LUA,
+  READ_STATE_LUA,
+  SUMMARY_LUA,
+} from "./message-store.lua.js";
 import { bodyOf, messageFromPayload, messageOf, type StoredBody } from "./record.js";
 
 /** SPUBLISH (sharded pub/sub, Redis >= 7) or PUBLISH: the same kind the relay subscribes with. */
@@ -38,7 +51,22 @@ export interface RedisMessageStoreOptions {
 type StreamEntry = [id: string, fields: string[]];
 /** What APPEND_LUA answers once the rate limit's refusal is checked: stored, or a repeated clientMsgId. */
 type AppendReply = [1, payload: string] | [0, payload: string];
-type ReadReply = [epoch: string, seq: string, entries: StreamEntry[]];
+type ReadReply = [epoch: string, seq: string, entries: StreamEntry[], states: (string | null | false)[]];
+/** CHANGE_LUA's answer: status, the entry's payload, the target entry and its state json. */
+type ChangeReply = [
+  status: number,
+  payload?: string | null | false,
+  target?: StreamEntry,
+  state?: string | null | false,
+  epoch?: string,
+];
+
+const CHANGE_REFUSALS: Record<number, AppError> = {
+  [-1]: new AppError("NOT_FOUND", "no such message in this room"),
+  [-2]: new AppError("NOT_FOUND", "the message is no longer in the room's retained history"),
+  [-3]: new AppError("NOT_FOUND", "the message was deleted"),
+  [-4]: new AppError("FORBIDDEN", `a message holds at most ${MAX_REACTION_KINDS} different reactions`),
+};
 
 /** A fresh epoch for every write that might start one: a restarted Redis must never see an old one again. */
 const candidateEpoch = (): string => randomBytes(8).toString("base64url");
@@ -64,20 +92,23 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
   const readScript = defineScript(redis, { name: "chatRead", lua: READ_LUA });
   const markReadScript = defineScript(redis, { name: "chatMarkRead", lua: MARK_READ_LUA });
   const readStateScript = defineScript(redis, { name: "chatReadState", lua: READ_STATE_LUA });
+  const changeScript = defineScript(redis, { name: "chatChange", lua: CHANGE_LUA });
+  const summaryScript = defineScript(redis, { name: "chatSummary", lua: SUMMARY_LUA });
   const logKeys = (roomId: string) => [
     roomKey(keyPrefix, roomId, "messages"),
     roomKey(keyPrefix, roomId, "meta"),
     roomKey(keyPrefix, roomId, "reads"),
   ];
+  const foldKeys = (roomId: string) => [...logKeys(roomId), roomKey(keyPrefix, roomId, "state")];
 
   const read = async (
     roomId: string,
-    mode: "head" | "latest" | "from" | "range" | "fence",
+    mode: "head" | "latest" | "from" | "range" | "fence" | "at",
     a: number,
     b: number,
     limit: number,
   ): Promise<{ head: RoomHead; entries: Message[] }> => {
-    const [epoch, seq, entries] = (await readScript(logKeys(roomId), [
+    const [epoch, seq, entries, states] = (await readScript(foldKeys(roomId), [
       mode,
       a,
       b,
@@ -87,7 +118,7 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
     ])) as ReadReply;
     return {
       head: { epoch, seq: Number(seq) },
-      entries: entries.map((e) => entryToMessage(roomId, epoch, e)),
+      entries: entries.map((e, i) => folded(entryToMessage(roomId, epoch, e), parseState(states[i]))),
     };
   };
 
@@ -130,6 +161,76 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
     async stored(roomId, senderId, clientMsgId) {
       const payload = await redis.get(roomKey(keyPrefix, roomId, `idem:${senderId}|${clientMsgId}`));
       return payload === null ? undefined : messageFromPayload(roomId, payload);
+    },
+
+    async change(input): Promise<ChangeResult> {
+      const target = input.target;
+      const dash = target.indexOf("-");
+      const keys = foldKeys(input.roomId);
+      if (input.clientMsgId !== undefined) {
+        keys.push(
+          roomKey(keyPrefix, input.roomId, `idem:${input.kind}:${input.senderId}|${input.clientMsgId}`),
+        );
+      }
+      const [status, payload, entry, state, epoch] = (await changeScript(keys, [
+        input.senderId,
+        JSON.stringify(bodyOf(input)),
+        options.historyLimit,
+        options.retentionMs,
+        options.idempotencyTtlSec,
+        candidateEpoch(),
+        options.publishCommand(),
+        roomChannel(keyPrefix, input.roomId),
+        input.kind,
+        target.slice(dash + 1),
+        target.slice(0, dash),
+        input.kind === "reaction" ? (input.emoji ?? "") : input.text,
+        input.on ? 1 : 0,
+        input.createdAt,
+        MAX_REACTION_KINDS,
+      ])) as ChangeReply;
+      const refusal = CHANGE_REFUSALS[status];
+      if (refusal) throw new AppError(refusal.code, refusal.message);
+      const appended = payload ? messageFromPayload(input.roomId, payload) : null;
+      const message = folded(
+        entryToMessage(input.roomId, epoch as string, entry as StreamEntry),
+        parseState(state),
+      );
+      return { entry: appended, message, duplicate: status === 2 };
+    },
+
+    async lookup(roomId, messageId): Promise<TargetLookup> {
+      const dash = messageId.indexOf("-");
+      const seq = Number(messageId.slice(dash + 1));
+      if (!Number.isSafeInteger(seq)) return { status: "missing" };
+      const { head, entries } = await read(roomId, "at", seq, 0, 0);
+      const found = entries[0];
+      if (found && found.id === messageId && found.kind === undefined)
+        return { status: "found", message: found };
+      if (!found && seq > 0 && seq <= head.seq) return { status: "expired" };
+      return { status: "missing" };
+    },
+
+    async summary(roomId): Promise<RoomSummary | undefined> {
+      const reply = (await summaryScript(foldKeys(roomId), [SUMMARY_SCAN])) as
+        | [string, string, string | null, [StreamEntry] | null | false, (string | null | false)[] | false]
+        | null;
+      if (!reply) return undefined;
+      const [epoch, seq, ms, found, states] = reply;
+      const entry = found ? found[0] : undefined;
+      return {
+        epoch,
+        seq: Number(seq),
+        lastActivityAt: Number(ms ?? 0),
+        ...(entry
+          ? {
+              lastMessage: folded(
+                entryToMessage(roomId, epoch, entry),
+                parseState(states ? states[0] : null),
+              ),
+            }
+          : {}),
+      };
     },
 
     async head(roomId) {
@@ -182,11 +283,11 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
     },
 
     async readState(roomId, userId): Promise<ReadState> {
-      const [lastReadId, unread] = (await readStateScript(logKeys(roomId), [userId, options.unreadCap])) as [
-        string | null,
-        number,
-      ];
-      return { lastReadId, unread };
+      const [lastReadId, unread, mentions] = (await readStateScript(logKeys(roomId), [
+        userId,
+        options.unreadCap,
+      ])) as [string | null, number, number];
+      return { lastReadId, unread, mentions };
     },
   };
 }

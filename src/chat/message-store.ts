@@ -1,5 +1,5 @@
 import type { PendingLimit } from "../infra/rate-limit.js";
-import type { Message } from "../protocol/index.js";
+import type { ChangeKind, Message } from "../protocol/index.js";
 
 /**
  * The message store contract of the chat domain. Two implementations (Redis, in-memory),
@@ -14,7 +14,47 @@ import type { Message } from "../protocol/index.js";
  */
 
 /** A message as handed to the store, before it has its place in the log. */
-export type NewMessage = Omit<Message, "id" | "seq" | "epoch">;
+export type NewMessage = Pick<
+  Message,
+  "roomId" | "senderId" | "senderName" | "text" | "clientMsgId" | "createdAt" | "replyTo" | "mentions"
+>;
+
+/** A change to an earlier message of the room, before it has its place in the log. */
+export interface NewChange {
+  roomId: string;
+  /** Who makes the change (the sender, or an admin). */
+  senderId: string;
+  senderName?: string;
+  clientMsgId?: string;
+  createdAt: number;
+  kind: ChangeKind;
+  /** The id of the message changed. */
+  target: string;
+  /** An edit: the new text; otherwise "". */
+  text: string;
+  emoji?: string;
+  on?: boolean;
+}
+
+export interface ChangeResult {
+  /** The entry appended, or null when the message already was in that state (nothing appended). */
+  entry: Message | null;
+  /** The target as it stands after the change. */
+  message: Message;
+  /** True when `clientMsgId` was already used for this kind by this user in this room. */
+  duplicate: boolean;
+}
+
+/** Where a message id stands in its room's log. */
+export type TargetLookup =
+  | { status: "found"; message: Message }
+  /** Not a message of this room (never was, or the id belongs to another room or epoch). */
+  | { status: "missing" }
+  /** It was a position of the log that trimming or retention removed. */
+  | { status: "expired" };
+
+/** Distinct reactions one message may hold. */
+export const MAX_REACTION_KINDS = 20;
 
 export interface AppendResult {
   message: Message;
@@ -28,6 +68,16 @@ export interface RoomHead {
   /** The last seq assigned (0: no message yet in this epoch). */
   seq: number;
 }
+
+export interface RoomSummary extends RoomHead {
+  /** When the room's last entry was appended (its id's ms); 0 before the first one. */
+  lastActivityAt: number;
+  /** The newest message among the newest SUMMARY_SCAN entries, if any. */
+  lastMessage?: Message;
+}
+
+/** Entries the summary looks back through for the newest message (past a run of changes). */
+export const SUMMARY_SCAN = 200;
 
 export interface LogPage extends RoomHead {
   messages: Message[];
@@ -61,6 +111,8 @@ export interface ReadState {
   lastReadId: string | null;
   /** Messages after `lastReadId` sent by others, counted over at most `unreadCap` of the newest ones. */
   unread: number;
+  /** Of those, the ones whose `mentions` name the reader. */
+  mentions: number;
 }
 
 export interface MarkReadResult {
@@ -87,6 +139,23 @@ export interface MessageStore {
    * hook again.
    */
   stored(roomId: string, senderId: string, clientMsgId: string): Promise<Message | undefined>;
+  /**
+   * Append a change (edit, delete, reaction) to an earlier message of the room, fold it
+   * into the message's state and publish the entry, in one step. Idempotent per user,
+   * room, kind and `clientMsgId`. A reaction already in the asked state, or a delete of a
+   * deleted message, appends nothing (`entry: null`). Rejects with NOT_FOUND when the target
+   * is not a retained message of the room, or is deleted (for an edit or a reaction), and
+   * with FORBIDDEN when a reaction would be the message's MAX_REACTION_KINDS + 1st kind.
+   */
+  change(change: NewChange): Promise<ChangeResult>;
+  /** A message of the room by id, with its state (for the checks before a change or a reply). */
+  lookup(roomId: string, messageId: string): Promise<TargetLookup>;
+  /**
+   * Where the room's log stands and its newest message (not a change; with its state), for
+   * the room list. Undefined when the room has no log (it expired, or never had one): this
+   * read never starts an epoch.
+   */
+  summary(roomId: string): Promise<RoomSummary | undefined>;
   /** The room's epoch and last seq (an empty room gets its epoch here). */
   head(roomId: string): Promise<RoomHead>;
   /** The newest `limit` messages. `hasMore`: older ones exist. */

@@ -1,6 +1,6 @@
-import type { Message } from "../protocol/index.js";
+import type { ChangeKind, Message } from "../protocol/index.js";
 import type { EphemeralRoomEvent, RoomEvent } from "./feed.js";
-import type { NewMessage } from "./message-store.js";
+import type { NewChange, NewMessage } from "./message-store.js";
 
 /**
  * How a chat message and a room's live events are written down: the body stored in the
@@ -15,12 +15,27 @@ export interface StoredBody {
   senderName?: string;
   clientMsgId?: string;
   createdAt: number;
+  replyTo?: string;
+  mentions?: string[];
+  /** A change entry: what it does and to which message (its id). */
+  kind?: ChangeKind;
+  target?: string;
+  emoji?: string;
+  on?: boolean;
 }
 
-export function bodyOf(input: NewMessage): StoredBody {
+export function bodyOf(
+  input: NewMessage & Partial<Pick<NewChange, "kind" | "target" | "emoji" | "on">>,
+): StoredBody {
   const body: StoredBody = { text: input.text, createdAt: input.createdAt };
   if (input.senderName !== undefined) body.senderName = input.senderName;
   if (input.clientMsgId !== undefined) body.clientMsgId = input.clientMsgId;
+  if (input.replyTo !== undefined) body.replyTo = input.replyTo;
+  if (input.mentions !== undefined && input.mentions.length > 0) body.mentions = input.mentions;
+  if (input.kind !== undefined) body.kind = input.kind;
+  if (input.target !== undefined) body.target = input.target;
+  if (input.emoji !== undefined) body.emoji = input.emoji;
+  if (input.on !== undefined) body.on = input.on;
   return body;
 }
 
@@ -41,6 +56,12 @@ export function messageOf(
     text: body.text,
     ...(body.clientMsgId === undefined ? {} : { clientMsgId: body.clientMsgId }),
     createdAt: body.createdAt,
+    ...(body.kind === undefined ? {} : { kind: body.kind }),
+    ...(body.target === undefined ? {} : { target: body.target }),
+    ...(body.emoji === undefined ? {} : { emoji: body.emoji }),
+    ...(body.on === undefined ? {} : { on: body.on }),
+    ...(body.replyTo === undefined ? {} : { replyTo: body.replyTo }),
+    ...(body.mentions === undefined ? {} : { mentions: body.mentions }),
   };
 }
 

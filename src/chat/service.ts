@@ -2,11 +2,15 @@ import type { PendingLimit } from "../infra/rate-limit.js";
 import {
   AppError,
   type AuthenticatedUser,
+  type ChatChangeResult,
+  type ChatDeletePayload,
+  type ChatEditPayload,
   type ChatHistoryPayload,
   type ChatHistoryResult,
   type ChatJoinPayload,
   type ChatJoinResult,
   type ChatLeavePayload,
+  type ChatReactPayload,
   type ChatReadPayload,
   type ChatSendPayload,
   type ChatTypingPayload,
@@ -16,11 +20,14 @@ import {
 import type { RoomGate } from "./access.js";
 import type { RoomEventPublisher } from "./feed.js";
 import type { Membership } from "./membership.js";
+import type { MentionNotifier } from "./mentions.js";
 import { normalizeMessageId, parseMessageId } from "./message-id.js";
-import type { LogCursor, LogPage, MessageStore } from "./message-store.js";
+import { checkEmoji, checkMentions, targetOf } from "./message-rules.js";
+import type { LogCursor, LogPage, MessageStore, NewChange } from "./message-store.js";
 import type { Moderation } from "./moderation.js";
 import { assertNotReserved, assertRoomId } from "./policy.js";
 import type { RoomRelay } from "./relay.js";
+import type { RoomList } from "./room-list.js";
 
 /** Messages in a `chat:join` answer without a cursor, and after a failed recovery. */
 export const JOIN_PAGE = 50;
@@ -58,6 +65,12 @@ export interface ChatServiceDeps {
   moderation?: Moderation;
   now: () => number;
   maxMessageLength: number;
+  /** How long after it was sent a message may be edited; 0: always. */
+  editWindowMs: number;
+  /** Offline users a stored message mentions get a notification. */
+  mentions?: MentionNotifier;
+  /** The users' room lists: told of joins, forgets and stored messages. */
+  roomList?: Pick<RoomList, "joined" | "forget" | "stored">;
   /** Called once per newly stored message (not for idempotent replays): the metrics hook. */
   onStored?: () => void;
 }
@@ -79,6 +92,16 @@ export interface ChatService {
     payload: ChatSendPayload,
     limit?: PendingLimit,
   ): Promise<Message>;
+  /** Edit a message: its sender or an admin, within the edit window. `conn`: whose room tokens count. */
+  edit(user: AuthenticatedUser, payload: ChatEditPayload, conn?: RoomConnection): Promise<ChatChangeResult>;
+  /** Delete a message (a tombstone stays): its sender or an admin. */
+  remove(
+    user: AuthenticatedUser,
+    payload: ChatDeletePayload,
+    conn?: RoomConnection,
+  ): Promise<ChatChangeResult>;
+  /** Add or take back the user's reaction of one kind. */
+  react(user: AuthenticatedUser, payload: ChatReactPayload, conn?: RoomConnection): Promise<ChatChangeResult>;
   /** `conn`: whose room tokens count (none: the claims and the access hook only). */
   history(
     user: AuthenticatedUser,
@@ -104,6 +127,13 @@ export interface ChatService {
    * like `chat:send`: INVALID_PAYLOAD for a bad room id, sender id or text.
    */
   postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
+  /** A room's log paged by seq, for the backend (internal API): no room check beyond the id's form. */
+  roomHistory(
+    roomId: string,
+    page: { beforeSeq?: number; afterSeq?: number; limit: number },
+  ): Promise<{ epoch: string; seq: number; messages: Message[]; hasMore: boolean }>;
+  /** The users in the room across instances, each once. */
+  roomOnline(roomId: string): Promise<string[]>;
 }
 
 function invalid(path: string, message: string): AppError {
@@ -155,6 +185,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     text: string,
     clientMsgId: string | undefined,
     limit?: PendingLimit,
+    extra: { replyTo?: string; mentions?: string[] } = {},
   ): Promise<Message> => {
     const { message, duplicate } = await messages.append(
       {
@@ -164,11 +195,17 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
         text,
         ...(clientMsgId === undefined ? {} : { clientMsgId }),
         createdAt: deps.now(),
+        ...(extra.replyTo === undefined ? {} : { replyTo: extra.replyTo }),
+        ...(extra.mentions === undefined ? {} : { mentions: extra.mentions }),
       },
       limit,
     );
     // The store published it with the write (a repeat: published again); the relay delivers it.
-    if (!duplicate) deps.onStored?.();
+    if (!duplicate) {
+      deps.onStored?.();
+      deps.roomList?.stored(roomId);
+      deps.mentions?.stored(message);
+    }
     return message;
   };
 
@@ -191,6 +228,38 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       text,
       ...(clientMsgId === undefined ? {} : { clientMsgId }),
     });
+  };
+
+  /** The target of a change, checked: a retained message of the room, and the user's to change. */
+  const ownTarget = async (
+    conn: RoomConnection | undefined,
+    user: AuthenticatedUser,
+    roomId: string,
+    messageId: string,
+    action: string,
+  ) => {
+    await access.check(conn, user, roomId);
+    const target = targetOf(await messages.lookup(roomId, normalizeMessageId(messageId)));
+    if (target.senderId !== user.id && !user.roles?.includes("admin")) {
+      throw new AppError("FORBIDDEN", `only the sender or an admin may ${action} a message`);
+    }
+    return target;
+  };
+
+  const change = async (
+    user: AuthenticatedUser,
+    input: Omit<NewChange, "senderId" | "senderName" | "createdAt" | "clientMsgId">,
+    clientMsgId: string | undefined,
+  ): Promise<ChatChangeResult> => {
+    const { entry, message, duplicate } = await messages.change({
+      ...input,
+      senderId: user.id,
+      ...(user.name === undefined ? {} : { senderName: user.name }),
+      ...(clientMsgId === undefined ? {} : { clientMsgId }),
+      createdAt: deps.now(),
+    });
+    if (entry && !duplicate) deps.onStored?.();
+    return { entry, message };
   };
 
   const latestPage = async (roomId: string): Promise<LogPage> => messages.latest(roomId, JOIN_PAGE);
@@ -315,6 +384,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
         throw failure;
       }
       entry.commit();
+      await deps.roomList?.joined(user.id, roomId);
       // An auth:refresh that narrowed the connection's rooms may have completed while this join
       // was in flight (its leave of the rooms no longer granted ran before this one was joined).
       const current = conn.data.user;
@@ -328,20 +398,57 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
         online: online.value,
         lastReadId: readState.value.lastReadId,
         unread: readState.value.unread,
+        mentions: readState.value.mentions,
       };
     },
 
-    async leave(conn, user, { roomId }) {
+    async leave(conn, user, { roomId, forget }) {
       await leaveRoom(conn, user.id, roomId);
+      if (forget) await deps.roomList?.forget(user.id, roomId);
       return { roomId };
     },
 
-    async send(conn, user, { roomId, text, clientMsgId }, limit) {
+    async send(conn, user, { roomId, text, clientMsgId, replyTo, mentions }, limit) {
       await access.check(conn, user, roomId);
       if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
+      const body = await moderated(roomId, user, checkText(text, deps.maxMessageLength), clientMsgId);
+      const mentioned = checkMentions(body, mentions);
+      let answered: string | undefined;
+      if (replyTo !== undefined) {
+        answered = targetOf(await messages.lookup(roomId, normalizeMessageId(replyTo, "replyTo"))).id;
+      }
+      return append(roomId, user.id, user.name, body, clientMsgId, limit, {
+        ...(answered === undefined ? {} : { replyTo: answered }),
+        ...(mentioned === undefined ? {} : { mentions: mentioned }),
+      });
+    },
+
+    async edit(user, { roomId, messageId, text, clientMsgId }, conn) {
       const body = checkText(text, deps.maxMessageLength);
-      const reviewed = await moderated(roomId, user, body, clientMsgId);
-      return append(roomId, user.id, user.name, reviewed, clientMsgId, limit);
+      const target = await ownTarget(conn, user, roomId, messageId, "edit");
+      if (deps.editWindowMs > 0 && deps.now() - target.createdAt > deps.editWindowMs) {
+        throw new AppError(
+          "FORBIDDEN",
+          `a message can be edited for ${deps.editWindowMs / 1000} s after it was sent`,
+        );
+      }
+      return change(user, { roomId, kind: "edit", target: target.id, text: body }, clientMsgId);
+    },
+
+    async remove(user, { roomId, messageId, clientMsgId }, conn) {
+      const target = await ownTarget(conn, user, roomId, messageId, "delete");
+      return change(user, { roomId, kind: "delete", target: target.id, text: "" }, clientMsgId);
+    },
+
+    async react(user, { roomId, messageId, emoji, on, clientMsgId }, conn) {
+      await access.check(conn, user, roomId);
+      const checked = checkEmoji(emoji);
+      const target = targetOf(await messages.lookup(roomId, normalizeMessageId(messageId)));
+      return change(
+        user,
+        { roomId, kind: "reaction", target: target.id, text: "", emoji: checked, on },
+        clientMsgId,
+      );
     },
 
     async history(user, { roomId, before, after, limit }, conn) {
@@ -378,6 +485,13 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     roomsOf(conn) {
       return membership.roomsOf(conn.id);
     },
+
+    async roomHistory(roomId, page) {
+      const { epoch, seq, messages: list, hasMore } = await messages.history(roomId, page);
+      return { epoch, seq, messages: list, hasMore };
+    },
+
+    roomOnline: (roomId) => membership.online(roomId),
 
     async postSystemMessage(roomId, text, senderId = "system") {
       assertRoomId(roomId);

@@ -3,6 +3,7 @@ import { inlineLimit, type RateLimiter } from "../infra/rate-limit.js";
 import type { AppServer } from "../infra/socket-server.js";
 import { userRoom } from "../protocol/index.js";
 import type { LocalDelivery } from "./relay.js";
+import type { RoomAnnouncer, RoomList } from "./room-list.js";
 import type { ChatService } from "./service.js";
 
 /**
@@ -34,16 +35,41 @@ export function createLeftNotice(io: AppServer) {
   };
 }
 
+/**
+ * `chat:room` to every socket of the users, on every instance (their `user:` rooms cross
+ * instances through the adapter), except the sockets in the room itself: those receive
+ * its messages live.
+ */
+export function createRoomAnnouncer(io: AppServer): RoomAnnouncer {
+  return {
+    announce(userIds, activity) {
+      io.to(userIds.map(userRoom)).except(activity.roomId).emit("chat:room", activity);
+    },
+  };
+}
+
 export interface ChatRateLimits {
   send: RateLimiter;
   typing: RateLimiter;
   join: RateLimiter;
   /** history and read: store reads, kept apart from joins so paging cannot starve them. */
   query: RateLimiter;
+  /** chat:edit and chat:delete, one bucket. */
+  edit: RateLimiter;
+  react: RateLimiter;
 }
 
 /** The chat events on the shared pipeline: each one is a service call, nothing more. */
-export function registerChatEvents(router: EventRouter, service: ChatService, limits: ChatRateLimits): void {
+export function registerChatEvents(
+  router: EventRouter,
+  service: ChatService,
+  roomList: RoomList,
+  limits: ChatRateLimits,
+): void {
+  router.on("chat:rooms", {
+    rateLimit: limits.query,
+    handle: (payload, { user }) => roomList.list(user, payload),
+  });
   router.on("chat:join", {
     rateLimit: limits.join,
     handle: (payload, { socket, user }) => service.join(socket, user, payload),
@@ -55,6 +81,18 @@ export function registerChatEvents(router: EventRouter, service: ChatService, li
     // Consumed by the store with the write, in the append script where Redis allows it.
     rateLimit: inlineLimit(limits.send),
     handle: (payload, { socket, user, limit }) => service.send(socket, user, payload, limit),
+  });
+  router.on("chat:edit", {
+    rateLimit: limits.edit,
+    handle: (payload, { socket, user }) => service.edit(user, payload, socket),
+  });
+  router.on("chat:delete", {
+    rateLimit: limits.edit,
+    handle: (payload, { socket, user }) => service.remove(user, payload, socket),
+  });
+  router.on("chat:react", {
+    rateLimit: limits.react,
+    handle: (payload, { socket, user }) => service.react(user, payload, socket),
   });
   router.on("chat:history", {
     rateLimit: limits.query,

@@ -3,7 +3,7 @@ import { bearerToken, createSecretCheck } from "../infra/bearer.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { NotificationService } from "../notifications/index.js";
-import { AppError, type Message } from "../protocol/index.js";
+import { AppError, type Message, type PresenceState } from "../protocol/index.js";
 import { renderData } from "../webhooks/events.js";
 import type { DeadLetters } from "../webhooks/index.js";
 import { apiKeyId } from "./api-key.js";
@@ -13,6 +13,7 @@ import {
   parseOrThrow,
   publishNotificationBody,
   revokeBody,
+  roomHistoryQuery,
   roomMessageBody,
   roomParams,
   userParams,
@@ -21,6 +22,26 @@ import {
 /** What the internal API needs from chat: implemented by the chat service. */
 export interface RoomMessages {
   postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
+  roomHistory(
+    roomId: string,
+    page: { beforeSeq?: number; afterSeq?: number; limit: number },
+  ): Promise<{ epoch: string; seq: number; messages: Message[]; hasMore: boolean }>;
+  roomOnline(roomId: string): Promise<string[]>;
+}
+
+/** One running instance, as the instance registry and presence know it. */
+export interface InstanceInfo {
+  instanceId: string;
+  registration: string;
+  lastHeartbeat: number;
+  connections: number;
+}
+
+/** The read side's other sources: presence, notifications, the instance registry. */
+export interface InternalReads {
+  presence(userIds: readonly string[]): Promise<PresenceState[]>;
+  unreadCount(userId: string): Promise<number>;
+  instances(): Promise<InstanceInfo[]>;
 }
 
 export interface InternalApiOptions {
@@ -35,6 +56,7 @@ export interface InternalApiDeps {
   rateLimiter: RateLimiterFactory;
   notifications: Pick<NotificationService, "publish">;
   rooms: RoomMessages;
+  reads: InternalReads;
   /**
    * Every socket of the user, on every instance. Throws UNAVAILABLE, having sent nothing,
    * when the request cannot reach the other instances now.
@@ -138,6 +160,33 @@ export function createInternalApi(options: InternalApiOptions, deps: InternalApi
     const inForce = await deps.revokeUser(userId, beforeMs);
     log.info({ userId, before: inForce }, "user's tokens revoked");
     res.status(202).json({ userId, before: inForce });
+  });
+
+  api.get("/rooms/:roomId/messages", authenticate, async (req, res) => {
+    const { roomId } = parseOrThrow(roomParams, req.params, "room");
+    const query = parseOrThrow(roomHistoryQuery, req.query, "query");
+    res.json({ roomId, ...(await deps.rooms.roomHistory(roomId, query)) });
+  });
+
+  api.get("/rooms/:roomId/online", authenticate, async (req, res) => {
+    const { roomId } = parseOrThrow(roomParams, req.params, "room");
+    const userIds = await deps.rooms.roomOnline(roomId);
+    res.json({ roomId, users: userIds.length === 0 ? [] : await deps.reads.presence(userIds) });
+  });
+
+  api.get("/users/:userId/presence", authenticate, async (req, res) => {
+    const { userId } = parseOrThrow(userParams, req.params, "user");
+    const [state] = await deps.reads.presence([userId]);
+    res.json(state);
+  });
+
+  api.get("/users/:userId/notifications/unread-count", authenticate, async (req, res) => {
+    const { userId } = parseOrThrow(userParams, req.params, "user");
+    res.json({ userId, unreadCount: await deps.reads.unreadCount(userId) });
+  });
+
+  api.get("/instances", authenticate, async (_req, res) => {
+    res.json({ instances: await deps.reads.instances() });
   });
 
   const deadLetters = (): DeadLetters => {

@@ -6,7 +6,7 @@ import type { AppServer } from "../infra/socket-server.js";
 import type { InstanceRegistry } from "../instances/index.js";
 import { AppError, presenceRoom } from "../protocol/index.js";
 import { registerPresenceHandlers } from "./handlers.js";
-import { createPresenceService, type PresenceBroadcaster } from "./service.js";
+import { createPresenceService, type PresenceBroadcaster, type PresenceService } from "./service.js";
 import type { PresenceStore, PresenceStoreOptions } from "./store.js";
 
 /** How long an offline user's lastSeen and text are kept. */
@@ -43,7 +43,10 @@ export function createPresenceBroadcaster(io: Pick<AppServer, "to">): PresenceBr
   return { changed: (state) => io.to(presenceRoom(state.userId)).emit("presence:changed", state) };
 }
 
-export function createPresenceFeature(options: PresenceOptions, deps: PresenceDeps): Feature {
+export function createPresenceFeature(
+  options: PresenceOptions,
+  deps: PresenceDeps,
+): Feature & { service: Pick<PresenceService, "query"> } {
   const logger = deps.logger.child({ module: "presence" });
   const store = deps.store({ graceMs: options.graceMs, retentionMs: PRESENCE_RETENTION_MS });
   const service = createPresenceService({
@@ -80,6 +83,7 @@ export function createPresenceFeature(options: PresenceOptions, deps: PresenceDe
 
   return {
     name: "presence",
+    service,
     register: (router) => registerPresenceHandlers(router, service, limits),
     // MAX_CONNECTIONS_PER_USER: the user's connections in the store, every instance's, are
     // the count; the handshake records its own atomically with the check.

@@ -1,18 +1,24 @@
 import type { z } from "zod";
 import type {
   Ack,
+  ChatChangeResult,
   ChatHistoryResult,
   ChatJoinResult,
+  ChatRoomsResult,
   Message,
   NotificationListResult,
   PresenceState,
 } from "./events.js";
 import {
   authRefreshPayload,
+  chatDeletePayload,
+  chatEditPayload,
   chatHistoryPayload,
   chatJoinPayload,
   chatLeavePayload,
+  chatReactPayload,
   chatReadPayload,
+  chatRoomsPayload,
   chatSendPayload,
   chatTypingPayload,
   notificationListPayload,
@@ -43,7 +49,11 @@ export const clientEvents = {
   "chat:join": { payload: chatJoinPayload, ack: ackOf<ChatJoinResult>() },
   "chat:leave": { payload: chatLeavePayload, ack: ackOf<{ roomId: string }>() },
   "chat:send": { payload: chatSendPayload, ack: ackOf<Message>() },
+  "chat:edit": { payload: chatEditPayload, ack: ackOf<ChatChangeResult>() },
+  "chat:delete": { payload: chatDeletePayload, ack: ackOf<ChatChangeResult>() },
+  "chat:react": { payload: chatReactPayload, ack: ackOf<ChatChangeResult>() },
   "chat:history": { payload: chatHistoryPayload, ack: ackOf<ChatHistoryResult>() },
+  "chat:rooms": { payload: chatRoomsPayload, ack: ackOf<ChatRoomsResult>() },
   "chat:typing": { payload: chatTypingPayload, ack: ackOf<{ roomId: string }>() },
   "chat:read": { payload: chatReadPayload, ack: ackOf<{ roomId: string; messageId: string }>() },
 

@@ -11,6 +11,22 @@ export interface AuthenticatedUser {
   rooms?: string[];
 }
 
+/** What a log entry other than a message does to the message it targets. */
+export type ChangeKind = "edit" | "delete" | "reaction";
+
+/** A reaction of a message as read from the log: every user's emoji counted once. */
+export interface ReactionCount {
+  emoji: string;
+  count: number;
+  /** Who reacted, oldest first: the first REACTION_USERS_LISTED of them. */
+  users: string[];
+}
+
+/**
+ * An entry of a room's log: a message, or (with `kind`) a change to an earlier message of
+ * the room. Every entry has its own seq, so relay, recovery and history carry changes in
+ * order with the messages.
+ */
 export interface Message {
   /** `<ms>-<seq>`: unique, and ordered like `seq` within an epoch. */
   id: string;
@@ -24,6 +40,35 @@ export interface Message {
   text: string;
   clientMsgId?: string;
   createdAt: number;
+  /** Absent: a message. Otherwise a change to the message `target`. */
+  kind?: ChangeKind;
+  /** A change: the id of the message it changes. */
+  target?: string;
+  /** A reaction: the emoji, and whether it was added (true) or taken back (false). */
+  emoji?: string;
+  on?: boolean;
+  /** A message: the id of the message of the same room it answers. */
+  replyTo?: string;
+  /** A message: the user ids it mentions (each written `@<id>` in the text). */
+  mentions?: string[];
+  /**
+   * The state of a message as read from the log (history, join and recovery pages; never
+   * on a live entry): its latest edit's time, a deletion (the text is then ""), its
+   * reactions, and `rev`, the seq of the last change folded in. A client applies a
+   * change entry to the message only when the entry's seq is above `rev`.
+   */
+  editedAt?: number;
+  deleted?: true;
+  reactions?: ReactionCount[];
+  rev?: number;
+}
+
+/** The answer to chat:edit, chat:delete and chat:react. */
+export interface ChatChangeResult {
+  /** The change entry appended to the log, or null when the message already was in that state. */
+  entry: Message | null;
+  /** The target as it stands after the change (its state as history shows it). */
+  message: Message;
 }
 
 export interface ChatJoinResult {
@@ -44,6 +89,40 @@ export interface ChatJoinResult {
   online: string[];
   lastReadId: string | null;
   unread: number;
+  /** Of the unread messages, those whose `mentions` name the user. */
+  mentions: number;
+}
+
+/** A room of the user's room list, as `chat:rooms` answers it. */
+export interface RoomListEntry {
+  roomId: string;
+  epoch: string;
+  /** The room log's last seq. */
+  seq: number;
+  /** When the room's last entry (a message or a change) was appended, epoch ms; 0: none yet. */
+  lastActivityAt: number;
+  /** The newest message, as history shows it (null: none in the newest 200 entries). */
+  lastMessage: Message | null;
+  lastReadId: string | null;
+  /** As in the join answer: messages after `lastReadId` sent by others. */
+  unread: number;
+  /** Of those, the ones that mention the user. */
+  mentions: number;
+}
+
+export interface ChatRoomsResult {
+  rooms: RoomListEntry[];
+  /** Give it back as `cursor` for the next page; null: this was the last one. */
+  cursor: string | null;
+}
+
+/** `chat:room`: new activity in a room of the user's list that this socket has not joined. */
+export interface ChatRoomActivity {
+  roomId: string;
+  epoch: string;
+  seq: number;
+  lastActivityAt: number;
+  lastMessage: Message | null;
 }
 
 export interface ChatHistoryResult {
@@ -94,6 +173,7 @@ export interface ServerToClientEvents {
    * backend's access hook refused it on a re-check (`denied`). Join again to come back.
    */
   "chat:left": (payload: { roomId: string; reason: "expired" | "denied" }) => void;
+  "chat:room": (payload: ChatRoomActivity) => void;
 
   "presence:changed": (state: PresenceState) => void;
 

@@ -38,14 +38,48 @@ export const chatJoinPayload = z
     message: "give sinceSeq or since, not both",
     path: ["since"],
   });
-export const chatLeavePayload = z.object({ roomId });
+export const chatLeavePayload = z.object({
+  roomId,
+  /** Also drop the room from the user's room list (`chat:rooms`). */
+  forget: z.boolean().optional(),
+});
+export const chatRoomsPayload = z
+  .object({
+    limit: z.number().int().min(1).max(100).optional(),
+    cursor: z
+      .string()
+      .regex(/^\d{1,16}:.{3,200}$/, "must be a cursor from chat:rooms")
+      .optional(),
+  })
+  .optional()
+  .default({});
+const clientMsgId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1..64 characters of A-Z a-z 0-9 _ . : -")
+  .optional();
+/** At most this many user ids in a message's `mentions`. */
+export const MAX_MENTIONS = 20;
 export const chatSendPayload = z.object({
   roomId,
   text: z.string().max(MAX_TEXT_HARD_LIMIT),
-  clientMsgId: z
-    .string()
-    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "1..64 characters of A-Z a-z 0-9 _ . : -")
-    .optional(),
+  clientMsgId,
+  replyTo: messageId.optional(),
+  mentions: z.array(userId).max(MAX_MENTIONS).optional(),
+});
+export const chatEditPayload = z.object({
+  roomId,
+  messageId,
+  text: z.string().max(MAX_TEXT_HARD_LIMIT),
+  clientMsgId,
+});
+export const chatDeletePayload = z.object({ roomId, messageId, clientMsgId });
+/** The bound of an emoji's spelling; whether it is one grapheme or a `:name:` is checked by the service. */
+export const chatReactPayload = z.object({
+  roomId,
+  messageId,
+  emoji: z.string().min(1).max(64),
+  on: z.boolean(),
+  clientMsgId,
 });
 export const chatHistoryPayload = z.object({
   roomId,
@@ -77,6 +111,10 @@ export type AuthRefreshPayload = z.infer<typeof authRefreshPayload>;
 export type ChatJoinPayload = z.infer<typeof chatJoinPayload>;
 export type ChatLeavePayload = z.infer<typeof chatLeavePayload>;
 export type ChatSendPayload = z.infer<typeof chatSendPayload>;
+export type ChatRoomsPayload = z.output<typeof chatRoomsPayload>;
+export type ChatEditPayload = z.infer<typeof chatEditPayload>;
+export type ChatDeletePayload = z.infer<typeof chatDeletePayload>;
+export type ChatReactPayload = z.infer<typeof chatReactPayload>;
 export type ChatHistoryPayload = z.infer<typeof chatHistoryPayload>;
 export type ChatTypingPayload = z.infer<typeof chatTypingPayload>;
 export type ChatReadPayload = z.infer<typeof chatReadPayload>;

@@ -1,7 +1,7 @@
 import { Cluster, type Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { roomChannel, roomKey } from "../../src/chat/keys.js";
-import type { MessageStore, NewMessage } from "../../src/chat/message-store.js";
+import type { MessageStore, NewChange, NewMessage } from "../../src/chat/message-store.js";
 import { createMemoryMessageStore } from "../../src/chat/message-store-memory.js";
 import { createRedisMessageStore } from "../../src/chat/message-store-redis.js";
 import { messageFromPayload } from "../../src/chat/record.js";
@@ -96,7 +96,8 @@ async function redisFeed(roomId: string, sharded: boolean): Promise<Message[]> {
 
 /** Every key of a room, as a Redis that restarted without persistence would have none. */
 async function loseRoom(client: Redis | Cluster, roomId: string): Promise<void> {
-  for (const suffix of ["messages", "meta", "reads"]) await client.del(roomKey(prefix, roomId, suffix));
+  for (const suffix of ["messages", "meta", "reads", "state"])
+    await client.del(roomKey(prefix, roomId, suffix));
 }
 
 const defaults = { historyLimit: 1000, retentionMs: 0, unreadCap: 1000 };
@@ -492,18 +493,231 @@ describe.each(backends)("$name message store", (backend) => {
 
   it("counts unread messages after the read position, leaving out the reader's own", async () => {
     const store = backend.messages();
-    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 0 });
+    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 0, mentions: 0 });
     const ids = (await appendMany(store, "team:a", 4, "alice")).map((m) => m.id);
     await store.append(msg("team:a", "bob", "mine"));
     await appendMany(store, "team:a", 2, "carol");
-    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 6 });
+    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 6, mentions: 0 });
     await store.markRead("team:a", "bob", ids[1] as string);
-    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: ids[1], unread: 4 });
+    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: ids[1], unread: 4, mentions: 0 });
+  });
+
+  it("counts apart the unread messages that mention the reader", async () => {
+    const store = backend.messages();
+    await store.append(msg("team:a", "alice", "@bob hi", { mentions: ["bob"] }));
+    await store.append(msg("team:a", "alice", "@carol hi", { mentions: ["carol"] }));
+    await store.append(msg("team:a", "alice", "mentions: none"));
+    await store.append(msg("team:a", "bob", "@bob me", { mentions: ["bob"] }));
+    const last = (await store.append(msg("team:a", "carol", "@carol @bob", { mentions: ["carol", "bob"] })))
+      .message;
+    expect(last.mentions).toEqual(["carol", "bob"]);
+    expect(await store.readState("team:a", "bob")).toEqual({ lastReadId: null, unread: 4, mentions: 2 });
+    expect((await store.readState("team:a", "carol")).mentions).toBe(1);
   });
 
   it("caps the unread count", async () => {
     const store = backend.messages({ unreadCap: 250 });
     await appendMany(store, "team:a", 300, "alice");
     expect((await store.readState("team:a", "bob")).unread).toBe(250);
+  });
+});
+
+const change = (
+  roomId: string,
+  senderId: string,
+  kind: NewChange["kind"],
+  target: Message,
+  extra: Partial<NewChange> = {},
+): NewChange => ({ roomId, senderId, kind, target: target.id, text: "", createdAt: Date.now(), ...extra });
+
+const react = (roomId: string, senderId: string, target: Message, emoji: string, on: boolean) =>
+  change(roomId, senderId, "reaction", target, { emoji, on });
+
+describe.each(backends)("$name message store: edits, deletes and reactions", (backend) => {
+  it("appends a change as an entry of its own at the next seq, published like a message", async () => {
+    const store = backend.messages();
+    const feed = await backend.feed("team:a");
+    const [m1] = await appendMany(store, "team:a", 1);
+    const target = m1 as Message;
+    const editedAt = Date.now();
+    const { entry, message, duplicate } = await store.change(
+      change("team:a", "alice", "edit", target, { text: "fixed", createdAt: editedAt, clientMsgId: "e1" }),
+    );
+    expect(duplicate).toBe(false);
+    expect(entry).toEqual({
+      id: expect.stringMatching(/^\d+-2$/),
+      roomId: "team:a",
+      seq: 2,
+      epoch: target.epoch,
+      senderId: "alice",
+      text: "fixed",
+      clientMsgId: "e1",
+      createdAt: editedAt,
+      kind: "edit",
+      target: target.id,
+    });
+    expect(message).toEqual({ ...target, text: "fixed", editedAt, rev: 2 });
+    await waitFor(() => feed.length === 2);
+    expect(feed[1]).toEqual(entry);
+    expect(await store.head("team:a")).toMatchObject({ seq: 2 });
+  });
+
+  it("shows every read the latest edit, a tombstone after a delete and the reaction counts, with rev", async () => {
+    const store = backend.messages();
+    const [a, b] = (await appendMany(store, "team:a", 2)) as [Message, Message];
+    await store.change(change("team:a", "alice", "edit", a, { text: "a v2" }));
+    await store.change(change("team:a", "alice", "edit", a, { text: "a v3" }));
+    await store.change(react("team:a", "bob", b, "👍", true));
+    await store.change(react("team:a", "carol", b, "👍", true));
+    await store.change(react("team:a", "carol", b, ":tada:", true));
+    await store.change(change("team:a", "alice", "delete", a));
+    const page = await store.latest("team:a", 100);
+    expect(page.seq).toBe(8);
+    const [first, second, ...changes] = page.messages;
+    expect(first).toMatchObject({ seq: 1, text: "", deleted: true, rev: 8 });
+    expect(first?.editedAt).toBeUndefined();
+    expect(second).toMatchObject({
+      seq: 2,
+      text: "m1",
+      rev: 7,
+      reactions: [
+        { emoji: "👍", count: 2, users: ["bob", "carol"] },
+        { emoji: ":tada:", count: 1, users: ["carol"] },
+      ],
+    });
+    // Edits of a deleted message keep nothing of its text either.
+    expect(changes.map((e) => [e.seq, e.kind, e.text])).toEqual([
+      [3, "edit", ""],
+      [4, "edit", ""],
+      [5, "reaction", ""],
+      [6, "reaction", ""],
+      [7, "reaction", ""],
+      [8, "delete", ""],
+    ]);
+    // The same state through every read: history, recovery and the lookup.
+    expect((await store.history("team:a", { afterSeq: 0, limit: 2 })).messages).toEqual([first, second]);
+    expect((await store.after("team:a", { seq: 0 }, 2)).messages).toEqual([first, second]);
+    expect(await store.lookup("team:a", b.id)).toEqual({ status: "found", message: second });
+  });
+
+  it("keeps one reaction of each kind per user: a repeat or taking back one never given appends nothing", async () => {
+    const store = backend.messages();
+    const [m] = (await appendMany(store, "team:a", 1)) as [Message];
+    const on = await store.change(react("team:a", "bob", m, "👍", true));
+    expect(on.entry).toMatchObject({ seq: 2, kind: "reaction", emoji: "👍", on: true, target: m.id });
+    const again = await store.change(react("team:a", "bob", m, "👍", true));
+    expect(again.entry).toBeNull();
+    expect(again.message.reactions).toEqual([{ emoji: "👍", count: 1, users: ["bob"] }]);
+    expect((await store.change(react("team:a", "bob", m, "❤️", false))).entry).toBeNull();
+    const off = await store.change(react("team:a", "bob", m, "👍", false));
+    expect(off.entry).toMatchObject({ seq: 3, on: false });
+    expect(off.message.reactions).toBeUndefined();
+    expect((await store.head("team:a")).seq).toBe(3);
+    // A delete of a deleted message changes nothing either.
+    await store.change(change("team:a", "alice", "delete", m));
+    expect((await store.change(change("team:a", "alice", "delete", m))).entry).toBeNull();
+  });
+
+  it("answers a repeated clientMsgId with the original entry, appending nothing", async () => {
+    const store = backend.messages();
+    const [m] = (await appendMany(store, "team:a", 1)) as [Message];
+    const first = await store.change(change("team:a", "alice", "edit", m, { text: "v2", clientMsgId: "c" }));
+    const retry = await store.change(change("team:a", "alice", "edit", m, { text: "v2", clientMsgId: "c" }));
+    expect(retry.duplicate).toBe(true);
+    expect(retry.entry).toEqual(first.entry);
+    // Another kind with the same clientMsgId is another request.
+    const reaction = await store.change(
+      change("team:a", "alice", "reaction", m, { emoji: "👍", on: true, clientMsgId: "c" }),
+    );
+    expect(reaction.duplicate).toBe(false);
+    expect((await store.head("team:a")).seq).toBe(3);
+  });
+
+  it("refuses with NOT_FOUND a target that is not a message of the room, was trimmed or was deleted", async () => {
+    const store = backend.messages({ historyLimit: 10 });
+    const [other] = (await appendMany(store, "team:b", 1)) as [Message];
+    await sleep(5);
+    const stored = await appendMany(store, "team:a", 300);
+    // The id of another room's message, at a seq this room retains: not this room's message.
+    const otherId = `${other.id.split("-")[0]}-299`;
+    const newest = stored[299] as Message;
+    const oldest = stored[0] as Message;
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => "stored",
+        (e: AppError) => `${e.code}: ${e.message}`,
+      );
+    expect(
+      await refusal(store.change(change("team:a", "alice", "edit", other, { target: otherId, text: "x" }))),
+    ).toBe("NOT_FOUND: no such message in this room");
+    expect(await refusal(store.change(change("team:a", "alice", "edit", oldest, { text: "x" })))).toBe(
+      "NOT_FOUND: the message is no longer in the room's retained history",
+    );
+    const beyond = { ...newest, id: "1-9999" };
+    expect(await refusal(store.change(change("team:a", "alice", "delete", beyond)))).toBe(
+      "NOT_FOUND: no such message in this room",
+    );
+    const { entry } = await store.change(react("team:a", "bob", newest, "👍", true));
+    // A change entry is not a message to change.
+    expect(await refusal(store.change(react("team:a", "bob", entry as Message, "👍", true)))).toBe(
+      "NOT_FOUND: no such message in this room",
+    );
+    await store.change(change("team:a", "alice", "delete", newest));
+    expect(await refusal(store.change(change("team:a", "alice", "edit", newest, { text: "x" })))).toBe(
+      "NOT_FOUND: the message was deleted",
+    );
+    expect(await refusal(store.change(react("team:a", "bob", newest, "🎉", true)))).toBe(
+      "NOT_FOUND: the message was deleted",
+    );
+    expect(await store.lookup("team:a", oldest.id)).toEqual({ status: "expired" });
+    expect(await store.lookup("team:a", otherId)).toEqual({ status: "missing" });
+  });
+
+  it("holds at most 20 kinds of reaction per message", async () => {
+    const store = backend.messages();
+    const [m] = (await appendMany(store, "team:a", 1)) as [Message];
+    for (let i = 0; i < 20; i++) await store.change(react("team:a", "bob", m, `:e${i}:`, true));
+    await expect(store.change(react("team:a", "bob", m, ":e20:", true))).rejects.toMatchObject({
+      code: "FORBIDDEN",
+    });
+    // An existing kind still takes more users.
+    const more = await store.change(react("team:a", "carol", m, ":e0:", true));
+    expect(more.message.reactions?.[0]).toEqual({ emoji: ":e0:", count: 2, users: ["bob", "carol"] });
+  });
+
+  it("summarizes a room: its head, last activity and newest message past the changes, never starting a log", async () => {
+    const store = backend.messages();
+    expect(await store.summary("team:none")).toBeUndefined();
+    expect(await store.summary("team:none")).toBeUndefined();
+    const [, m2] = (await appendMany(store, "team:a", 2)) as [Message, Message];
+    const { entry } = await store.change(react("team:a", "bob", m2, "👍", true));
+    const summary = await store.summary("team:a");
+    expect(summary).toEqual({
+      epoch: m2.epoch,
+      seq: 3,
+      lastActivityAt: Number((entry as Message).id.split("-")[0]),
+      lastMessage: { ...m2, rev: 3, reactions: [{ emoji: "👍", count: 1, users: ["bob"] }] },
+    });
+    await store.head("team:empty");
+    expect(await store.summary("team:empty")).toMatchObject({ seq: 0, lastActivityAt: 0 });
+    expect((await store.summary("team:empty"))?.lastMessage).toBeUndefined();
+  });
+
+  it("does not count changes as unread messages", async () => {
+    const store = backend.messages();
+    const [m] = (await appendMany(store, "team:a", 1)) as [Message];
+    await store.change(change("team:a", "alice", "edit", m, { text: "v2" }));
+    await store.change(react("team:a", "carol", m, "👍", true));
+    expect((await store.readState("team:a", "bob")).unread).toBe(1);
+  });
+
+  it("forgets the states of a lost room with its log", async () => {
+    if (!backend.lose) return;
+    const store = backend.messages();
+    const [m] = (await appendMany(store, "team:a", 1)) as [Message];
+    await store.change(change("team:a", "alice", "delete", m));
+    await backend.lose("team:a");
+    const fresh = (await store.append(msg("team:a", "alice", "new epoch"))).message;
+    expect((await store.latest("team:a", 10)).messages).toEqual([fresh]);
   });
 });

@@ -66,7 +66,14 @@ export class FakeChatServer {
   }
 
   join(payload: JoinPayload): ChatJoinResult {
-    const base = { roomId: this.roomId, epoch: this.epoch, seq: this.seq, online: ["bob"], lastReadId: null };
+    const base = {
+      roomId: this.roomId,
+      epoch: this.epoch,
+      seq: this.seq,
+      online: ["bob"],
+      lastReadId: null,
+      mentions: 0,
+    };
     const newest = { ...base, messages: this.log.slice(-JOIN_PAGE), hasMore: this.log.length > JOIN_PAGE };
     const after = this.after(payload);
     if (after === undefined) return { ...newest, live: true, unread: 0 };

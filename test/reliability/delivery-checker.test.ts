@@ -182,6 +182,7 @@ const answer = (messages: WireMessage[], extra: Partial<WireJoinResult> = {}): W
   online: [],
   lastReadId: null,
   unread: 0,
+  mentions: 0,
   live: true,
   ...extra,
 });

@@ -149,17 +149,24 @@ const chat = z
     RATE_CHAT_SEND_BURST: int(1, 100_000).default(20),
     RATE_CHAT_TYPING_PER_SEC: int(1, 100_000).default(5),
     RATE_CHAT_JOIN_PER_SEC: int(1, 100_000).default(20),
+    CHAT_EDIT_WINDOW_SEC: int(0, 31_536_000).default(900),
+    RATE_CHAT_EDIT_PER_SEC: int(1, 100_000).default(5),
+    RATE_CHAT_REACT_PER_SEC: int(1, 100_000).default(10),
   })
   .transform((e) => ({
     maxMessageLength: e.CHAT_MAX_MESSAGE_LENGTH,
     historyLimit: e.CHAT_HISTORY_LIMIT,
     /** 0: kept until trimmed by historyLimit. */
     retentionDays: e.CHAT_RETENTION_DAYS,
+    /** 0: a message can be edited at any time. */
+    editWindowSec: e.CHAT_EDIT_WINDOW_SEC,
     rate: {
       sendPerSec: e.RATE_CHAT_SEND_PER_SEC,
       sendBurst: e.RATE_CHAT_SEND_BURST,
       typingPerSec: e.RATE_CHAT_TYPING_PER_SEC,
       joinPerSec: e.RATE_CHAT_JOIN_PER_SEC,
+      editPerSec: e.RATE_CHAT_EDIT_PER_SEC,
+      reactPerSec: e.RATE_CHAT_REACT_PER_SEC,
     },
   }));
 

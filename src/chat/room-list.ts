@@ -1,0 +1,172 @@
+import type { Logger } from "../infra/logger.js";
+import {
+  AppError,
+  type AuthenticatedUser,
+  type ChatRoomActivity,
+  type ChatRoomsPayload,
+  type ChatRoomsResult,
+} from "../protocol/index.js";
+import type { MessageStore, RoomSummary } from "./message-store.js";
+import { roomAccess } from "./policy.js";
+import type { RoomListStore } from "./room-list-store.js";
+
+/** Hands a `chat:room` to the users' sockets, except those that follow the room live (the socket layer). */
+export interface RoomAnnouncer {
+  announce(userIds: string[], activity: ChatRoomActivity): void;
+}
+
+/** At most one `chat:room` per room per this window, across instances; the last one trails. */
+export const ANNOUNCE_WINDOW_MS = 1000;
+export const ROOMS_DEFAULT_LIMIT = 20;
+
+export interface RoomList {
+  /** The user joined the room: their list holds it from now on. */
+  joined(userId: string, roomId: string): Promise<void>;
+  forget(userId: string, roomId: string): Promise<void>;
+  /** The user's rooms, newest activity first, paged. */
+  list(user: AuthenticatedUser, payload: ChatRoomsPayload): Promise<ChatRoomsResult>;
+  /** A message was stored in the room: announce it to the room's followers (coalesced). */
+  stored(roomId: string): void;
+  stop(): void;
+}
+
+type Listed = { roomId: string; summary: RoomSummary };
+
+/** Newest activity first; rooms of the same time by id, so a cursor has one place. */
+const order = (a: Listed, b: Listed): number =>
+  b.summary.lastActivityAt - a.summary.lastActivityAt ||
+  (a.roomId < b.roomId ? -1 : a.roomId > b.roomId ? 1 : 0);
+
+function parseCursor(cursor: string): { at: number; roomId: string } {
+  const colon = cursor.indexOf(":");
+  return { at: Number(cursor.slice(0, colon)), roomId: cursor.slice(colon + 1) };
+}
+
+/**
+ * The room list: which rooms each user joined (until `chat:leave {forget: true}` or the
+ * room's log expires), each with its last message and the user's unread count, and the
+ * `chat:room` announcements that keep a connected user's list current.
+ */
+export function createRoomList(deps: {
+  store: RoomListStore;
+  messages: Pick<MessageStore, "summary" | "readState">;
+  announcer: RoomAnnouncer;
+  now: () => number;
+  logger: Logger;
+}): RoomList {
+  const { store, messages } = deps;
+  const logger = deps.logger.child({ module: "room-list" });
+  /** Rooms with an announcement in progress here, and whether a message came during it. */
+  const busy = new Map<string, { again: boolean; timer?: NodeJS.Timeout }>();
+  let stopped = false;
+
+  const announce = async (roomId: string) => {
+    const [summary, followers] = await Promise.all([messages.summary(roomId), store.followers(roomId)]);
+    if (!summary || followers.length === 0) return;
+    deps.announcer.announce(followers, {
+      roomId,
+      epoch: summary.epoch,
+      seq: summary.seq,
+      lastActivityAt: summary.lastActivityAt,
+      lastMessage: summary.lastMessage ?? null,
+    });
+  };
+
+  /**
+   * Announce now when the room's window is free; otherwise once it lapses, unless another
+   * instance claims it first (its announcement then reads the log after this message).
+   */
+  const cycle = async (roomId: string, state: { again: boolean; timer?: NodeJS.Timeout }) => {
+    const wait = await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS);
+    if (wait === 0) {
+      await announce(roomId);
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      state.timer = setTimeout(resolve, wait);
+    });
+    state.timer = undefined;
+    if (stopped) return;
+    if ((await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS)) === 0) await announce(roomId);
+  };
+
+  const run = (roomId: string) => {
+    const state = { again: false } as { again: boolean; timer?: NodeJS.Timeout };
+    busy.set(roomId, state);
+    cycle(roomId, state)
+      .catch((err: unknown) =>
+        logger.warn({ roomId, err: (err as Error).message }, "chat:room announcement failed"),
+      )
+      .finally(() => {
+        busy.delete(roomId);
+        if (state.again && !stopped) run(roomId);
+      });
+  };
+
+  return {
+    async joined(userId, roomId) {
+      await store.remember(userId, roomId, deps.now());
+    },
+
+    forget: (userId, roomId) => store.forget(userId, roomId),
+
+    async list(user, { limit, cursor }) {
+      const after = cursor === undefined ? undefined : parseCursor(cursor);
+      if (after && !Number.isSafeInteger(after.at)) {
+        throw new AppError("INVALID_PAYLOAD", "cursor is not one chat:rooms gave", {
+          fields: [{ path: "cursor", message: "must be a cursor from chat:rooms" }],
+        });
+      }
+      // A token that no longer grants a room hides it; the list keeps it for a token that does.
+      const ids = (await store.rooms(user.id)).filter((id) => roomAccess(user, id).allowed);
+      const summaries = await Promise.all(ids.map((id) => messages.summary(id)));
+      const listed: Listed[] = [];
+      ids.forEach((roomId, i) => {
+        const summary = summaries[i];
+        if (summary) listed.push({ roomId, summary });
+        // The room's log expired: so does its place in the list.
+        else store.forget(user.id, roomId).catch(() => {});
+      });
+      listed.sort(order);
+      const start =
+        after === undefined
+          ? 0
+          : listed.findIndex(
+              (l) =>
+                order(l, { roomId: after.roomId, summary: { lastActivityAt: after.at } as RoomSummary }) > 0,
+            );
+      const from = start < 0 ? listed.length : start;
+      const size = limit ?? ROOMS_DEFAULT_LIMIT;
+      const page = listed.slice(from, from + size);
+      const reads = await Promise.all(page.map((l) => messages.readState(l.roomId, user.id)));
+      const last = page[page.length - 1];
+      return {
+        rooms: page.map(({ roomId, summary }, i) => ({
+          roomId,
+          epoch: summary.epoch,
+          seq: summary.seq,
+          lastActivityAt: summary.lastActivityAt,
+          lastMessage: summary.lastMessage ?? null,
+          lastReadId: reads[i]?.lastReadId ?? null,
+          unread: reads[i]?.unread ?? 0,
+          mentions: reads[i]?.mentions ?? 0,
+        })),
+        cursor: last && from + size < listed.length ? `${last.summary.lastActivityAt}:${last.roomId}` : null,
+      };
+    },
+
+    stored(roomId) {
+      if (stopped) return;
+      const state = busy.get(roomId);
+      // An announcement still waiting for its window reads the log after this message anyway.
+      if (state) state.again ||= state.timer === undefined;
+      else run(roomId);
+    },
+
+    stop() {
+      stopped = true;
+      for (const state of busy.values()) if (state.timer) clearTimeout(state.timer);
+      busy.clear();
+    },
+  };
+}
