@@ -18,6 +18,8 @@ export interface MessageUnderReview {
   /** As it would be stored: trimmed, within CHAT_MAX_MESSAGE_LENGTH. */
   text: string;
   clientMsgId?: string;
+  /** For a `chat:edit`: the id of the message whose text this would replace. */
+  editOf?: string;
 }
 
 export interface Moderation {
@@ -40,7 +42,10 @@ export interface ModerationDeps {
   onCall?(outcome: "allow" | "reject" | "replace" | "failed", seconds: number): void;
 }
 
-/** The moderation hook: `POST {roomId, userId, senderName?, text, clientMsgId?}` before a message is stored. */
+/**
+ * The moderation hook: `POST {roomId, userId, senderName?, text, clientMsgId?, editOf?}` before
+ * a message, or an edit's new text, is stored.
+ */
 export function createModeration(deps: ModerationDeps): Moderation {
   const log = deps.logger.child({ module: "moderation" });
 

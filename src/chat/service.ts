@@ -215,9 +215,10 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     user: AuthenticatedUser,
     text: string,
     clientMsgId: string | undefined,
+    editOf?: string,
   ): Promise<string> => {
     if (!deps.moderation) return text;
-    if (clientMsgId !== undefined) {
+    if (clientMsgId !== undefined && editOf === undefined) {
       const prior = await messages.stored(roomId, user.id, clientMsgId);
       if (prior) return prior.text;
     }
@@ -227,6 +228,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       ...(user.name === undefined ? {} : { senderName: user.name }),
       text,
       ...(clientMsgId === undefined ? {} : { clientMsgId }),
+      ...(editOf === undefined ? {} : { editOf }),
     });
   };
 
@@ -432,7 +434,9 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
           `a message can be edited for ${deps.editWindowMs / 1000} s after it was sent`,
         );
       }
-      return change(user, { roomId, kind: "edit", target: target.id, text: body }, clientMsgId);
+      // An edit is new text too: the moderation hook reviews it as it does a send.
+      const reviewed = await moderated(roomId, user, body, clientMsgId, target.id);
+      return change(user, { roomId, kind: "edit", target: target.id, text: reviewed }, clientMsgId);
     },
 
     async remove(user, { roomId, messageId, clientMsgId }, conn) {

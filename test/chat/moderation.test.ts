@@ -143,4 +143,32 @@ describe("the moderation hook", () => {
     expect(backend.calls).toHaveLength(1);
     expect(await historyTexts(reader)).toEqual(["moderated"]);
   });
+
+  it("reviews an edit's new text too: a rejected edit changes nothing, a replacement is stored", async () => {
+    backend.answer = (call) =>
+      call.body.editOf === undefined
+        ? { body: { action: "allow" } }
+        : String(call.body.text).includes("spam")
+          ? { body: { action: "reject", reason: "no spam" } }
+          : { body: { action: "replace", text: "edited (moderated)" } };
+    const { sender, reader } = await room();
+    const message = await ok(sender, "chat:send", { roomId: "team:mod", text: "first" });
+    const refused = await request(sender, "chat:edit", {
+      roomId: "team:mod",
+      messageId: message.id,
+      text: "spam",
+    });
+    expect(refused).toMatchObject({ ok: false, error: { code: "FORBIDDEN" } });
+    const edited = await ok(sender, "chat:edit", {
+      roomId: "team:mod",
+      messageId: message.id,
+      text: "second",
+    });
+    expect(edited.message.text).toBe("edited (moderated)");
+    expect(backend.calls.map((c) => c.body.editOf)).toEqual([undefined, message.id, message.id]);
+    const texts = await historyTexts(reader);
+    expect(texts[0]).toBe("edited (moderated)");
+    expect(texts).not.toContain("spam");
+    expect(texts).not.toContain("second");
+  });
 });
