@@ -26,6 +26,11 @@ export interface RoomGate {
    * the room (`onLost` "denied").
    */
   check(conn: RoomConnection | undefined, user: AuthenticatedUser, roomId: string): Promise<void>;
+  /**
+   * Whether the user may read the room now, without taking anyone out of it: for listing
+   * (an unreachable hook: no, so nothing is shown that may not be).
+   */
+  allows(conn: RoomConnection | undefined, user: AuthenticatedUser, roomId: string): Promise<boolean>;
   /** Whether the connection may stay in the room after its user changed (an unreachable hook: yes). */
   stillGranted(conn: RoomConnection, user: AuthenticatedUser, roomId: string): Promise<boolean>;
   /** The connection left the room (or, without a room, went away): its room tokens are dropped. */
@@ -174,6 +179,11 @@ export function createRoomGate(deps: RoomGateDeps): RoomGate {
       await byHook(conn, user, roomId, false);
     },
     check: (conn, user, roomId) => decide(conn, user, roomId, true),
+    allows: (conn, user, roomId) =>
+      decide(conn, user, roomId, false).then(
+        () => true,
+        () => false,
+      ),
     stillGranted,
     forget(connId, roomId) {
       if (roomId !== undefined) {

@@ -158,6 +158,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     announcer: deps.announcer,
     now,
     logger,
+    granted: (user, roomId, conn) => access.allows(conn, user, roomId),
   });
   const service = createChatService({
     messages: stores.messages,

@@ -68,7 +68,7 @@ export function registerChatEvents(
 ): void {
   router.on("chat:rooms", {
     rateLimit: limits.query,
-    handle: (payload, { user }) => roomList.list(user, payload),
+    handle: (payload, { socket, user }) => roomList.list(user, payload, socket),
   });
   router.on("chat:join", {
     rateLimit: limits.join,

@@ -176,4 +176,16 @@ describe("the room access hook", () => {
       error: { code: "FORBIDDEN" },
     });
   });
+
+  it("lists a room the hook granted in chat:rooms, and hides it once the backend denies it", async () => {
+    allowOnly(["ivy"], 1);
+    const app = await chatApp();
+    const ivy = await user(app, "ivy", { rooms: [] });
+    await ok(ivy, "chat:join", { roomId: "group:1" });
+    await ok(ivy, "chat:send", { roomId: "group:1", text: "listed" });
+    expect((await ok(ivy, "chat:rooms", {})).rooms.map((r) => r.roomId)).toEqual(["group:1"]);
+    allowOnly([]);
+    await sleep(1200);
+    expect((await ok(ivy, "chat:rooms", {})).rooms).toEqual([]);
+  });
 });

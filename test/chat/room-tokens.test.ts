@@ -158,4 +158,15 @@ describe("chat:join with a room token", () => {
     expect(left).toEqual([]);
     expect((await ok(ida, "chat:send", { roomId: "group:9", text: "still here" })).text).toBe("still here");
   });
+
+  it("lists a room opened by a room token in chat:rooms for the socket that holds the token", async () => {
+    const app = await chatApp();
+    const jo = await user(app, "jo", { rooms: [] });
+    await ok(jo, "chat:join", { roomId: "group:3", token: await roomToken("jo", "group:3") });
+    await ok(jo, "chat:send", { roomId: "group:3", text: "hi" });
+    expect((await ok(jo, "chat:rooms", {})).rooms.map((r) => r.roomId)).toEqual(["group:3"]);
+    // Another device of jo's without the token: the room is not its to list.
+    const other = await user(app, "jo", { rooms: [] });
+    expect((await ok(other, "chat:rooms", {})).rooms).toEqual([]);
+  });
 });
