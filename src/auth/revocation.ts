@@ -100,8 +100,10 @@ export function createRevocations(deps: RevocationsDeps): Revocations {
     } catch (err) {
       throw clientErrorOf(err) ?? err;
     }
-    if (listening) remember(userId, stored ?? 0);
-    return stored ?? 0;
+    // An announcement may have arrived while the read was in flight: a time only moves forwards.
+    const inForce = Math.max(stored ?? 0, cache.get(userId)?.beforeMs ?? 0);
+    if (listening) remember(userId, inForce);
+    return inForce;
   };
 
   return {
