@@ -1,4 +1,5 @@
 import { clientErrorOf } from "../infra/client-error.js";
+import { createLogThrottle } from "../infra/log-throttle.js";
 import type { Logger } from "../infra/logger.js";
 import type { RedisClient } from "../infra/redis.js";
 import type { AppServer } from "../infra/socket-server.js";
@@ -41,7 +42,8 @@ export interface RevocationsDeps {
  * ones answer from memory while the revocation channel is subscribed (and for at most
  * REVOCATION_CACHE_MS per answer), so a handshake costs no Redis round trip in the common
  * case. While the channel is down every check reads the store: a fresh instance, or one
- * that lost its subscription, never answers from what it may have missed.
+ * that lost its subscription, never answers from what it may have missed. Only when Redis
+ * cannot be read at all does a check fall back to the last known answer (none: not revoked).
  */
 export function createRevocations(deps: RevocationsDeps): Revocations {
   const log = deps.logger.child({ module: "revocation" });
@@ -49,6 +51,7 @@ export function createRevocations(deps: RevocationsDeps): Revocations {
   const cache = new Map<string, { beforeMs: number; at: number }>();
   const listeners: ((userId: string, beforeMs: number) => void)[] = [];
   let listening = false;
+  const throttle = createLogThrottle({ max: 10, intervalMs: 60_000 });
 
   const remember = (userId: string, beforeMs: number) => {
     cache.delete(userId);
@@ -73,8 +76,8 @@ export function createRevocations(deps: RevocationsDeps): Revocations {
   };
   const onClose = () => {
     if (listening) log.warn("revocation channel lost: checks read Redis until it is back");
+    // The answers stay as the last known ones, for a Redis that cannot be read (below).
     listening = false;
-    cache.clear();
   };
   const subscribe = async () => {
     if (!channel) return;
@@ -98,7 +101,16 @@ export function createRevocations(deps: RevocationsDeps): Revocations {
     try {
       stored = await deps.store.get(userId);
     } catch (err) {
-      throw clientErrorOf(err) ?? err;
+      if (!clientErrorOf(err)) throw err;
+      // Redis cannot be read: the last known answer, else none. Connections do not depend
+      // on Redis (docs/reliability.md), and a revocation cannot be written meanwhile either.
+      throttle((suppressed) =>
+        log.warn(
+          { userId, suppressed },
+          "revocation not checked against Redis (unreachable): last known answer",
+        ),
+      );
+      return cached?.beforeMs ?? 0;
     }
     // An announcement may have arrived while the read was in flight: a time only moves forwards.
     const inForce = Math.max(stored ?? 0, cache.get(userId)?.beforeMs ?? 0);

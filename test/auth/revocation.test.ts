@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startApp } from "../helpers/app.js";
 import { ChildServer } from "../helpers/child-server.js";
 import {
   closeAllClients,
@@ -156,5 +157,22 @@ describe("POST /internal/users/:id/revoke", () => {
     expect((await revoke(a.url, "vic", { before: "yesterday" })).status).toBe(400);
     const iso = await revoke(a.url, "vic", { before: new Date(Date.now() - 1000).toISOString() });
     expect(iso.status).toBe(202);
+  });
+
+  it("refuses a token it knows to be revoked while Redis is down, and admits others", async () => {
+    const own = await startRedis();
+    const app = await startApp({ REDIS_URL: own.url, INTERNAL_API_KEY: API_KEY });
+    try {
+      const old = await tokenFor("xia");
+      expect((await revoke(app.url, "xia")).status).toBe(202);
+      await own.stop();
+      expect((await connectError(app.url, old)).data).toMatchObject({ code: "TOKEN_INVALID" });
+      const other = await connected(app.url, await tokenFor("yan"));
+      expect(other.connected).toBe(true);
+      expect(app.logs.lines.some((l) => String(l.msg).startsWith("revocation not checked"))).toBe(true);
+    } finally {
+      await app.close();
+      await own.destroy();
+    }
   });
 });
