@@ -103,6 +103,7 @@ export function createApp(
     tls,
     links,
     readiness,
+    handshakesInFlight: admission.inFlight,
     redis,
     logger,
   });

@@ -169,16 +169,19 @@ export function featureBuilders(config: Config, shared: SharedServices) {
       rooms: RoomMessages;
       reads: InternalReads;
     }) =>
-      createInternalApiFeature(config.internalApi, {
-        ...services,
-        ...(deadLetters ? { deadLetters } : {}),
-        sockets: io,
-        revocations,
-        adapterReady: () => !redis || redis.isReady(),
-        rateLimiter,
-        logger,
-        onRequest: (route, status) => metrics.internalApiRequests.inc({ route, status: String(status) }),
-      }),
+      createInternalApiFeature(
+        { ...config.internalApi, version: config.version },
+        {
+          ...services,
+          ...(deadLetters ? { deadLetters } : {}),
+          sockets: io,
+          revocations,
+          adapterReady: () => !redis || redis.isReady(),
+          rateLimiter,
+          logger,
+          onRequest: (route, status) => metrics.internalApiRequests.inc({ route, status: String(status) }),
+        },
+      ),
     demo: (services: { notifications: Pick<NotificationService, "publish"> }, staticDir?: string) =>
       createDemoFeature({ jwt: config.jwt, staticDir }, { ...services, verifier, rateLimiter, logger }),
     admin: (options: AdminOptions) =>

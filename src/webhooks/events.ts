@@ -32,6 +32,8 @@ export const webhookData = {
     senderName: z.string().optional(),
     text: z.string(),
     clientMsgId: z.string().optional(),
+    replyTo: z.string().optional().meta({ description: "The id of the message it answers" }),
+    mentions: z.array(z.string()).optional().meta({ description: "The user ids it mentions" }),
     createdAt: z.number().int(),
   }),
   "notification.undelivered": z.object({
@@ -68,7 +70,14 @@ interface RawMessage {
     s: number;
     t: number;
     u: string;
-    m: { text: string; senderName?: string; clientMsgId?: string; createdAt: number };
+    m: {
+      text: string;
+      senderName?: string;
+      clientMsgId?: string;
+      replyTo?: string;
+      mentions?: string[];
+      createdAt: number;
+    };
   };
 }
 
@@ -86,6 +95,8 @@ export function renderData(type: WebhookEventType, raw: string): unknown {
     ...(p.m.senderName === undefined ? {} : { senderName: p.m.senderName }),
     text: p.m.text,
     ...(p.m.clientMsgId === undefined ? {} : { clientMsgId: p.m.clientMsgId }),
+    ...(p.m.replyTo === undefined ? {} : { replyTo: p.m.replyTo }),
+    ...(p.m.mentions === undefined ? {} : { mentions: p.m.mentions }),
     createdAt: p.m.createdAt,
   };
 }
