@@ -146,8 +146,10 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
       // A grant whose join failed, or a room already left: nothing to leave, nothing to tell.
       if (!service.roomsOf(conn).includes(roomId)) return;
       // Leaving as chat:leave would: the room hears the member leave when it was the user's last socket.
+      // The backend refused the user (not one socket's token): the room leaves their list too,
+      // so its `chat:room` announcements stop reaching them.
       service
-        .leave(conn, conn.data.user, { roomId })
+        .leave(conn, conn.data.user, { roomId, ...(reason === "denied" ? { forget: true } : {}) })
         .then(() => deps.leftNotice(conn.id, roomId, reason))
         .catch((err: unknown) => logger.error({ err, roomId }, "leaving a room no longer granted failed"));
     },

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { BackendReceiver } from "../helpers/backend-receiver.js";
 import { ChildServer } from "../helpers/child-server.js";
-import { closeAllClients, connected, nextEvent, ok, request, sleep } from "../helpers/client.js";
+import { closeAllClients, connected, nextEvent, ok, record, request, sleep } from "../helpers/client.js";
 import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
 import { type ChatTestApp, startChatApp, uniquePrefix, user } from "./support.js";
@@ -157,6 +157,13 @@ describe("the room access hook", () => {
     });
     expect(await left).toEqual({ roomId: "group:1", reason: "denied" });
     expect(backend.calls).toHaveLength(2);
+    // Gone from gil's room list too: the room's later activity is not announced to gil.
+    const announced = record(gil, "chat:room");
+    const bob = await user(app, "bob", { rooms: ["group:*"] });
+    await ok(bob, "chat:join", { roomId: "group:1" });
+    await ok(bob, "chat:send", { roomId: "group:1", text: "after gil" });
+    await sleep(1500);
+    expect(announced).toEqual([]);
   });
 
   it("re-checks typing once the answer expired, asking the backend again", async () => {
