@@ -59,6 +59,11 @@ export function featureBuilders(config: Config, shared: SharedServices) {
     webhooks.enabled ? { events: webhooks.events, deadLetterMax: webhooks.deadLetterMax } : undefined,
   );
   const deadLetters: DeadLetters | undefined = stores.outbox && createDeadLetters(stores.outbox);
+  if (webhooks.enabled && !redis) {
+    logger.warn(
+      "webhooks without REDIS_URL: the outbox is in memory, events not yet delivered are lost on restart",
+    );
+  }
   const instanceStore = stores.instances();
   // Kept for the internal API's list of instances (their connection counts are presence's).
   let presenceStore: PresenceStore | undefined;

@@ -42,6 +42,19 @@ describe("webhook configuration", () => {
     ]);
   });
 
+  it("warns in production about a plain http:// receiver", () => {
+    const production = {
+      NODE_ENV: "production",
+      JWT_SECRET: "p".repeat(40),
+      CORS_ORIGINS: "https://a.example",
+    };
+    const warn = "WEBHOOK_URL is http://";
+    const plain = loadConfig({ ...production, WEBHOOK_URL: "http://b.example/", WEBHOOK_SECRET: secret });
+    expect(plain.warnings.filter((w) => w.startsWith(warn))).toHaveLength(1);
+    const tls = loadConfig({ ...production, WEBHOOK_URL: "https://b.example/", WEBHOOK_SECRET: secret });
+    expect(tls.warnings.filter((w) => w.startsWith(warn))).toEqual([]);
+  });
+
   it("never shows the secret in a configuration error", () => {
     const problems = problemsOf({ WEBHOOK_SECRET: "whsec_short" });
     expect(problems.join("\n")).not.toContain("whsec_short");
