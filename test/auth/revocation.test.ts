@@ -159,7 +159,7 @@ describe("POST /internal/users/:id/revoke", () => {
     expect(iso.status).toBe(202);
   });
 
-  it("refuses a token it knows to be revoked while Redis is down, and admits others", async () => {
+  it("refuses a token it knows to be revoked while Redis is down, admits others, and revokes nothing (503)", async () => {
     const own = await startRedis();
     const app = await startApp({ REDIS_URL: own.url, INTERNAL_API_KEY: API_KEY });
     try {
@@ -170,6 +170,10 @@ describe("POST /internal/users/:id/revoke", () => {
       const other = await connected(app.url, await tokenFor("yan"));
       expect(other.connected).toBe(true);
       expect(app.logs.lines.some((l) => String(l.msg).startsWith("revocation not checked"))).toBe(true);
+      // Nothing can be revoked meanwhile: 503, as the disconnect route answers.
+      const refusedRevoke = await revoke(app.url, "yan");
+      expect(refusedRevoke.status).toBe(503);
+      expect(refusedRevoke.body).toMatchObject({ error: { code: "UNAVAILABLE" } });
     } finally {
       await app.close();
       await own.destroy();
