@@ -5,6 +5,7 @@ import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import { userRoom } from "../protocol/index.js";
 import { createAddressLimit } from "./connection-limits.js";
+import type { Revocations } from "./revocation.js";
 import { createAuthentication, createTokenLifecycle } from "./socket-auth.js";
 import type { TokenVerifier } from "./verifier.js";
 
@@ -16,7 +17,10 @@ export interface AuthOptions {
 }
 
 export interface AuthDeps {
+  /** Checks revocations too (withRevocation). */
   verifier: TokenVerifier;
+  /** Its channel is followed while the feature runs. */
+  revocations: Pick<Revocations, "start" | "stop">;
   rateLimiter: RateLimiterFactory;
   logger: Logger;
   /**
@@ -31,15 +35,13 @@ export interface AuthDeps {
  * socket of the user. Awaited: once connected, a broadcast to the room reaches this socket
  * from every instance (with sharded pub/sub the room's subscription is confirmed first). In
  * the admit phase, so that the subscription's round trip (on the subscriber connection)
- * runs alongside the admission's; a handshake refused after all leaves the room again.
+ * runs alongside the admission's. A socket refused after all (or whose client left) leaves
+ * every room as Socket.IO drops it (`socket._cleanup()`), this one included.
  */
 const joinUserRoom: HandshakeStep = {
   phase: "admit",
   async run(socket) {
     await socket.join(userRoom(socket.data.user.id));
-  },
-  abandon(socket) {
-    void socket.leave(userRoom(socket.data.user.id));
   },
 };
 
@@ -68,7 +70,11 @@ export function createAuthFeature(options: AuthOptions, deps: AuthDeps): Feature
     register: tokens.register,
     onConnection: tokens.onConnection,
     onDisconnect: tokens.onDisconnect,
+    start: () => deps.revocations.start(),
     // Token expiry acts on live sockets until every one is closed.
-    close: tokens.stop,
+    close() {
+      tokens.stop();
+      deps.revocations.stop();
+    },
   };
 }
