@@ -55,20 +55,22 @@ export function createOutboxForwarder(options: ForwarderOptions) {
   /** The per-tag stream's first entries, copied to the central outbox (not yet removed). */
   const copy = async (key: string): Promise<string[]> => {
     const entries = (await redis.xrange(key, "-", "+", "COUNT", BATCH)) as StreamEntry[];
-    for (const [id, fields] of entries) {
-      const at = id.slice(0, id.indexOf("-"));
-      await redis.xadd(
-        options.outbox,
-        "*",
-        ...fields,
-        "w",
-        forwardedWebhookId(key, id),
-        "c",
-        at,
-        "o",
-        `${key} ${id}`,
-      );
-    }
+    // Sent together on the outbox node's one connection: they arrive in the stream's order.
+    await Promise.all(
+      entries.map(([id, fields]) =>
+        redis.xadd(
+          options.outbox,
+          "*",
+          ...fields,
+          "w",
+          forwardedWebhookId(key, id),
+          "c",
+          id.slice(0, id.indexOf("-")),
+          "o",
+          `${key} ${id}`,
+        ),
+      ),
+    );
     return entries.map(([id]) => id);
   };
 
