@@ -122,7 +122,10 @@ export function createDeliveryWorker(options: DeliveryOptions, deps: DeliveryDep
       let free = options.concurrency - held.size;
       if (free > 0) take(await outbox.claimStale(consumer, options.claimIdleMs, free), now);
       free = options.concurrency - held.size;
-      if (free > 0) take(await outbox.readNew(consumer, free), now);
+      if (free > 0) {
+        await forward();
+        take(await outbox.readNew(consumer, free), now);
+      }
       for (const h of held.values()) {
         if (!h.inFlight && h.nextAt <= now && !stopped) void attempt(h);
       }
@@ -134,6 +137,15 @@ export function createDeliveryWorker(options: DeliveryOptions, deps: DeliveryDep
       log.warn({ err }, "webhook outbox poll failed");
     } finally {
       polling = false;
+    }
+  };
+
+  /** Cluster: the scripts' entries into the outbox; a failure does not hold up what is already there. */
+  const forward = async () => {
+    try {
+      await outbox.forward?.();
+    } catch (err) {
+      log.warn({ err }, "webhook forwarding failed; retried next poll");
     }
   };
 

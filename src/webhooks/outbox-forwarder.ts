@@ -96,15 +96,18 @@ export function createOutboxForwarder(options: ForwarderOptions) {
     async forward(): Promise<number> {
       const taken = (await redis.spop(keys.pending, KEYS_PER_ROUND)) as string[];
       let moved = 0;
-      for (const [i, key] of taken.entries()) {
+      let failure: unknown;
+      for (const key of taken) {
         try {
           moved += await move(key);
         } catch (err) {
-          // Listed again for the next round; what was copied is copied again, same webhook id.
-          await redis.sadd(keys.pending, ...taken.slice(i)).catch(() => {});
-          throw err;
+          // A node that fails holds up only its own streams. The key is listed again for the
+          // next round (or found by the scan); what was copied is copied again, same webhook id.
+          failure ??= err;
+          await redis.sadd(keys.pending, key).catch(() => {});
         }
       }
+      if (failure !== undefined) throw failure;
       return moved;
     },
     /** Lists every non-empty per-tag stream of every master. */

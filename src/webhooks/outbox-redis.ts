@@ -102,8 +102,6 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
 
   return {
     async readNew(consumer, count) {
-      // Cluster: what the scripts wrote into their own slots reaches the central outbox first.
-      await forwarder?.forward();
       const reply = (await withGroup(() =>
         redis.xreadgroup("GROUP", OUTBOX_GROUP, consumer, "COUNT", count, "STREAMS", keys.outbox, ">"),
       )) as [string, StreamEntry[]][] | null;
@@ -200,7 +198,7 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
       return { undelivered: length, oldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest) };
     },
 
-    ...(forwarder ? { recover: () => forwarder.recover() } : {}),
+    ...(forwarder ? { forward: () => forwarder.forward(), recover: () => forwarder.recover() } : {}),
   };
 }
 
@@ -236,7 +234,9 @@ export function createRedisOutboxWriter(options: RedisOutboxWriterOptions): Outb
           key: (slotKey) => tagged.of(slotKey),
           spec,
           async written(key, type) {
-            if (wanted.has(type)) await redis.sadd(tagged.pending, key);
+            // The change is made and its event stored: a failed listing must not fail the
+            // caller's operation; the recovery scan lists the stream instead.
+            if (wanted.has(type)) await redis.sadd(tagged.pending, key).catch(() => {});
           },
         }
       : { key: () => central, spec },

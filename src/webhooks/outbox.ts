@@ -53,6 +53,12 @@ export interface Outbox {
   trim(): Promise<void>;
   lag(now: number): Promise<OutboxLag>;
   /**
+   * Redis Cluster: moves what the stores' scripts wrote into the streams of their own slots
+   * (and listed) to the outbox. The delivery loop calls it before `readNew`. Returns how
+   * many entries it moved.
+   */
+  forward?(): Promise<number>;
+  /**
    * Redis Cluster: finds every per-tag stream still holding entries (their writer died
    * before listing them) and lists them for the forwarder. Returns how many it listed.
    */

@@ -68,7 +68,7 @@ function redisSetup(
 ): Setup {
   clients.push(redis);
   return {
-    outbox: createRedisOutbox({ redis, keyPrefix, deadLetterMax: 100 }),
+    outbox: forwardingFirst(createRedisOutbox({ redis, keyPrefix, deadLetterMax: 100 })),
     presence: createRedisPresenceStore({ redis, keyPrefix, ...presenceOptions, outbox: writer }),
     members: createRedisMemberStore({ redis, keyPrefix, registration: () => "reg-1", outbox: writer }),
     messages: createRedisMessageStore({
@@ -84,6 +84,17 @@ function redisSetup(
       ...notificationOptions,
       outbox: { writer, connsKey: presenceKeys(keyPrefix).conns },
     }),
+  };
+}
+
+/** As the delivery loop reads (Cluster: the scripts' entries are forwarded first). */
+function forwardingFirst(outbox: Outbox): Outbox {
+  return {
+    ...outbox,
+    async readNew(consumer, count) {
+      await outbox.forward?.();
+      return outbox.readNew(consumer, count);
+    },
   };
 }
 
