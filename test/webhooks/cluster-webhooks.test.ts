@@ -128,3 +128,32 @@ describe("webhooks over a Redis Cluster when an instance dies after a script, be
     expect(await redis.exists(`${prefix}{zed}:webhooks`)).toBe(0);
   }, 30_000);
 });
+
+describe("webhooks over a Redis Cluster, the periodic recovery scan", () => {
+  let receiver: WebhookReceiver;
+  let app: TestApp | undefined;
+  let redis: Cluster | undefined;
+
+  afterAll(async () => {
+    await app?.close();
+    redis?.disconnect();
+    await receiver?.close();
+  });
+
+  it("delivers an event left unlisted in its slot's stream every WEBHOOK_RECOVERY_SCAN_MS, with no instance dead", async () => {
+    receiver = await new WebhookReceiver().start();
+    const prefix = `ws${Date.now()}:`;
+    app = await startApp({ ...clusterEnv(receiver, prefix), WEBHOOK_RECOVERY_SCAN_MS: "1000" });
+    redis = new Cluster(
+      cluster.seeds.split(",").map((s) => ({ host: "127.0.0.1", port: Number(s.split(":")[1]) })),
+    );
+    redis.on("error", () => {});
+    const data = { roomId: "team:scan", userId: "una" };
+    await redis.xadd(`${prefix}{team:scan}:webhooks`, "*", "t", "room.occupied", "d", JSON.stringify(data));
+
+    await eventually(() => receiver.of("room.occupied").length === 1, 10_000);
+    expect(receiver.of("room.occupied")[0]?.data).toEqual(data);
+    await sleep(1500);
+    expect(receiver.of("room.occupied")).toHaveLength(1);
+  }, 30_000);
+});
