@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Cluster } from "ioredis";
 import { defineScript } from "../infra/redis-script.js";
-import { FORWARDED_LUA } from "./outbox.lua.js";
+import { FORWARDED_LUA, UNLOCK_LUA } from "./outbox.lua.js";
 
 /**
  * Redis Cluster only. A store's script cannot write the central outbox (another slot), so
@@ -29,6 +29,8 @@ export function taggedKeys(prefix: string) {
 const BATCH = 100;
 /** Per-tag streams taken from the index per forwarding round. */
 const KEYS_PER_ROUND = 50;
+/** A forwarder that stalls longer than this may see another move the same entries (same webhook ids). */
+const LOCK_MS = 30_000;
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -51,6 +53,10 @@ export function createOutboxForwarder(options: ForwarderOptions) {
   const { redis } = options;
   const keys = taggedKeys(options.keyPrefix);
   const forwardedScript = defineScript(redis, { name: "webhookForwarded", lua: FORWARDED_LUA, keys: 1 });
+  const unlockScript = defineScript(redis, { name: "webhookForwardUnlock", lua: UNLOCK_LUA, keys: 1 });
+  const token = randomBytes(8).toString("hex");
+  /** In the stream's own slot; not matched by the scan (it does not end in `:webhooks`). */
+  const lockOf = (key: string) => `${key}:forwarding`;
 
   /** The per-tag stream's first entries, copied to the central outbox (not yet removed). */
   const copy = async (key: string): Promise<string[]> => {
@@ -99,7 +105,17 @@ export function createOutboxForwarder(options: ForwarderOptions) {
       let failure: unknown;
       for (const key of taken) {
         try {
-          moved += await move(key);
+          // One forwarder per stream at a time: two would copy the same entries twice. The
+          // one that finds it locked lists it again, for after the holder is done.
+          if ((await redis.set(lockOf(key), token, "PX", LOCK_MS, "NX")) === null) {
+            await redis.sadd(keys.pending, key);
+            continue;
+          }
+          try {
+            moved += await move(key);
+          } finally {
+            await unlockScript([lockOf(key)], [token]);
+          }
         } catch (err) {
           // A node that fails holds up only its own streams. The key is listed again for the
           // next round (or found by the scan); what was copied is copied again, same webhook id.

@@ -60,3 +60,9 @@ redis.call('XDEL', KEYS[1], unpack(ARGV))
 if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 return 1
 `;
+
+/** KEYS: a lock. ARGV: its holder's token. Released only by its holder (it may have expired and been taken). */
+export const UNLOCK_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;

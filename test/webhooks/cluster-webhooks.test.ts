@@ -100,32 +100,39 @@ describe("webhooks over a Redis Cluster when an instance dies after a script, be
     const env = { ...clusterEnv(receiver, prefix), WEBHOOK_RECOVERY_SCAN_MS: "3600000" };
     victim = await new ChildServer({ ...env, INSTANCE_ID: "victim" }).start();
     survivor = await startApp({ ...env, INSTANCE_ID: "survivor" });
-
-    // What presence's connect script writes for a user of the victim's, left unlisted: the
-    // victim died between its script and its SADD (no production hook can stop it there).
     redis = new Cluster(
       cluster.seeds.split(",").map((s) => ({ host: "127.0.0.1", port: Number(s.split(":")[1]) })),
     );
     redis.on("error", () => {});
-    const at = Date.now();
-    await redis.xadd(
-      `${prefix}{zed}:webhooks`,
-      "*",
-      "t",
-      "user.online",
-      "d",
-      JSON.stringify({ userId: "zed", at }),
-    );
-    await sleep(1000);
-    expect(receiver.of("user.online")).toEqual([]);
+
+    // The victim's listing fails (the index is not a set): its notification script writes
+    // the event into the user's own stream, and nothing lists it, as if the victim had died
+    // between the two. The notification is still accepted.
+    const pending = `${prefix}{webhooks}:pending`;
+    const stream = `${prefix}{nobody}:webhooks`;
+    await redis.set(pending, "not a set");
+    const res = await fetch(`${victim.url}/internal/notifications`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ userIds: ["nobody"], type: "t", title: "Left behind" }),
+    });
+    expect(res.status).toBe(202);
+    expect(await redis.xlen(stream)).toBe(1);
 
     await victim.signal("SIGKILL");
-    await eventually(() => receiver.of("user.online").length === 1, 15_000);
-    const [online] = receiver.of("user.online");
-    expect(online?.data).toEqual({ userId: "zed", at });
+    await redis.del(pending);
+    await sleep(500);
+    expect(receiver.of("notification.undelivered")).toEqual([]);
+
+    await eventually(() => receiver.of("notification.undelivered").length === 1, 15_000);
+    const [event] = receiver.of("notification.undelivered");
+    expect(event?.data).toMatchObject({
+      userId: "nobody",
+      notification: { type: "t", title: "Left behind" },
+    });
     await sleep(1000);
-    expect(receiver.of("user.online")).toHaveLength(1);
-    expect(await redis.exists(`${prefix}{zed}:webhooks`)).toBe(0);
+    expect(receiver.of("notification.undelivered")).toHaveLength(1);
+    expect(await redis.exists(stream)).toBe(0);
   }, 30_000);
 });
 

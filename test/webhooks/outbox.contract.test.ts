@@ -362,9 +362,11 @@ describe("redis cluster webhook outbox when an instance dies in the middle", () 
     expect(await redis.exists(tagged)).toBe(0);
   });
 
-  it("forwards an entry written after the forwarder read its stream, without a recovery scan", async () => {
+  it("forwards an entry written after the forwarder read its stream once, without a recovery scan", async () => {
     const keyPrefix = prefix();
-    const { messages } = redisSetup(cluster(), ALL, keyPrefix);
+    // Another instance: it writes, and its forwarder runs while the first one is moving.
+    const other = redisSetup(cluster(), ALL, keyPrefix);
+    const { messages } = other;
     const append = (text: string) =>
       messages.append({ roomId: "team:race", senderId: "ann", text, createdAt: T0 });
     // The forwarder's client: right after its first read of a stream, another instance
@@ -378,6 +380,8 @@ describe("redis cluster webhook outbox when an instance dies in the middle", () 
             const read = await t.xrange(...args);
             interleaved = true;
             await append("during");
+            // The stream is being moved: the other forwarder leaves it (no second copy of "before").
+            expect(await other.outbox.forward?.()).toBe(0);
             return read;
           };
         }
