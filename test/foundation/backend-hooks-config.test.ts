@@ -41,6 +41,14 @@ describe("the backend hooks' configuration", () => {
     expect(problemsOf({ JWT_MAX_LIFETIME_SEC: "10" })[0]).toMatch(/^JWT_MAX_LIFETIME_SEC: /);
   });
 
+  it("names the variable a misspelled hook setting was probably meant to be", () => {
+    const config = loadConfig({ NODE_ENV: "test", MESSAGE_HOOK_FAILUR: "open", ROOM_ACCESS_TTL_SECS: "5" });
+    expect(config.warnings.filter((w) => /MESSAGE_HOOK_FAILUR |ROOM_ACCESS_TTL_SECS /.test(w))).toEqual([
+      expect.stringMatching(/^MESSAGE_HOOK_FAILUR is not a variable of this service.*MESSAGE_HOOK_FAILURE\?$/),
+      expect.stringMatching(/^ROOM_ACCESS_TTL_SECS is not a variable of this service.*ROOM_ACCESS_TTL_SEC\?$/),
+    ]);
+  });
+
   it("warns in production about a plain http:// hook", () => {
     const production = {
       NODE_ENV: "production",
