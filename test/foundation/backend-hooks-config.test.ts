@@ -44,8 +44,12 @@ describe("the backend hooks' configuration", () => {
   it("names the variable a misspelled hook setting was probably meant to be", () => {
     const config = loadConfig({ NODE_ENV: "test", MESSAGE_HOOK_FAILUR: "open", ROOM_ACCESS_TTL_SECS: "5" });
     expect(config.warnings.filter((w) => /MESSAGE_HOOK_FAILUR |ROOM_ACCESS_TTL_SECS /.test(w))).toEqual([
-      expect.stringMatching(/^MESSAGE_HOOK_FAILUR is not a variable of this service.*MESSAGE_HOOK_FAILURE\?$/),
-      expect.stringMatching(/^ROOM_ACCESS_TTL_SECS is not a variable of this service.*ROOM_ACCESS_TTL_SEC\?$/),
+      expect.stringMatching(
+        /^MESSAGE_HOOK_FAILUR is not a variable of this service.*MESSAGE_HOOK_FAILURE\?$/,
+      ),
+      expect.stringMatching(
+        /^ROOM_ACCESS_TTL_SECS is not a variable of this service.*ROOM_ACCESS_TTL_SEC\?$/,
+      ),
     ]);
   });
 
