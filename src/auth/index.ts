@@ -35,15 +35,13 @@ export interface AuthDeps {
  * socket of the user. Awaited: once connected, a broadcast to the room reaches this socket
  * from every instance (with sharded pub/sub the room's subscription is confirmed first). In
  * the admit phase, so that the subscription's round trip (on the subscriber connection)
- * runs alongside the admission's; a handshake refused after all leaves the room again.
+ * runs alongside the admission's. A socket refused after all (or whose client left) leaves
+ * every room as Socket.IO drops it (`socket._cleanup()`), this one included.
  */
 const joinUserRoom: HandshakeStep = {
   phase: "admit",
   async run(socket) {
     await socket.join(userRoom(socket.data.user.id));
-  },
-  abandon(socket) {
-    void socket.leave(userRoom(socket.data.user.id));
   },
 };
 
