@@ -118,7 +118,8 @@ export function createApp(
   });
   // A socket admitted on this instance while a revocation was on its way is cut when it arrives.
   revocations.onRevoked(cutRevokedSockets(io, logger));
-  const verifier = withRevocation(createTokenVerifier(config.jwt), revocations);
+  const keyVerifier = createTokenVerifier(config.jwt);
+  const verifier = withRevocation(keyVerifier, revocations);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
   const pubsubKind = adapter.kind;
   const shared: SharedServices = {
@@ -140,7 +141,13 @@ export function createApp(
         clockToleranceSec: config.jwt.clockToleranceSec,
         connectPerIpPerMin: config.socket.connectPerIpPerMin,
       },
-      { verifier, revocations, rateLimiter, logger, onUserChanged: (socket) => hooks.userChanged(socket) },
+      {
+        verifier: keyVerifier,
+        revocations,
+        rateLimiter,
+        logger,
+        onUserChanged: (socket) => hooks.userChanged(socket),
+      },
     ),
     ...buildFeatures(config, shared),
     createSlowConsumerGuard({

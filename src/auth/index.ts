@@ -5,7 +5,7 @@ import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import { userRoom } from "../protocol/index.js";
 import { createAddressLimit } from "./connection-limits.js";
-import type { Revocations } from "./revocation.js";
+import { createRevocationCheck, type Revocations, withRevocation } from "./revocation.js";
 import { createAuthentication, createTokenLifecycle } from "./socket-auth.js";
 import type { TokenVerifier } from "./verifier.js";
 
@@ -17,10 +17,13 @@ export interface AuthOptions {
 }
 
 export interface AuthDeps {
-  /** Checks revocations too (withRevocation). */
+  /** The keys' verdict only: revocations are checked beside it (below). */
   verifier: TokenVerifier;
-  /** Its channel is followed while the feature runs. */
-  revocations: Pick<Revocations, "start" | "stop">;
+  /**
+   * Checked in the handshake's admit phase and by `auth:refresh`; its channel is followed
+   * while the feature runs.
+   */
+  revocations: Pick<Revocations, "start" | "stop" | "isRevoked">;
   rateLimiter: RateLimiterFactory;
   logger: Logger;
   /**
@@ -52,7 +55,7 @@ const joinUserRoom: HandshakeStep = {
 export function createAuthFeature(options: AuthOptions, deps: AuthDeps): Feature {
   const { logger } = deps;
   const tokens = createTokenLifecycle({
-    verifier: deps.verifier,
+    verifier: withRevocation(deps.verifier, deps.revocations),
     logger,
     clockToleranceSec: options.clockToleranceSec,
     onUserChanged: deps.onUserChanged,
@@ -65,6 +68,7 @@ export function createAuthFeature(options: AuthOptions, deps: AuthDeps): Feature
       addressLimit.screen,
       createAuthentication({ verifier: deps.verifier, logger, countRefused: addressLimit.countRefused }),
       addressLimit.count,
+      createRevocationCheck(deps.revocations),
       joinUserRoom,
     ],
     register: tokens.register,

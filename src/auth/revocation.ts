@@ -1,4 +1,5 @@
 import { clientErrorOf } from "../infra/client-error.js";
+import type { HandshakeStep } from "../infra/handshake.js";
 import { createLogThrottle } from "../infra/log-throttle.js";
 import type { Logger } from "../infra/logger.js";
 import type { RedisClient } from "../infra/redis.js";
@@ -141,7 +142,9 @@ export function createRevocations(deps: RevocationsDeps): Revocations {
       channel.sub.on("message", onMessage);
       channel.sub.on("close", onClose);
       channel.sub.on("ready", onReady);
-      await subscribe();
+      // With Redis unreachable a SUBSCRIBE waits in the offline queue: the service starts
+      // anyway (docs/reliability.md), checks read the store, and "ready" subscribes later.
+      if (channel.sub.status === "ready") await subscribe();
     },
     stop() {
       if (!channel) return;
@@ -158,7 +161,10 @@ export function createRevocations(deps: RevocationsDeps): Revocations {
  * The verifier every token goes through: the key's verdict, then the user's revocation
  * (TOKEN_INVALID "the token was revoked"), for connection and room tokens alike.
  */
-export function withRevocation(verifier: TokenVerifier, revocations: Revocations): TokenVerifier {
+export function withRevocation(
+  verifier: TokenVerifier,
+  revocations: Pick<Revocations, "isRevoked">,
+): TokenVerifier {
   const check = async <T extends VerifiedToken>(token: T): Promise<T> => {
     if (await revocations.isRevoked(token.user.id, token.issuedAt)) {
       throw new AppError("TOKEN_INVALID", "the token was revoked");
@@ -168,6 +174,23 @@ export function withRevocation(verifier: TokenVerifier, revocations: Revocations
   return {
     verify: async (token) => check(await verifier.verify(token)),
     verifyRoomToken: async (token) => check(await verifier.verifyRoomToken(token)),
+  };
+}
+
+/**
+ * The handshake's revocation check. In the admit phase, not with the token's verification:
+ * a user's first check on this instance reads Redis, and that read leaves in the same write
+ * as the admission's commands (one round trip per handshake, see handshake.ts).
+ */
+export function createRevocationCheck(revocations: Pick<Revocations, "isRevoked">): HandshakeStep {
+  return {
+    phase: "admit",
+    async run(socket) {
+      const { user, tokenIssuedAt } = socket.data;
+      if (await revocations.isRevoked(user.id, tokenIssuedAt)) {
+        throw new AppError("TOKEN_INVALID", "the token was revoked");
+      }
+    },
   };
 }
 

@@ -43,7 +43,7 @@ export function createAuthentication(deps: {
       socket.data.tokenIssuedAt = issuedAt;
       return undefined;
     } catch (err) {
-      // The revocation check could not read Redis: neither an accepted nor a refused token.
+      // A verifier that could not reach what it checks with: neither accepted nor refused.
       if (err instanceof AppError && err.code === "UNAVAILABLE") throw err;
       const expired = err instanceof AppError && err.code === "TOKEN_EXPIRED";
       return refuse(socket, expired ? "TOKEN_EXPIRED" : "TOKEN_INVALID", (err as Error).message);

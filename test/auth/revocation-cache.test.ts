@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createRevocations, type Revocations } from "../../src/auth/revocation.js";
@@ -32,6 +33,8 @@ async function instance(keyPrefix: string, wrap: (store: RevocationStore) => Rev
   const command = redis.client();
   const sub = redis.client();
   clients.push(command, sub);
+  // start() subscribes at once on a ready connection, later (on "ready") on one still connecting.
+  if (sub.status !== "ready") await once(sub, "ready");
   const revocations = createRevocations({
     store: wrap(createRedisRevocationStore({ redis: command, keyPrefix })),
     channel: { sub, name: revocationChannel(keyPrefix) },
