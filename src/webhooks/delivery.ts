@@ -165,6 +165,18 @@ export function createDeliveryWorker(options: DeliveryOptions, deps: DeliveryDep
     }
   };
 
+  /**
+   * One scan for every dead instance swept at `since` or earlier: a sweep that finds many
+   * dead instances shares one scan (started after they died) instead of walking every
+   * master once per instance.
+   */
+  let lastScan: { at: number; done: Promise<boolean> } | undefined;
+  const recoverSince = (since: number): Promise<boolean> => {
+    if (lastScan && lastScan.at >= since) return lastScan.done;
+    lastScan = { at: clock(), done: recover() };
+    return lastScan.done;
+  };
+
   const keepHeld = async () => {
     if (stopped || held.size === 0) return;
     try {
@@ -197,8 +209,8 @@ export function createDeliveryWorker(options: DeliveryOptions, deps: DeliveryDep
         log.warn({ err, entries: waiting.length }, "webhook entries not released; others claim them later");
       });
     },
-    /** The recovery scan now (a dead instance was swept). */
-    recover,
+    /** The recovery scan for instances found dead at `since` (a sweep's time). */
+    recoverSince,
     /** Held entries (tests, metrics). */
     held: () => held.size,
   };

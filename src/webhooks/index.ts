@@ -49,7 +49,7 @@ export function createWebhooksFeature(
   if (deps.outbox.recover) {
     deps.instances.join({
       // A failed scan keeps the registration for the next sweep, which scans again.
-      reap: () => worker.recover(),
+      reap: (_dead, now) => worker.recoverSince(now),
     });
   }
   return {
