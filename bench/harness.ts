@@ -15,10 +15,13 @@ import {
   processTicks,
   type ServerKind,
 } from "./processes.js";
+import { runScale, type ScaleResult } from "./scale.js";
 import type { BenchSize } from "./sizes.js";
 
-export const SCENARIOS = ["ramp", "fanout", "fanout2", "notify"] as const;
+export const SCENARIOS = ["ramp", "fanout", "fanout2", "notify", "scale"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** Without --scenarios: `scale` (many instances, 100,000 connections at full size) only when asked for. */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ["ramp", "fanout", "fanout2", "notify"];
 
 export interface BenchOptions {
   size: BenchSize;
@@ -77,6 +80,7 @@ export interface BenchRun {
   fanout: Partial<Record<ServerKind, Outcome<FanoutResult>>>;
   fanout2: Partial<Record<ServerKind, Outcome<FanoutResult>>>;
   notify: Partial<Record<ServerKind, Outcome<NotifyScenarioResult>>>;
+  scale: Partial<Record<ServerKind, Outcome<ScaleResult>>>;
   redisVersion: string;
   startedAt: string;
   elapsedMs: number;
@@ -357,6 +361,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     fanout: {},
     fanout2: {},
     notify: {},
+    scale: {},
     redisVersion: "",
     startedAt: new Date(started).toISOString(),
     elapsedMs: 0,
@@ -388,6 +393,9 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
             break;
           case "notify":
             run.notify[kind] = await outcome(what, log, () => runNotify(kind, options.size, redis));
+            break;
+          case "scale":
+            run.scale[kind] = await outcome(what, log, () => runScale(kind, options.size, redis, log));
             break;
         }
       }

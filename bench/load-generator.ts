@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import { signToken } from "../src/auth/sign.js";
 import { Histogram } from "./histogram.js";
 import type { ConnectResult, JoinResult, NotifyResult, StepResult, WorkerCommand } from "./load-protocol.js";
+import { ScaleClients } from "./scale-clients.js";
 import { WireClient } from "./wire-client.js";
 
 type Cmd<K extends WorkerCommand["cmd"]> = Extract<WorkerCommand, { cmd: K }>;
@@ -71,9 +72,16 @@ export class LoadGenerator {
   private membersPerRoom = 0;
   private counters = new StepCounters(-1);
   private notifyCounters = new StepCounters(-1);
+  private readonly scale = new ScaleClients();
 
   async run(command: WorkerCommand): Promise<unknown> {
     switch (command.cmd) {
+      case "scaleConnect":
+        return this.scale.connect(command);
+      case "failover":
+        return this.scale.failover(command);
+      case "scaleStatus":
+        return this.scale.status();
       case "connect":
         return this.connect(command);
       case "join":
@@ -83,6 +91,7 @@ export class LoadGenerator {
       case "notify":
         return this.notify(command);
       case "close":
+        this.scale.close();
         return this.close();
     }
   }

@@ -45,6 +45,29 @@ export type WorkerCommand =
       concurrency: number;
       drainTimeoutMs: number;
     }
+  | {
+      cmd: "scaleConnect";
+      /** Client k of this worker is user `${userPrefix}${firstUser + k}` and connects to urls[(firstUser + k) % urls.length]. */
+      urls: string[];
+      firstUser: number;
+      count: number;
+      userPrefix: string;
+      sendUserId: boolean;
+      secret: string;
+      /** Source addresses, used in turn (`127.0.1.x`). */
+      localAddresses: string[];
+      concurrency: number;
+      timeoutMs: number;
+    }
+  | {
+      cmd: "failover";
+      /** The instance just SIGKILLed: its clients reconnect, with the SDK's backoff, to the survivors. */
+      killedUrl: string;
+      survivors: string[];
+      /** When it was killed (epoch ms): "back" is measured from here. */
+      killedAt: number;
+    }
+  | { cmd: "scaleStatus" }
   | { cmd: "close" };
 
 export type WorkerRequest = WorkerCommand & { id: number };
@@ -118,4 +141,25 @@ export interface NotifyResult {
   http: HistogramJson;
   e2e: HistogramJson;
   loadCpuPercent: number;
+}
+
+export interface ScaleConnectResult extends ConnectResult {
+  /** Refusals during the ramp, by code (`UNAVAILABLE`, …) or transport error. */
+  refusals: Record<string, number>;
+}
+
+export interface ScaleStatus {
+  /** Clients with an open session now. */
+  open: number;
+  /** Clients of the killed instance. */
+  killed: number;
+  /** Of those, back on a survivor. */
+  back: number;
+  /** From the kill to each one's new CONNECT answer. */
+  backAfter: HistogramJson;
+  /** Failed attempts while coming back, by refusal code or transport error. */
+  refusals: Record<string, number>;
+  attempts: number;
+  /** Clients not of the killed instance that lost their session after the kill. */
+  othersLost: number;
 }

@@ -165,9 +165,75 @@ export function buildReport(run: BenchRun, size: BenchSize): BenchReport {
     });
   }
 
+  const scale = (k: ServerKind) => value(run.scale[k]);
+  add("scale.connected", "Scale: connections held", "conn", "higher", (k) => scale(k)?.connected);
+  add(
+    "scale.connectsPerSec",
+    "Scale: connect rate, all instances",
+    "conn/s",
+    "higher",
+    (k) => scale(k)?.connectsPerSec,
+  );
+  add("scale.rssPerConn", "Scale: RSS per idle connection", "KB", "lower", (k) => {
+    const r = scale(k);
+    return r && round(r.rssPerConnection / 1024, 1);
+  });
+  add("scale.heapPerConn", "Scale: heap after GC per idle connection", "KB", "lower", (k) => {
+    const r = scale(k);
+    return r && round(r.heapPerConnection / 1024, 1);
+  });
+  add(
+    "scale.redisPerConn",
+    "Scale: Redis memory per connection",
+    "B",
+    "lower",
+    (k) => scale(k)?.redisBytesPerConnection,
+  );
+  add(
+    "scale.redisCommandsPerConn",
+    "Scale: Redis commands per connection (ramp)",
+    "cmd",
+    "lower",
+    (k) => scale(k)?.redisCommandsPerConnection,
+  );
+  add(
+    "scale.redisCpuPerConn",
+    "Scale: Redis CPU per connection (ramp)",
+    "µs",
+    "lower",
+    (k) => scale(k)?.redisCpuUsPerConnection,
+  );
+  add("scale.idleCpu", "Scale: idle CPU per instance (mean)", "% core", "lower", (k) => {
+    const cpu = scale(k)?.idle.instanceCpu;
+    return cpu && round(cpu.reduce((a, b) => a + b, 0) / Math.max(1, cpu.length), 1);
+  });
+  add(
+    "scale.redisIdleCpu",
+    "Scale: Redis CPU at idle",
+    "% core",
+    "lower",
+    (k) => scale(k)?.idle.redisCpuPercent,
+  );
+  add(
+    "scale.redisIdleCommands",
+    "Scale: Redis commands/s at idle",
+    "cmd/s",
+    "lower",
+    (k) => scale(k)?.idle.redisCommandsPerSec,
+  );
+  for (const p of ["p50", "p99", "max"] as const) {
+    add(
+      `scale.back.${p}`,
+      `Scale: SIGKILL, clients back after (${p})`,
+      "ms",
+      "lower",
+      (k) => scale(k)?.kill.backAfter[`${p}Ms`],
+    );
+  }
+
   const lost: Record<string, number> = {};
   const errors: Record<string, string> = {};
-  for (const scenario of ["ramp", "fanout", "fanout2", "notify"] as const) {
+  for (const scenario of ["ramp", "fanout", "fanout2", "notify", "scale"] as const) {
     for (const kind of ["service", "baseline"] as const) {
       const o = run[scenario][kind] as Outcome<unknown> | undefined;
       if (!o) continue;
@@ -185,6 +251,13 @@ export function buildReport(run: BenchRun, size: BenchSize): BenchReport {
       if (scenario === "notify") {
         const n = value(run.notify[kind]);
         if (n) lost[`notify.${kind}`] = n.lost;
+      }
+      if (scenario === "scale") {
+        // Connections not held, not back after the kill, or lost on a survivor.
+        const r = value(run.scale[kind]);
+        if (r)
+          lost[`scale.${kind}`] =
+            r.requested - r.connected + (r.kill.clients - r.kill.back) + r.kill.othersLost;
       }
     }
   }
@@ -345,10 +418,45 @@ export function toMarkdown(report: BenchReport): string {
       ...rows,
     );
   }
+  lines.push(...scaleSection(report));
   if (Object.keys(report.errors).length > 0) {
     lines.push("", "## Errors", "");
     for (const [k, v] of Object.entries(report.errors)) lines.push(`- **${k}**: ${v.split("\n")[0]}`);
   }
   lines.push("", "Chart: [latency-vs-throughput.svg](latency-vs-throughput.svg)", "");
   return lines.join("\n");
+}
+
+function scaleSection(report: BenchReport): string[] {
+  const rows: string[] = [];
+  for (const kind of ["baseline", "service"] as const) {
+    const o = report.run.scale[kind];
+    if (!o?.ok) continue;
+    const r = o.value;
+    const k = r.kill;
+    const presence = k.presence
+      ? `${k.presence.wrong === 0 ? `right after ${fmt(k.presence.correctAfterMs)} ms` : `${k.presence.wrong} users wrong`}; offline flaps: others ${k.presence.othersFlapped}, killed ${k.presence.killedFlapped} (of ${k.presence.watched} watched)`
+      : "n/a";
+    const refusals = (counts: Record<string, number>) =>
+      Object.keys(counts).length === 0
+        ? "none"
+        : Object.entries(counts)
+            .map(([code, n]) => `${code} ${n}`)
+            .join(", ");
+    rows.push(
+      `| ${kind} | ${fmt(r.connected)} / ${fmt(r.requested)} | ${fmt(r.connectsPerSec)} | ${refusals(r.rampRefusals)} | ${r.idle.instanceCpu.join(", ")} | ${fmt(r.idle.redisCpuPercent)} / ${fmt(r.idle.redisCommandsPerSec)} | ${fmt(k.back)} / ${fmt(k.clients)} | ${fmt(k.backAfter.p50Ms)} / ${fmt(k.backAfter.p99Ms)} / ${fmt(k.backAfter.maxMs)} | ${refusals(k.refusals)} | ${fmt(k.othersLost)} | ${presence} |`,
+    );
+  }
+  if (rows.length === 0) return [];
+  const s = report.size.scale;
+  return [
+    "",
+    `## Scale: ${s.instances} instances, ${s.connections.toLocaleString("en-US")} idle connections, one SIGKILLed`,
+    "",
+    `${s.workers} load-generator processes, source addresses 127.0.1.1–127.0.1.${s.addresses}; the killed instance's clients reconnect to the others with the SDK's backoff (socket.io-client 500 ms doubling, ±50 %, at most 5 s; a refusal's retryAfterMs plus jitter). Idle CPU in % of one core, over ${fmt(s.idleMs)} ms.`,
+    "",
+    "| Server | Held | Conn/s | Ramp refusals | Idle CPU per instance | Redis idle CPU / cmd/s | Back | Back after p50 / p99 / max ms | Refusals while back | Survivors' clients lost | Presence |",
+    "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | ---: | --- |",
+    ...rows,
+  ];
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { latencyChart } from "./chart.js";
-import { runBench, SCENARIOS, type ScenarioName, summarize } from "./harness.js";
+import { DEFAULT_SCENARIOS, runBench, SCENARIOS, type ScenarioName, summarize } from "./harness.js";
 import type { HistogramJson } from "./histogram.js";
 import { BENCH_DIR, installExitHook, type ServerKind } from "./processes.js";
 import { summarizeProfile } from "./profile.js";
@@ -11,7 +11,7 @@ import { SIZES, scaleDurations } from "./sizes.js";
 const USAGE = `npm run bench [-- options]
 
   --quick                 CI size (about a minute); default is the full size
-  --scenarios a,b         any of ${SCENARIOS.join(", ")} (default: all)
+  --scenarios a,b         any of ${SCENARIOS.join(", ")} (default: ${DEFAULT_SCENARIOS.join(", ")})
   --servers a,b           baseline,service (default: both, baseline first)
   --duration-scale f      multiply step durations (a trial of the full size: 0.3)
   --profile               CPU-profile each server during the fan-out steps
@@ -43,7 +43,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const scenarios = (values.scenarios?.split(",") ?? [...SCENARIOS]) as ScenarioName[];
+  const scenarios = (values.scenarios?.split(",") ?? [...DEFAULT_SCENARIOS]) as ScenarioName[];
   const servers = (values.servers?.split(",") ?? ["baseline", "service"]) as ServerKind[];
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}\n${USAGE}`);
   for (const s of servers) if (s !== "service" && s !== "baseline") throw new Error(`unknown server ${s}`);

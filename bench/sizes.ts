@@ -36,6 +36,23 @@ export interface BenchSize {
     requests: number;
     concurrency: number;
   };
+  /** Many instances over one Redis, idle connections, then a SIGKILL (docs/benchmark.md). */
+  scale: {
+    instances: number;
+    connections: number;
+    /** Load-generator processes: each holds fewer than 20,000 sockets (the open-file limit). */
+    workers: number;
+    /** Source addresses 127.0.1.1…: each has about 28,000 ephemeral ports. */
+    addresses: number;
+    /** Handshakes in flight at once, per load-generator process. */
+    concurrency: number;
+    /** How long the idle figures are measured over. */
+    idleMs: number;
+    /** PRESENCE_TTL_MS of the service: the killed instance is reaped about this long after its last heartbeat. */
+    presenceTtlMs: number;
+    /** Give up waiting for the killed instance's clients (and for presence) after this. */
+    backTimeoutMs: number;
+  };
 }
 
 export const SIZES: Record<BenchSize["name"], BenchSize> = {
@@ -58,6 +75,16 @@ export const SIZES: Record<BenchSize["name"], BenchSize> = {
       halfLoadMs: 1500,
     },
     notify: { users: 100, batchSize: 50, requests: 100, concurrency: 4 },
+    scale: {
+      instances: 3,
+      connections: 3000,
+      workers: 2,
+      addresses: 2,
+      concurrency: 50,
+      idleMs: 3000,
+      presenceTtlMs: 3000,
+      backTimeoutMs: 60_000,
+    },
   },
   full: {
     name: "full",
@@ -78,6 +105,16 @@ export const SIZES: Record<BenchSize["name"], BenchSize> = {
       halfLoadMs: 30_000,
     },
     notify: { users: 2000, batchSize: 100, requests: 1000, concurrency: 8 },
+    scale: {
+      instances: 6,
+      connections: 100_000,
+      workers: 7,
+      addresses: 8,
+      concurrency: 100,
+      idleMs: 20_000,
+      presenceTtlMs: 15_000,
+      backTimeoutMs: 180_000,
+    },
   },
 };
 

@@ -37,6 +37,8 @@ export interface WireConnectOptions {
   auth?: Record<string, unknown>;
   path?: string;
   timeoutMs?: number;
+  /** The source address (`127.0.1.x`): each one has its own ephemeral ports, about 28,000. */
+  localAddress?: string;
 }
 
 export type EventListener = (...args: unknown[]) => void;
@@ -89,7 +91,11 @@ export class WireClient {
     const url = new URL(options.path ?? "/socket.io/", baseUrl);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.search = "?EIO=4&transport=websocket";
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
     const client = new WireClient(ws);
     const connectPacket = `40${options.auth ? JSON.stringify(options.auth) : ""}`;
     return new Promise((resolve, reject) => {

@@ -8,10 +8,12 @@ import type { Config } from "./infra/config.js";
 import type { Feature } from "./infra/feature.js";
 import { createInstancesFeature } from "./instances/index.js";
 import { createInstanceRegistry } from "./instances/registry.js";
-import { createInternalApiFeature, type RoomMessages } from "./internal-api/index.js";
+import { createInternalApiFeature, type InternalReads, type RoomMessages } from "./internal-api/index.js";
 import { createSocketNotificationPublisher } from "./notifications/handlers.js";
 import { createNotificationsFeature, type NotificationService } from "./notifications/index.js";
 import { createPresenceBroadcaster, createPresenceFeature } from "./presence/index.js";
+import type { PresenceService } from "./presence/service.js";
+import type { PresenceStore } from "./presence/store.js";
 import { createStores } from "./stores.js";
 import { createDeadLetters, createWebhooksFeature, type DeadLetters } from "./webhooks/index.js";
 
@@ -28,7 +30,11 @@ export function buildFeatures(config: Config, shared: SharedServices): Feature[]
     presence,
     chat,
     notifications,
-    build.internalApi({ notifications: notifications.service, rooms: chat.service }),
+    build.internalApi({
+      notifications: notifications.service,
+      rooms: chat.service,
+      reads: build.reads({ presence: presence.service, notifications: notifications.service }),
+    }),
   ];
   const webhooks = build.webhooks();
   if (webhooks) features.push(webhooks);
@@ -51,9 +57,12 @@ export function featureBuilders(config: Config, shared: SharedServices) {
     webhooks.enabled ? { events: webhooks.events, deadLetterMax: webhooks.deadLetterMax } : undefined,
   );
   const deadLetters: DeadLetters | undefined = stores.outbox && createDeadLetters(stores.outbox);
+  const instanceStore = stores.instances();
+  // Kept for the internal API's list of instances (their connection counts are presence's).
+  let presenceStore: PresenceStore | undefined;
   // One per app: presence and chat hold their entries under its registration.
   const registry = createInstanceRegistry({
-    store: stores.instances(),
+    store: instanceStore,
     instanceId,
     ttlMs: config.presence.ttlMs,
     logger,
@@ -65,7 +74,10 @@ export function featureBuilders(config: Config, shared: SharedServices) {
       createPresenceFeature(
         { ...config.presence, maxConnectionsPerUser: config.socket.maxConnectionsPerUser },
         {
-          store: stores.presence,
+          store: (options) => {
+            presenceStore = stores.presence(options);
+            return presenceStore;
+          },
           broadcaster: createPresenceBroadcaster(io),
           registry,
           rateLimiter,
@@ -102,7 +114,30 @@ export function featureBuilders(config: Config, shared: SharedServices) {
             logger,
           })
         : undefined,
-    internalApi: (services: { notifications: Pick<NotificationService, "publish">; rooms: RoomMessages }) =>
+    /** The internal API's read side beyond chat: presence, unread counts, the instances. */
+    reads: (services: {
+      presence: Pick<PresenceService, "query">;
+      notifications: Pick<NotificationService, "unreadCount">;
+    }): InternalReads => ({
+      presence: (userIds) => services.presence.query(userIds),
+      unreadCount: (userId) => services.notifications.unreadCount(userId),
+      async instances() {
+        const live = await instanceStore.live();
+        return Promise.all(
+          live.map(async ({ registration, lastBeat }) => ({
+            instanceId: registration.slice(0, registration.lastIndexOf("~")),
+            registration,
+            lastHeartbeat: lastBeat,
+            connections: (await presenceStore?.connectionCount(registration)) ?? 0,
+          })),
+        );
+      },
+    }),
+    internalApi: (services: {
+      notifications: Pick<NotificationService, "publish">;
+      rooms: RoomMessages;
+      reads: InternalReads;
+    }) =>
       createInternalApiFeature(config.internalApi, {
         ...services,
         ...(deadLetters ? { deadLetters } : {}),

@@ -20,7 +20,7 @@ import { createMemoryNotificationStore } from "./notifications/notification-stor
 import { createRedisNotificationStore } from "./notifications/notification-store-redis.js";
 import type { NotificationStore, NotificationStoreOptions } from "./notifications/store.js";
 import { createMemoryPresenceStore } from "./presence/presence-store-memory.js";
-import { createRedisPresenceStore } from "./presence/presence-store-redis.js";
+import { createRedisPresenceStore, presenceKeys } from "./presence/presence-store-redis.js";
 import type { PresenceStore, PresenceStoreOptions } from "./presence/store.js";
 import type { Outbox, OutboxWriter } from "./webhooks/outbox.js";
 import { createMemoryOutbox } from "./webhooks/outbox-memory.js";
@@ -68,7 +68,12 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: 
         publishCommand: () => (pubsubKind() === "sharded" ? "SPUBLISH" : "PUBLISH"),
         ...(outbox ? { outbox } : {}),
       }),
-      members: createRedisMemberStore({ redis: command, keyPrefix, registration: options.registration }),
+      members: createRedisMemberStore({
+        redis: command,
+        keyPrefix,
+        registration: options.registration,
+        ...(outbox ? { outbox } : {}),
+      }),
       feed: createRedisRoomFeed({
         sub: redis.sub,
         pub: command,
@@ -80,7 +85,13 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: 
     }),
     presence: (options) =>
       createRedisPresenceStore({ redis: command, keyPrefix, ...options, ...(outbox ? { outbox } : {}) }),
-    notifications: (options) => createRedisNotificationStore({ redis: command, keyPrefix, ...options }),
+    notifications: (options) =>
+      createRedisNotificationStore({
+        redis: command,
+        keyPrefix,
+        ...options,
+        ...(outbox ? { outbox: { writer: outbox, connsKey: presenceKeys(keyPrefix).conns } } : {}),
+      }),
     adminSessions: (options) => createRedisAdminSessionStore({ redis: command, keyPrefix, ...options }),
   };
 }
@@ -89,6 +100,8 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: 
 function memoryStores(webhooks?: OutboxSettings): Stores {
   const memoryOutbox = webhooks && createMemoryOutbox({ deadLetterMax: webhooks.deadLetterMax });
   const outbox = memoryOutbox?.writer(webhooks?.events ?? []);
+  // The notification store asks it whether a user is connected (notification.undelivered).
+  let presence: ReturnType<typeof createMemoryPresenceStore> | undefined;
   return {
     outbox: memoryOutbox,
     instances: () => createMemoryInstanceStore(),
@@ -101,13 +114,27 @@ function memoryStores(webhooks?: OutboxSettings): Stores {
           publish: feed.publishMessage,
           ...(outbox ? { outbox } : {}),
         }),
-        members: createMemoryMemberStore(),
+        members: createMemoryMemberStore(outbox ? { outbox } : {}),
         feed,
         roomList: createMemoryRoomListStore({ now: options.now }),
       };
     },
-    presence: (options) => createMemoryPresenceStore({ ...options, ...(outbox ? { outbox } : {}) }),
-    notifications: (options) => createMemoryNotificationStore(options),
+    presence: (options) => {
+      presence = createMemoryPresenceStore({ ...options, ...(outbox ? { outbox } : {}) });
+      return presence;
+    },
+    notifications: (options) =>
+      createMemoryNotificationStore({
+        ...options,
+        ...(outbox
+          ? {
+              outbox: {
+                writer: outbox,
+                hasConnections: (userId) => (presence?.connections(userId) ?? 0) > 0,
+              },
+            }
+          : {}),
+      }),
     adminSessions: () => new InMemoryStore(),
   };
 }

@@ -1,7 +1,11 @@
+import type { OutboxWriter } from "../webhooks/outbox.js";
 import type { MemberChange, MemberStore, MemberSync, RefreshResult } from "./member-store.js";
 
 /** One process is the whole cluster here: the local socket counts are the truth. */
-export function createMemoryMemberStore(): MemberStore {
+export function createMemoryMemberStore(options: { outbox?: OutboxWriter } = {}): MemberStore {
+  const emit = (type: "room.occupied" | "room.vacated", roomId: string, userId: string) => {
+    if (options.outbox?.wants(type)) void options.outbox.append(type, JSON.stringify({ roomId, userId }));
+  };
   const rooms = new Map<string, Map<string, number>>();
 
   const online = (roomId: string): string[] => [...(rooms.get(roomId)?.keys() ?? [])];
@@ -13,11 +17,15 @@ export function createMemoryMemberStore(): MemberStore {
       if (!users) {
         users = new Map();
         rooms.set(roomId, users);
+        emit("room.occupied", roomId, userId);
       }
       users.set(userId, count);
     } else if (users) {
       users.delete(userId);
-      if (users.size === 0) rooms.delete(roomId);
+      if (users.size === 0) {
+        rooms.delete(roomId);
+        emit("room.vacated", roomId, userId);
+      }
     }
     if (before === count > 0) return undefined;
     return { roomId, userId, event: before ? "leave" : "join" };

@@ -2,6 +2,7 @@ import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
 import { reapIndex } from "../instances/reap-index.js";
 import { AppError } from "../protocol/index.js";
+import type { OutboxWriter } from "../webhooks/outbox.js";
 import { roomKey } from "./keys.js";
 import type { MemberChange, MemberStore, RefreshResult } from "./member-store.js";
 import { MEMBERS_LUA } from "./member-store.lua.js";
@@ -11,6 +12,8 @@ export interface RedisMemberStoreOptions {
   keyPrefix: string;
   /** This instance's registration in the instance registry (undefined: not registered yet). */
   registration: () => string | undefined;
+  /** Where `room.occupied` / `room.vacated` go, in the script's own step (unset: no webhooks). */
+  outbox?: OutboxWriter;
 }
 
 type Mode = "update" | "full" | "verify" | "reap";
@@ -28,12 +31,12 @@ const SCAN_COUNT = 200;
  * instance find every room it held without looking at any other room.
  */
 export function createRedisMemberStore(options: RedisMemberStoreOptions): MemberStore {
-  const { redis, keyPrefix } = options;
+  const { redis, keyPrefix, outbox } = options;
   const membersScript = defineScript(redis, {
     name: "chatMembers",
     lua: MEMBERS_LUA,
-    keys: 2,
-    decode: (r) => r as [stale: number, changes: string[], online: string[]],
+    keys: 3,
+    decode: (r) => r as [stale: number, changes: string[], online: string[], occupancy: number],
   });
   const roomsOf = (registration: string) => `${keyPrefix}chat:instance:{${registration}}:rooms`;
   // The rooms this process has put in its registration's set (and not taken out): a join
@@ -65,16 +68,30 @@ export function createRedisMemberStore(options: RedisMemberStoreOptions): Member
     withOnline: boolean,
     pairs: (string | number)[],
   ): Promise<RefreshResult & { online: string[] }> => {
-    const keys = [roomKey(keyPrefix, roomId, "members"), roomKey(keyPrefix, roomId, "holders")];
-    const [stale, flat, online] = await membersScript(keys, [
+    const members = roomKey(keyPrefix, roomId, "members");
+    const keys = [members, roomKey(keyPrefix, roomId, "holders"), outbox?.script?.key ?? members];
+    const [stale, flat, online, occupancy] = await membersScript(keys, [
       registration,
       mode,
       withOnline ? "1" : "0",
+      outbox?.script?.spec ?? "",
+      roomId,
       ...pairs,
     ]);
     const changes: MemberChange[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       changes.push({ roomId, userId: flat[i] as string, event: flat[i + 1] as MemberChange["event"] });
+    }
+    if (occupancy !== 0 && outbox && !outbox.script) {
+      // Redis Cluster: the outbox is in another slot, a second command (docs/storage.md).
+      const event = occupancy === 1 ? "join" : "leave";
+      const userId = (occupancy === 1 ? changes : [...changes].reverse()).find(
+        (c) => c.event === event,
+      )?.userId;
+      await outbox.append(
+        occupancy === 1 ? "room.occupied" : "room.vacated",
+        JSON.stringify({ roomId, userId: userId ?? "" }),
+      );
     }
     return { stale: stale === 1, changes, online };
   };

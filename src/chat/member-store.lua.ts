@@ -1,3 +1,5 @@
+import { LUA_OUTBOX } from "../webhooks/outbox.lua.js";
+
 /**
  * The Lua of the Redis member store (`member-store-redis.ts`): who is in a room, across
  * instances. Both keys carry the room's hash tag, so the script stays in the room's slot:
@@ -10,19 +12,23 @@
  */
 
 /**
- * KEYS: members, holders. ARGV: registration, mode, withOnline ("1"/"0"), then userId,
- * count pairs (the registration's socket counts). Modes:
+ * KEYS: members, holders, the webhook outbox (or the members key when there is none: never
+ * written). ARGV: registration, mode, withOnline ("1"/"0"), outbox spec (outbox.lua.ts),
+ * roomId, then userId, count pairs (the registration's socket counts). Modes:
  * - update: set the listed counts (0 removes the user under this registration);
  * - full:   set the listed counts and remove this registration's users not listed;
  * - verify: change nothing;
  * - reap:   remove every entry of the registration (a dead instance's).
  * A user is in the room while any registration holds an entry for them, so a change is
  * reported when the first entry comes or the last one goes, once (the script is atomic).
- * Returns {stale, {userId, event, ...}, {online userIds}}: stale when the registration
- * held nothing here before the call (its entries were lost, if it thought it had some).
+ * Returns {stale, {userId, event, ...}, {online userIds}, occupancy}: stale when the registration
+ * held nothing here before the call (its entries were lost, if it thought it had some);
+ * occupancy 1 when the room got its first member, -1 when its last one left (the
+ * `room.occupied` / `room.vacated` webhook is written in the same step), 0 otherwise.
  */
-export const MEMBERS_LUA = `
+export const MEMBERS_LUA = `${LUA_OUTBOX}
 local members, holders = KEYS[1], KEYS[2]
+local occupied_before = redis.call('HLEN', members) > 0
 local self, mode = ARGV[1], ARGV[2]
 local changes = {}
 local stale = redis.call('HEXISTS', holders, self) == 0
@@ -78,7 +84,7 @@ if mode == 'reap' then
   end
 else
   local listed = {}
-  for i = 4, #ARGV, 2 do
+  for i = 6, #ARGV, 2 do
     listed[ARGV[i]] = true
     set(ARGV[i], tonumber(ARGV[i + 1]))
   end
@@ -108,5 +114,21 @@ if ARGV[3] == '1' then
     end
   end
 end
-return {stale and 1 or 0, changes, online}
+local occupancy = 0
+local occupied_after = redis.call('HLEN', members) > 0
+if occupied_before ~= occupied_after then
+  -- The first member in, or the last one out.
+  local want = occupied_after and 'join' or 'leave'
+  local who = ''
+  for i = 1, #changes, 2 do
+    if changes[i + 1] == want then
+      who = changes[i]
+      if occupied_after then break end
+    end
+  end
+  occupancy = occupied_after and 1 or -1
+  ob_emit(KEYS[3], ARGV[4], occupied_after and 'room.occupied' or 'room.vacated',
+    '{"roomId":' .. cjson.encode(ARGV[5]) .. ',"userId":' .. cjson.encode(who) .. '}')
+end
+return {stale and 1 or 0, changes, online, occupancy}
 `;

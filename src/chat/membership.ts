@@ -58,6 +58,8 @@ export interface Membership {
   verify(): Promise<void>;
   /** Shutting down: leave failed writes and dead instances to the survivors. */
   stop(): void;
+  /** The users in the room across instances, each once (the internal API's read side). */
+  online(roomId: string): Promise<string[]>;
 }
 
 export function createMembership(deps: MembershipDeps): Membership {
@@ -218,6 +220,9 @@ export function createMembership(deps: MembershipDeps): Membership {
       await Promise.all(rooms.map((roomId) => write(roomId, userId, removeLocal(roomId, userId, connId))));
     },
 
+    async online(roomId) {
+      return (await store.online(roomId)).online;
+    },
     async verify() {
       await Promise.all(local.rooms().map(refreshRoom));
     },

@@ -104,6 +104,13 @@ export interface ChatService {
    * like `chat:send`: INVALID_PAYLOAD for a bad room id, sender id or text.
    */
   postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
+  /** A room's log paged by seq, for the backend (internal API): no room check beyond the id's form. */
+  roomHistory(
+    roomId: string,
+    page: { beforeSeq?: number; afterSeq?: number; limit: number },
+  ): Promise<{ epoch: string; seq: number; messages: Message[]; hasMore: boolean }>;
+  /** The users in the room across instances, each once. */
+  roomOnline(roomId: string): Promise<string[]>;
 }
 
 function invalid(path: string, message: string): AppError {
@@ -426,6 +433,13 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     roomsOf(conn) {
       return membership.roomsOf(conn.id);
     },
+
+    async roomHistory(roomId, page) {
+      const { epoch, seq, messages: list, hasMore } = await messages.history(roomId, page);
+      return { epoch, seq, messages: list, hasMore };
+    },
+
+    roomOnline: (roomId) => membership.online(roomId),
 
     async postSystemMessage(roomId, text, senderId = "system") {
       assertRoomId(roomId);

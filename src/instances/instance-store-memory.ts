@@ -34,5 +34,8 @@ export function createMemoryInstanceStore(): InstanceStore {
     async forget(registration) {
       dead.delete(registration);
     },
+    async live() {
+      return oldestFirst([...live]).map(([registration, lastBeat]) => ({ registration, lastBeat }));
+    },
   };
 }

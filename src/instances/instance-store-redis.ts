@@ -54,5 +54,13 @@ export function createRedisInstanceStore(options: RedisInstanceStoreOptions): In
     async forget(registration) {
       await redis.zrem(dead, registration);
     },
+    async live() {
+      const flat = await redis.zrange(live, "0", "-1", "WITHSCORES");
+      const out: { registration: string; lastBeat: number }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        out.push({ registration: flat[i] as string, lastBeat: Number(flat[i + 1]) });
+      }
+      return out;
+    },
   };
 }

@@ -34,4 +34,6 @@ export interface InstanceStore {
   declareDead(registration: string, lastBeat: number): Promise<void>;
   /** Nothing is held under a dead registration any more: drop its record. */
   forget(registration: string): Promise<void>;
+  /** The live registrations with their last heartbeat, the longest silent first (the internal API's read side). */
+  live(): Promise<{ registration: string; lastBeat: number }[]>;
 }

@@ -3,7 +3,7 @@ import type { AppServer } from "../infra/socket-server.js";
 import { AppError, userRoom } from "../protocol/index.js";
 import { createInternalApi, type InternalApiDeps, type InternalApiOptions } from "./router.js";
 
-export type { InternalApiOptions, RoomMessages } from "./router.js";
+export type { InstanceInfo, InternalApiOptions, InternalReads, RoomMessages } from "./router.js";
 
 export interface InternalApiFeatureDeps extends Omit<InternalApiDeps, "disconnectUser"> {
   /** Disconnects through the adapter, so that sockets on other instances go too. */

@@ -3,7 +3,7 @@ import { bearerToken, createSecretCheck } from "../infra/bearer.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { NotificationService } from "../notifications/index.js";
-import { AppError, type Message } from "../protocol/index.js";
+import { AppError, type Message, type PresenceState } from "../protocol/index.js";
 import { renderData } from "../webhooks/events.js";
 import type { DeadLetters } from "../webhooks/index.js";
 import { apiKeyId } from "./api-key.js";
@@ -12,6 +12,7 @@ import {
   deadLetterParams,
   parseOrThrow,
   publishNotificationBody,
+  roomHistoryQuery,
   roomMessageBody,
   roomParams,
   userParams,
@@ -20,6 +21,26 @@ import {
 /** What the internal API needs from chat: implemented by the chat service. */
 export interface RoomMessages {
   postSystemMessage(roomId: string, text: string, senderId?: string): Promise<Message>;
+  roomHistory(
+    roomId: string,
+    page: { beforeSeq?: number; afterSeq?: number; limit: number },
+  ): Promise<{ epoch: string; seq: number; messages: Message[]; hasMore: boolean }>;
+  roomOnline(roomId: string): Promise<string[]>;
+}
+
+/** One running instance, as the instance registry and presence know it. */
+export interface InstanceInfo {
+  instanceId: string;
+  registration: string;
+  lastHeartbeat: number;
+  connections: number;
+}
+
+/** The read side's other sources: presence, notifications, the instance registry. */
+export interface InternalReads {
+  presence(userIds: readonly string[]): Promise<PresenceState[]>;
+  unreadCount(userId: string): Promise<number>;
+  instances(): Promise<InstanceInfo[]>;
 }
 
 export interface InternalApiOptions {
@@ -34,6 +55,7 @@ export interface InternalApiDeps {
   rateLimiter: RateLimiterFactory;
   notifications: Pick<NotificationService, "publish">;
   rooms: RoomMessages;
+  reads: InternalReads;
   /**
    * Every socket of the user, on every instance. Throws UNAVAILABLE, having sent nothing,
    * when the request cannot reach the other instances now.
@@ -117,6 +139,33 @@ export function createInternalApi(options: InternalApiOptions, deps: InternalApi
     deps.disconnectUser(userId);
     log.info({ userId }, "user disconnected on request");
     res.status(202).json({ userId });
+  });
+
+  api.get("/rooms/:roomId/messages", authenticate, async (req, res) => {
+    const { roomId } = parseOrThrow(roomParams, req.params, "room");
+    const query = parseOrThrow(roomHistoryQuery, req.query, "query");
+    res.json({ roomId, ...(await deps.rooms.roomHistory(roomId, query)) });
+  });
+
+  api.get("/rooms/:roomId/online", authenticate, async (req, res) => {
+    const { roomId } = parseOrThrow(roomParams, req.params, "room");
+    const userIds = await deps.rooms.roomOnline(roomId);
+    res.json({ roomId, users: userIds.length === 0 ? [] : await deps.reads.presence(userIds) });
+  });
+
+  api.get("/users/:userId/presence", authenticate, async (req, res) => {
+    const { userId } = parseOrThrow(userParams, req.params, "user");
+    const [state] = await deps.reads.presence([userId]);
+    res.json(state);
+  });
+
+  api.get("/users/:userId/notifications/unread-count", authenticate, async (req, res) => {
+    const { userId } = parseOrThrow(userParams, req.params, "user");
+    res.json({ userId, unreadCount: await deps.reads.unreadCount(userId) });
+  });
+
+  api.get("/instances", authenticate, async (_req, res) => {
+    res.json({ instances: await deps.reads.instances() });
   });
 
   const deadLetters = (): DeadLetters => {

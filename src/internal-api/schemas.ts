@@ -33,6 +33,15 @@ export const roomMessageBody = z.object({
 
 export const userParams = z.object({ userId });
 
+const seqParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** A room's log paged by seq: newest first without `afterSeq`, oldest first after it. */
+export const roomHistoryQuery = z.object({
+  beforeSeq: seqParam.optional().meta({ description: "Only messages below this seq" }),
+  afterSeq: seqParam.optional().meta({ description: "Only messages above this seq, oldest first" }),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
 /** A stream entry id: `<ms>-<seq>`. */
 const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, "must be an id like 1733100000000-0");
 

@@ -1,4 +1,5 @@
 import type { Notification } from "../protocol/index.js";
+import type { OutboxWriter } from "../webhooks/outbox.js";
 import {
   type AddResult,
   compareNotificationIds,
@@ -31,7 +32,12 @@ type IdempotencyEntry = { id: string; expiresAt: number };
 const SWEEP_EVERY = 1000;
 
 /** The single-instance store (no REDIS_URL): same contract as the Redis one, lost on restart. */
-export function createMemoryNotificationStore(options: NotificationStoreOptions): NotificationStore {
+export function createMemoryNotificationStore(
+  options: NotificationStoreOptions & {
+    /** Where `notification.undelivered` goes, and whether a user has a connection now. */
+    outbox?: { writer: OutboxWriter; hasConnections: (userId: string) => boolean };
+  },
+): NotificationStore {
   const users = new Map<string, UserState>();
   const idempotencyKeys = new Map<string, IdempotencyEntry>();
   let writes = 0;
@@ -92,6 +98,14 @@ export function createMemoryNotificationStore(options: NotificationStoreOptions)
         state.expiresAt = now + options.ttlMs;
         if (idemKey && idempotency) {
           idempotencyKeys.set(idemKey, { id: notification.id, expiresAt: now + idempotency.ttlMs });
+        }
+        const outbox = options.outbox;
+        if (outbox?.writer.wants("notification.undelivered") && !outbox.hasConnections(userId)) {
+          const { readAt: _, ...stored } = notification;
+          void outbox.writer.append(
+            "notification.undelivered",
+            JSON.stringify({ userId, notification: stored }),
+          );
         }
         return { id: notification.id, notification: { ...notification }, replayed: false };
       });

@@ -1,13 +1,14 @@
 import type { RedisClient } from "../infra/redis.js";
 import { defineScript } from "../infra/redis-script.js";
 import type { Notification } from "../protocol/index.js";
+import type { OutboxWriter } from "../webhooks/outbox.js";
 import { ADD_LUA, LIST_LUA, READ_LUA } from "./notification-store.lua.js";
 import type { AddResult, NotificationContent, NotificationStore, NotificationStoreOptions } from "./store.js";
 
 /** LIST_LUA's reply: the unread count, more (1/0), then id, content JSON, read time per item. */
 type ListReply = [unreadCount: number, hasMore: number, flat: (string | null)[]];
 /** ADD_LUA's reply: a new id, or a replayed one with the content it stored (false: dropped since). */
-type AddReply = [id: string, replayed: number, prior?: string | null];
+type AddReply = [id: string, replayed: number, priorOrUndelivered?: string | number | null];
 
 const hydrate = (id: string, content: NotificationContent, readAt: number | null): Notification => ({
   id,
@@ -19,6 +20,11 @@ const hydrate = (id: string, content: NotificationContent, readAt: number | null
 export interface RedisNotificationStoreOptions extends NotificationStoreOptions {
   redis: RedisClient;
   keyPrefix: string;
+  /**
+   * Where `notification.undelivered` goes, in the insert's own step (unset: no webhooks),
+   * and the user's presence connections key (same hash tag) that says whether anyone was online.
+   */
+  outbox?: { writer: OutboxWriter; connsKey: (userId: string) => string };
 }
 
 /** Each user's notifications on their own keys (layout and scripts: `notification-store.lua.ts`). */
@@ -56,15 +62,35 @@ export function createRedisNotificationStore(options: RedisNotificationStoreOpti
       return Promise.all(
         userIds.map(async (userId) => {
           const userKeys: string[] = keys(userId);
+          const writer = options.outbox?.writer;
+          // Without an outbox, keys of the user's own slot stand in, never read or written.
+          userKeys.push(
+            options.outbox?.connsKey(userId) ?? (userKeys[0] as string),
+            writer?.script?.key ?? (userKeys[0] as string),
+          );
           if (idempotency) userKeys.push(`${keyPrefix}notif:{${userId}}:idem:${idempotency.hash}`);
-          const [id, replayed, prior] = await addScript(userKeys, [
+          const [id, replayed, third] = await addScript(userKeys, [
             now,
             ttlMs,
             limit,
             json,
             idempotency?.ttlMs ?? 0,
+            writer?.script?.spec ?? "",
+            userId,
           ]);
-          if (replayed !== 1) return { id, notification: hydrate(id, content, null), replayed: false };
+          if (replayed !== 1) {
+            const notification = hydrate(id, content, null);
+            if (Number(third) === 1 && writer && !writer.script && writer.wants("notification.undelivered")) {
+              // Redis Cluster: the outbox is in another slot, a second command (docs/storage.md).
+              const { readAt: _, ...stored } = notification;
+              await writer.append(
+                "notification.undelivered",
+                JSON.stringify({ userId, notification: stored }),
+              );
+            }
+            return { id, notification, replayed: false };
+          }
+          const prior = typeof third === "string" ? third : undefined;
           const stored = prior ? hydrate(id, JSON.parse(prior) as NotificationContent, null) : undefined;
           return { id, notification: stored, replayed: true };
         }),

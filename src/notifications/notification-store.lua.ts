@@ -1,3 +1,4 @@
+import { LUA_OUTBOX } from "../webhooks/outbox.lua.js";
 import { MAX_SEQ, SEQ_DIGITS } from "./store.js";
 
 /**
@@ -30,14 +31,19 @@ end
 `;
 
 /**
- * KEYS: the user's four keys, [idempotency key]. ARGV: now, ttlMs, limit, content JSON,
- * idempotency TTL ms. Returns {id, 0} for a new notification, or {id, 1, json} when the
- * key already created one for this user (json false when it was dropped since): the key
- * and the insert are one step, so a crash between them cannot happen.
+ * KEYS: the user's four keys, the user's presence connections (`presence:{u}:conns`, same
+ * hash tag), the webhook outbox (or the user's first key when there is none: never
+ * written), [idempotency key]. ARGV: now, ttlMs, limit, content JSON, idempotency TTL ms,
+ * outbox spec (outbox.lua.ts), userId. Returns {id, 0, undelivered} for a new notification
+ * (undelivered 1 when the user had no connection: its `notification.undelivered` webhook is
+ * written in the same step), or {id, 1, json} when the key already created one for this
+ * user (json false when it was dropped since): the key and the insert are one step, so a
+ * crash between them cannot happen.
  */
 export const ADD_LUA = `${LUA_HELPERS}
-if KEYS[5] then
-  local prior = redis.call('GET', KEYS[5])
+${LUA_OUTBOX}
+if KEYS[7] then
+  local prior = redis.call('GET', KEYS[7])
   if prior then return {prior, 1, redis.call('HGET', KEYS[3], prior)} end
 end
 local now = tonumber(ARGV[1])
@@ -65,8 +71,14 @@ local excess = redis.call('ZCARD', KEYS[1]) - limit
 if excess > 0 then drop(redis.call('ZRANGE', KEYS[1], 0, excess - 1)) end
 -- A user's keys live as long as their newest notification may.
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
-if KEYS[5] then redis.call('SET', KEYS[5], id, 'PX', ARGV[5]) end
-return {id, 0}
+if KEYS[7] then redis.call('SET', KEYS[7], id, 'PX', ARGV[5]) end
+local undelivered = 0
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  undelivered = 1
+  ob_emit(KEYS[6], ARGV[6], 'notification.undelivered', '{"userId":' .. cjson.encode(ARGV[7]) ..
+    ',"notification":{"id":"' .. id .. '","createdAt":' .. score .. ',' .. string.sub(ARGV[4], 2) .. '}')
+end
+return {id, 0, undelivered}
 `;
 
 /**

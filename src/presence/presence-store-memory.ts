@@ -26,7 +26,9 @@ const connField = (conn: ConnectionRef) => `${conn.instance}/${conn.socketId}`;
  * as the Redis store, instance registrations included, so the service does not care
  * which one it runs on.
  */
-export function createMemoryPresenceStore(options: PresenceStoreOptions): PresenceStore {
+export function createMemoryPresenceStore(
+  options: PresenceStoreOptions,
+): PresenceStore & { connections(userId: string): number } {
   const users = new Map<string, UserRecord>();
   // Per registration, its connections keyed by `socketId/userId`, so a reaper can find them.
   const registrations = new Map<string, Map<string, ConnectionRef>>();
@@ -91,7 +93,9 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
     return { ...update(conn.userId, record, true), removed: true };
   };
 
-  const store: PresenceStore = {
+  const store: PresenceStore & { connections(userId: string): number } = {
+    /** Synchronous, for the memory notification store's `notification.undelivered`. */
+    connections: (userId) => users.get(userId)?.conns.size ?? 0,
     async connect(conn, now) {
       let record = live(conn.userId, now);
       if (!record) {
@@ -178,6 +182,10 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions): Presen
         if (changed) changes.push(state);
       }
       return changes;
+    },
+
+    async connectionCount(registration) {
+      return registrations.get(registration)?.size ?? 0;
     },
 
     async reap({ registration, lastBeat }, now) {

@@ -214,6 +214,8 @@ export function createRedisPresenceStore(options: RedisPresenceStoreOptions): Pr
       return changes;
     },
 
+    connectionCount: (registration) => redis.scard(keys.instanceConns(registration)),
+
     async reap({ registration: instance, lastBeat: lastSeen }, now) {
       const changes: PresenceState[] = [];
       const done = await reapIndex(redis, keys.instanceConns(instance), SCAN_COUNT, async (member) => {

@@ -88,6 +88,8 @@ export interface PresenceStore {
    * its last heartbeat; returns the changes this call made, and whether none is left.
    */
   reap(dead: DeadRegistration, now: number): Promise<{ changes: PresenceState[]; done: boolean }>;
+  /** How many connections a registration holds (the internal API's list of instances). */
+  connectionCount(registration: string): Promise<number>;
 }
 
 /** The wire shape: `text` only when there is one. */

@@ -72,6 +72,19 @@ describe.each(backends)("instance store contract (%s)", (_name, backend) => {
     expect(await store.heartbeat("live", T0 + 1001)).toBe(true);
   });
 
+  it("lists the live registrations with their last heartbeat, the longest silent first, not the dead ones", async () => {
+    const [store] = backend(1) as [InstanceStore];
+    await store.register("a", T0);
+    await store.register("b", T0 + 1);
+    await store.register("c", T0 + 2);
+    expect(await store.heartbeat("a", T0 + 100)).toBe(true);
+    await store.claimDead(T0 + 2, 10);
+    expect(await store.live()).toEqual([
+      { registration: "c", lastBeat: T0 + 2 },
+      { registration: "a", lastBeat: T0 + 100 },
+    ]);
+  });
+
   it("answers false to the heartbeat of a registration it never held", async () => {
     const [store] = backend(1) as [InstanceStore];
     expect(await store.heartbeat("unknown", T0)).toBe(false);

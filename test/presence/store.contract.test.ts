@@ -257,6 +257,18 @@ describe.each(backends)("presence store contract (%s)", (_name, backend) => {
     expect(await store.connectWithin(conn("max", "s4", "live"), T0 + 1000, 2)).toBeDefined();
   });
 
+  it("counts the connections each registration holds", async () => {
+    const [store] = backend(1) as [PresenceStore];
+    await store.connect(conn("ann", "s1", "i1"), T0);
+    await store.connect(conn("ann", "s2", "i2"), T0);
+    await store.connect(conn("bob", "s3", "i2"), T0);
+    expect(await store.connectionCount("i1")).toBe(1);
+    expect(await store.connectionCount("i2")).toBe(2);
+    await store.disconnect(conn("bob", "s3", "i2"), { now: T0 + 1, lastSeen: T0 + 1 });
+    expect(await store.connectionCount("i2")).toBe(1);
+    expect(await store.connectionCount("none")).toBe(0);
+  });
+
   it("reads users never seen as offline with lastSeen 0, in the order asked", async () => {
     const [store] = backend(1) as [PresenceStore];
     await store.connect(conn("kim", "s1"), T0);

@@ -1,0 +1,354 @@
+import { Redis } from "ioredis";
+import { signToken } from "../src/auth/sign.js";
+import type { ServerCpu } from "./harness.js";
+import { Histogram, type LatencySummary } from "./histogram.js";
+import type { ScaleConnectResult, ScaleStatus } from "./load-protocol.js";
+import {
+  BENCH_JWT_SECRET,
+  type BenchRedis,
+  BenchServer,
+  type CpuSnapshot,
+  cpuBetween,
+  LoadWorker,
+  type MemorySnapshot,
+  processTicks,
+  SERVICE_BENCH_ENV,
+  type ServerKind,
+} from "./processes.js";
+import type { BenchSize } from "./sizes.js";
+import { WireClient } from "./wire-client.js";
+
+const USER_PREFIX = "bench-s";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ScaleResult {
+  instances: number;
+  workers: number;
+  addresses: number;
+  requested: number;
+  connected: number;
+  /** Every worker's ramp, started together: connections over the longest one. */
+  connectsPerSec: number;
+  rampMs: number;
+  rampRefusals: Record<string, number>;
+  connectLatency: LatencySummary;
+  /** Whole processes, after GC: (after − before) summed over the instances, per connection. */
+  rssPerConnection: number;
+  heapPerConnection: number;
+  redisBytesPerConnection: number;
+  /** Redis commands executed during the ramp (INFO stats), per connection: the handshake's cost in Redis. */
+  redisCommandsPerConnection: number;
+  /** Redis's CPU during the ramp, per connection (µs). */
+  redisCpuUsPerConnection: number;
+  idle: {
+    windowMs: number;
+    /** % of one core, per instance. */
+    instanceCpu: number[];
+    redisCpuPercent: number;
+    redisCommandsPerSec: number;
+  };
+  kill: {
+    /** Sockets the killed instance held. */
+    clients: number;
+    back: number;
+    backAfter: LatencySummary;
+    /** Failed attempts while coming back, by refusal code or transport error. */
+    refusals: Record<string, number>;
+    attempts: number;
+    /** Clients of the surviving instances that lost their session meanwhile (must be 0). */
+    othersLost: number;
+    /** Service only: presence checked in Redis once the dead instance was reaped. */
+    presence?: PresenceCheck;
+  };
+}
+
+export interface PresenceCheck {
+  /** From the kill until every user had exactly one device and was online (or the timeout). */
+  correctAfterMs: number | null;
+  /** Users with a device count other than one, or offline, at the end. */
+  wrong: number;
+  /** Users of the surviving instances seen going offline by a subscriber (must be 0). */
+  othersFlapped: number;
+  /** Users of the killed instance seen going offline (they came back inside the grace: 0 expected). */
+  killedFlapped: number;
+  watched: number;
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
+
+async function redisInfo(client: Redis, section: string, field: string): Promise<number> {
+  const info = await client.info(section);
+  return Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1] ?? Number.NaN);
+}
+
+/**
+ * Watches presence the way a client does: subscribed sockets on a surviving instance
+ * record every `presence:changed` to offline.
+ */
+async function watchPresence(url: string, userIds: string[]) {
+  const offline = new Set<string>();
+  const sockets: WireClient[] = [];
+  // 2000 subscriptions per socket at most, 500 ids per call.
+  for (let i = 0; i < userIds.length; i += 2000) {
+    const token = await signToken({ sub: `bench-watcher-${i}` }, { key: BENCH_JWT_SECRET, expiresIn: "1h" });
+    const socket = await WireClient.connect(url, { auth: { token } });
+    socket.on("presence:changed", (...args: unknown[]) => {
+      const state = args[0] as { userId: string; status: string };
+      if (state.status === "offline") offline.add(state.userId);
+    });
+    const ids = userIds.slice(i, i + 2000);
+    for (let j = 0; j < ids.length; j += 500) {
+      const res = (await socket.emitWithAck("presence:subscribe", { userIds: ids.slice(j, j + 500) })) as {
+        ok?: boolean;
+      };
+      if (!res?.ok) throw new Error(`presence:subscribe refused: ${JSON.stringify(res)}`);
+    }
+    sockets.push(socket);
+  }
+  return {
+    offline,
+    close: () => {
+      for (const s of sockets) s.close();
+    },
+  };
+}
+
+/** Every user has one device and is online: the dead registration was reaped, nobody lost. */
+async function presenceWrong(client: Redis, users: number): Promise<number> {
+  const prefix = SERVICE_BENCH_ENV.REDIS_KEY_PREFIX as string;
+  let wrong = 0;
+  for (let from = 0; from < users; from += 5000) {
+    const pipeline = client.pipeline();
+    const to = Math.min(users, from + 5000);
+    for (let u = from; u < to; u++) {
+      pipeline.hlen(`${prefix}presence:{${USER_PREFIX}${u}}:conns`);
+      pipeline.hget(`${prefix}presence:{${USER_PREFIX}${u}}:state`, "online");
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    for (let i = 0; i < replies.length; i += 2) {
+      const devices = replies[i]?.[1];
+      const online = replies[i + 1]?.[1];
+      if (devices !== 1 || online !== "1") wrong++;
+    }
+  }
+  return wrong;
+}
+
+/**
+ * The scale scenario: M instances over one Redis, N idle authenticated connections from
+ * several load-generator processes and source addresses; the idle cost; then one instance
+ * SIGKILLed and its clients back on the others with the SDK's backoff.
+ */
+export async function runScale(
+  kind: ServerKind,
+  size: BenchSize,
+  redis: BenchRedis,
+  log: (line: string) => void,
+): Promise<ScaleResult> {
+  const s = size.scale;
+  await redis.flush();
+  const admin = new Redis(redis.url, { lazyConnect: false });
+  const servers: BenchServer[] = [];
+  const workers: LoadWorker[] = [];
+  let watcher: Awaited<ReturnType<typeof watchPresence>> | undefined;
+  try {
+    const env = { PRESENCE_TTL_MS: String(s.presenceTtlMs) };
+    for (let i = 0; i < s.instances; i++) {
+      servers.push(await BenchServer.start(kind, { redisUrl: redis.url, instance: i, env }));
+    }
+    for (let w = 0; w < s.workers; w++) workers.push(LoadWorker.start());
+    const urls = servers.map((srv) => srv.url);
+    await sleep(500);
+    const before = await Promise.all(servers.map((srv) => srv.probe<MemorySnapshot>("memory")));
+    const redisBefore = await redisInfo(admin, "memory", "used_memory");
+    const rampCommands0 = await redisInfo(admin, "stats", "total_commands_processed");
+    const rampRedisTicks0 = processTicks(redis.child.pid ?? 0);
+
+    // Each worker takes a contiguous share of the users and its own source addresses.
+    const perWorker = Math.ceil(s.connections / s.workers);
+    const addresses = Array.from({ length: s.addresses }, (_, a) => `127.0.1.${a + 1}`);
+    const rampStarted = Date.now();
+    const ramps = await Promise.all(
+      workers.map((worker, w) => {
+        const firstUser = w * perWorker;
+        const count = Math.max(0, Math.min(perWorker, s.connections - firstUser));
+        return worker.call<ScaleConnectResult>(
+          {
+            cmd: "scaleConnect",
+            urls,
+            firstUser,
+            count,
+            userPrefix: USER_PREFIX,
+            sendUserId: kind === "baseline",
+            secret: BENCH_JWT_SECRET,
+            localAddresses: addresses.filter((_, a) => a % s.workers === w || s.addresses < s.workers),
+            concurrency: s.concurrency,
+            timeoutMs: 30_000,
+          },
+          900_000,
+        );
+      }),
+    );
+    const rampCommands = (await redisInfo(admin, "stats", "total_commands_processed")) - rampCommands0;
+    // Clock ticks are 10 ms: over a ramp of thousands of connections, precise enough.
+    const rampRedisUs = (processTicks(redis.child.pid ?? 0) - rampRedisTicks0) * 10_000;
+    const connected = ramps.reduce((n, r) => n + r.connected, 0);
+    const rampMs = Math.max(...ramps.map((r) => r.elapsedMs));
+    const rampRefusals: Record<string, number> = {};
+    const latency = new Histogram();
+    for (const r of ramps) {
+      addCounts(rampRefusals, r.refusals);
+      latency.merge(Histogram.fromJSON(r.latency));
+    }
+    log(
+      `  ${kind} scale: ${connected}/${s.connections} connected over ${s.instances} instances in ${((Date.now() - rampStarted) / 1000).toFixed(1)} s (refusals ${JSON.stringify(rampRefusals)})`,
+    );
+    if (connected < s.connections) {
+      throw new Error(
+        `only ${connected} of ${s.connections} connected: ${ramps.flatMap((r) => r.errors)[0]}`,
+      );
+    }
+
+    await sleep(2000);
+    const after = await Promise.all(servers.map((srv) => srv.probe<MemorySnapshot>("memory")));
+    const redisAfter = await redisInfo(admin, "memory", "used_memory");
+    const sum = (xs: MemorySnapshot[], f: (m: MemorySnapshot) => number) => xs.reduce((n, m) => n + f(m), 0);
+
+    // Idle: heartbeats, leases, pings; nothing else happens.
+    const cpu0 = await Promise.all(servers.map((srv) => srv.probe<CpuSnapshot>("cpu")));
+    const redisTicks0 = processTicks(redis.child.pid ?? 0);
+    const commands0 = await redisInfo(admin, "stats", "total_commands_processed");
+    const idleStarted = Date.now();
+    await sleep(s.idleMs);
+    const cpu1 = await Promise.all(servers.map((srv) => srv.probe<CpuSnapshot>("cpu")));
+    const commands1 = await redisInfo(admin, "stats", "total_commands_processed");
+    const idleSec = (Date.now() - idleStarted) / 1000;
+    const redisTicks = processTicks(redis.child.pid ?? 0) - redisTicks0;
+    const idle = {
+      windowMs: Math.round(idleSec * 1000),
+      instanceCpu: cpu0.map((c, i) => (cpuBetween(c, cpu1[i] as CpuSnapshot) as ServerCpu).cpuPercent),
+      redisCpuPercent: Math.round((redisTicks / idleSec) * 10) / 10,
+      // Minus the two INFO calls of the measurement itself.
+      redisCommandsPerSec: Math.round(((commands1 - commands0 - 1) / idleSec) * 10) / 10,
+    };
+    log(
+      `  ${kind} scale idle: cpu % ${idle.instanceCpu.join(", ")}, redis ${idle.redisCpuPercent} %, ${idle.redisCommandsPerSec} commands/s`,
+    );
+
+    // Watch a sample of users on the survivors and on the victim, from the first instance.
+    const victim = servers.length - 1;
+    if (kind === "service") {
+      const sample: string[] = [];
+      for (
+        let u = 0;
+        u < s.connections && sample.length < 2000;
+        u += Math.max(1, Math.floor(s.connections / 2000))
+      )
+        sample.push(`${USER_PREFIX}${u}`);
+      watcher = await watchPresence(urls[0] as string, sample);
+    }
+
+    const killedAt = Date.now();
+    (servers[victim] as BenchServer).child.kill("SIGKILL");
+    const survivors = urls.filter((_, i) => i !== victim);
+    const killed = (
+      await Promise.all(
+        workers.map((w) =>
+          w.call<{ killed: number }>({
+            cmd: "failover",
+            killedUrl: urls[victim] as string,
+            survivors,
+            killedAt,
+          }),
+        ),
+      )
+    ).reduce((n, r) => n + r.killed, 0);
+    log(`  ${kind} scale: SIGKILLed instance ${victim} holding ${killed} clients`);
+
+    let statuses: ScaleStatus[] = [];
+    const deadline = killedAt + s.backTimeoutMs;
+    for (;;) {
+      statuses = await Promise.all(workers.map((w) => w.call<ScaleStatus>({ cmd: "scaleStatus" })));
+      const back = statuses.reduce((n, st) => n + st.back, 0);
+      if (back >= killed || Date.now() > deadline) break;
+      await sleep(250);
+    }
+    const back = statuses.reduce((n, st) => n + st.back, 0);
+    const refusals: Record<string, number> = {};
+    const backAfter = new Histogram();
+    for (const st of statuses) {
+      addCounts(refusals, st.refusals);
+      backAfter.merge(Histogram.fromJSON(st.backAfter));
+    }
+    const backSummary = backAfter.summary();
+    log(
+      `  ${kind} scale: ${back}/${killed} back, p50 ${backSummary.p50Ms} ms p99 ${backSummary.p99Ms} ms max ${backSummary.maxMs} ms (refusals ${JSON.stringify(refusals)})`,
+    );
+
+    let presence: PresenceCheck | undefined;
+    if (kind === "service") {
+      let correctAfterMs: number | null = null;
+      let wrong = Number.NaN;
+      const presenceDeadline = Date.now() + s.backTimeoutMs;
+      while (Date.now() < presenceDeadline) {
+        wrong = await presenceWrong(admin, s.connections);
+        if (wrong === 0) {
+          correctAfterMs = Date.now() - killedAt;
+          break;
+        }
+        await sleep(500);
+      }
+      // Past the grace, so that a flap would have shown.
+      await sleep(1000);
+      const victimUsers = new Set<string>();
+      for (let u = 0; u < s.connections; u++)
+        if (u % servers.length === victim) victimUsers.add(`${USER_PREFIX}${u}`);
+      const offline = [...(watcher?.offline ?? [])];
+      presence = {
+        correctAfterMs,
+        wrong,
+        othersFlapped: offline.filter((id) => !victimUsers.has(id)).length,
+        killedFlapped: offline.filter((id) => victimUsers.has(id)).length,
+        watched: Math.min(2000, s.connections),
+      };
+      log(`  ${kind} scale presence: ${JSON.stringify(presence)}`);
+    }
+
+    const othersLost = statuses.reduce((n, st) => n + st.othersLost, 0);
+    return {
+      instances: s.instances,
+      workers: s.workers,
+      addresses: s.addresses,
+      requested: s.connections,
+      connected,
+      connectsPerSec: Math.round((connected / Math.max(1, rampMs)) * 1000),
+      rampMs,
+      rampRefusals,
+      connectLatency: latency.summary(),
+      rssPerConnection: Math.round((sum(after, (m) => m.rss) - sum(before, (m) => m.rss)) / connected),
+      heapPerConnection: Math.round(
+        (sum(after, (m) => m.heapUsed) - sum(before, (m) => m.heapUsed)) / connected,
+      ),
+      redisBytesPerConnection: Math.round((redisAfter - redisBefore) / connected),
+      redisCommandsPerConnection: Math.round((rampCommands / connected) * 100) / 100,
+      redisCpuUsPerConnection: Math.round(rampRedisUs / connected),
+      idle,
+      kill: {
+        clients: killed,
+        back,
+        backAfter: backSummary,
+        refusals,
+        attempts: statuses.reduce((n, st) => n + st.attempts, 0),
+        othersLost,
+        ...(presence ? { presence } : {}),
+      },
+    };
+  } finally {
+    watcher?.close();
+    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(servers.map((srv) => srv.stop()));
+    admin.disconnect();
+  }
+}
