@@ -50,6 +50,7 @@ export interface ChatRateLimits {
   /** chat:edit and chat:delete, one bucket. */
   edit: RateLimiter;
   react: RateLimiter;
+  rooms: RateLimiter;
 }
 
 /** The chat events on the shared pipeline: each one is a service call, nothing more. */
@@ -60,7 +61,7 @@ export function registerChatEvents(
   limits: ChatRateLimits,
 ): void {
   router.on("chat:rooms", {
-    rateLimit: limits.query,
+    rateLimit: limits.rooms,
     handle: (payload, { user }) => roomList.list(user, payload),
   });
   router.on("chat:join", {
