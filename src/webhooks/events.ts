@@ -33,6 +33,8 @@ export const webhookData = {
     text: z.string(),
     clientMsgId: z.string().optional(),
     createdAt: z.number().int(),
+    replyTo: z.string().optional().meta({ description: "The id of the message of the room it answers" }),
+    mentions: z.array(z.string()).optional().meta({ description: "The user ids it mentions" }),
   }),
   "notification.undelivered": z.object({
     userId: z.string(),
@@ -68,7 +70,14 @@ interface RawMessage {
     s: number;
     t: number;
     u: string;
-    m: { text: string; senderName?: string; clientMsgId?: string; createdAt: number };
+    m: {
+      text: string;
+      senderName?: string;
+      clientMsgId?: string;
+      createdAt: number;
+      replyTo?: string;
+      mentions?: string[];
+    };
   };
 }
 
@@ -87,6 +96,8 @@ export function renderData(type: WebhookEventType, raw: string): unknown {
     text: p.m.text,
     ...(p.m.clientMsgId === undefined ? {} : { clientMsgId: p.m.clientMsgId }),
     createdAt: p.m.createdAt,
+    ...(p.m.replyTo === undefined ? {} : { replyTo: p.m.replyTo }),
+    ...(p.m.mentions === undefined ? {} : { mentions: p.m.mentions }),
   };
 }
 
