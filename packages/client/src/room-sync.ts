@@ -294,6 +294,7 @@ export class RoomSync {
         online: result.online,
         lastReadId: result.lastReadId,
         unread: result.unread,
+        mentions: result.mentions,
       });
     }
     this.deps.onReady(roomId);

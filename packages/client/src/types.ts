@@ -42,6 +42,8 @@ export interface RejoinEvent {
   online: string[];
   lastReadId: string | null;
   unread: number;
+  /** Of the unread messages, those that mention the user. */
+  mentions: number;
 }
 
 /** Messages of a room the client will never be given: reported, never skipped silently. */
