@@ -20,7 +20,7 @@ export const ANNOUNCE_WINDOW_MS = 1000;
 export const ROOMS_DEFAULT_LIMIT = 20;
 
 export interface RoomList {
-  /** The user joined the room: their list holds it from now on. */
+  /** The user joined the room: their list holds it from now on (never rejects: logged). */
   joined(userId: string, roomId: string): Promise<void>;
   forget(userId: string, roomId: string): Promise<void>;
   /** The user's rooms, newest activity first, paged. */
@@ -105,7 +105,12 @@ export function createRoomList(deps: {
 
   return {
     async joined(userId, roomId) {
-      await store.remember(userId, roomId, deps.now());
+      // The join stands without it: the list catches up at the room's next join.
+      try {
+        await store.remember(userId, roomId, deps.now());
+      } catch (err) {
+        logger.warn({ userId, roomId, err: (err as Error).message }, "room list not updated");
+      }
     },
 
     forget: (userId, roomId) => store.forget(userId, roomId),
