@@ -98,6 +98,7 @@ export function createApp(
     tls,
     links,
     readiness,
+    handshakesInFlight: admission.inFlight,
     redis,
     logger,
   });

@@ -57,6 +57,11 @@ export function featureBuilders(config: Config, shared: SharedServices) {
     webhooks.enabled ? { events: webhooks.events, deadLetterMax: webhooks.deadLetterMax } : undefined,
   );
   const deadLetters: DeadLetters | undefined = stores.outbox && createDeadLetters(stores.outbox);
+  if (webhooks.enabled && !redis) {
+    logger.warn(
+      "webhooks without REDIS_URL: the outbox is in memory, events not yet delivered are lost on restart",
+    );
+  }
   const instanceStore = stores.instances();
   // Kept for the internal API's list of instances (their connection counts are presence's).
   let presenceStore: PresenceStore | undefined;
@@ -138,15 +143,18 @@ export function featureBuilders(config: Config, shared: SharedServices) {
       rooms: RoomMessages;
       reads: InternalReads;
     }) =>
-      createInternalApiFeature(config.internalApi, {
-        ...services,
-        ...(deadLetters ? { deadLetters } : {}),
-        sockets: io,
-        adapterReady: () => !redis || redis.isReady(),
-        rateLimiter,
-        logger,
-        onRequest: (route, status) => metrics.internalApiRequests.inc({ route, status: String(status) }),
-      }),
+      createInternalApiFeature(
+        { ...config.internalApi, version: config.version },
+        {
+          ...services,
+          ...(deadLetters ? { deadLetters } : {}),
+          sockets: io,
+          adapterReady: () => !redis || redis.isReady(),
+          rateLimiter,
+          logger,
+          onRequest: (route, status) => metrics.internalApiRequests.inc({ route, status: String(status) }),
+        },
+      ),
     demo: (services: { notifications: Pick<NotificationService, "publish"> }, staticDir?: string) =>
       createDemoFeature({ jwt: config.jwt, staticDir }, { ...services, verifier, rateLimiter, logger }),
     admin: (options: AdminOptions) =>

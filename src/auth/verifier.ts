@@ -65,12 +65,34 @@ function algorithmsForPublicKey(key: KeyObject): string[] {
   }
 }
 
+const HMAC_HASHES: Record<string, string> = { HS256: "SHA-256", HS384: "SHA-384", HS512: "SHA-512" };
+
+/**
+ * The secret as a CryptoKey per HMAC algorithm, imported once: handed the raw bytes, jose
+ * imports a key on every verification, about 2 % of a handshake ramp's CPU (a profile of
+ * this session) and garbage per connection. Any other `alg` gets the bytes, which jose
+ * refuses as it would have.
+ */
+function hmacKeys(secret: Uint8Array): JWTVerifyGetKey {
+  const imported = new Map<string, ReturnType<typeof crypto.subtle.importKey>>();
+  return ({ alg }) => {
+    const hash = alg === undefined ? undefined : HMAC_HASHES[alg];
+    if (alg === undefined || hash === undefined) return secret;
+    let cryptoKey = imported.get(alg);
+    if (!cryptoKey) {
+      cryptoKey = crypto.subtle.importKey("raw", secret, { name: "HMAC", hash }, false, ["verify"]);
+      imported.set(alg, cryptoKey);
+    }
+    return cryptoKey;
+  };
+}
+
 export function createTokenVerifier(jwt: Config["jwt"], now: () => number = Date.now): TokenVerifier {
   let key: Uint8Array | JoseKeyObject | JWTVerifyGetKey;
   let algorithms = jwt.algorithms;
   switch (jwt.key.kind) {
     case "secret":
-      key = new TextEncoder().encode(jwt.key.secret);
+      key = hmacKeys(new TextEncoder().encode(jwt.key.secret));
       break;
     case "publicKey": {
       const publicKey = createPublicKey(jwt.key.pem);

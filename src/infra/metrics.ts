@@ -42,6 +42,8 @@ export const HANDSHAKE_REFUSAL_CODES: readonly ErrorCode[] = [
 export function createMetrics(options: {
   knownEvents: readonly ClientEventName[];
   connectedSockets: () => number;
+  /** Handshakes in progress (admission control's count, HANDSHAKE_MAX_IN_FLIGHT its bound). */
+  handshakesInFlight?: () => number;
   /** What `/ready` answers: true when ready. */
   ready?: () => boolean;
   redis?: RedisConnections;
@@ -67,11 +69,20 @@ export function createMetrics(options: {
       this.set(options.connectedSockets());
     },
   });
+  const inFlight = options.handshakesInFlight;
+  new Gauge({
+    name: "rt_handshakes_in_flight",
+    help: "Handshakes in progress on this instance; at HANDSHAKE_MAX_IN_FLIGHT new ones are refused UNAVAILABLE",
+    registers: [registry],
+    collect() {
+      this.set(inFlight?.() ?? 0);
+    },
+  });
   const ready = options.ready;
   // Prometheus alerts on readiness from the scrape: an orchestrator's own probe is invisible to it.
   new Gauge({
     name: "rt_ready",
-    help: "1 when GET /ready answers 200 (Redis connected, not draining), 0 otherwise",
+    help: "1 when GET /ready answers 200 (Redis connected, not draining, not saturated), 0 otherwise",
     registers: [registry],
     collect() {
       this.set(ready === undefined || ready() ? 1 : 0);

@@ -19,6 +19,8 @@ export interface TransportOptions {
   /** Pages of enabled features that `GET /` points to, such as `{demo: "/demo"}`. */
   links: Record<string, string>;
   readiness: Readiness;
+  /** Handshakes in progress, for rt_handshakes_in_flight. */
+  handshakesInFlight?: () => number;
   redis: RedisConnections | undefined;
   logger: Logger;
 }
@@ -80,6 +82,7 @@ export function createTransport(options: TransportOptions): Transport {
   const metrics = createMetrics({
     knownEvents: CLIENT_EVENT_NAMES,
     connectedSockets: () => io.of("/").sockets.size,
+    handshakesInFlight: options.handshakesInFlight,
     ready: () => readiness.reason() === undefined,
     redis: options.redis,
     version: settings.version,

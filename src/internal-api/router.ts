@@ -7,6 +7,7 @@ import { AppError, type Message, type PresenceState } from "../protocol/index.js
 import { renderData } from "../webhooks/events.js";
 import type { DeadLetters } from "../webhooks/index.js";
 import { apiKeyId } from "./api-key.js";
+import { buildOpenApiDocument } from "./openapi.js";
 import {
   deadLetterListQuery,
   deadLetterParams,
@@ -48,6 +49,8 @@ export interface InternalApiOptions {
   key: string | undefined;
   /** RATE_INTERNAL_API_PER_SEC: requests per second per key. */
   ratePerSec: number;
+  /** The service's version, in the OpenAPI document. */
+  version?: string;
 }
 
 export interface InternalApiDeps {
@@ -187,6 +190,13 @@ export function createInternalApi(options: InternalApiOptions, deps: InternalApi
     if (!(await deadLetters().redeliver(id))) throw new AppError("NOT_FOUND", "no such dead letter");
     log.info({ deadLetterId: id }, "webhook dead letter redelivered");
     res.status(202).json({ id });
+  });
+
+  let document: unknown;
+  // Behind the key like every /internal route: it tells a stranger nothing about what exists.
+  api.get("/openapi.json", authenticate, (_req, res) => {
+    document ??= buildOpenApiDocument(options.version ?? "0.0.0");
+    res.json(document);
   });
 
   // Unknown routes need the key too: without it they answer 401, never reveal what exists.

@@ -152,10 +152,19 @@ export function createDeliveryWorker(options: DeliveryOptions, deps: DeliveryDep
       timers.push(setInterval(() => void keepHeld(), Math.max(50, Math.floor(options.claimIdleMs / 3))));
       for (const t of timers) t.unref();
     },
-    /** Stops taking and trying entries; those held stay pending and are claimed by others. */
-    stop() {
+    /**
+     * Stops taking and trying entries. Those waiting for a retry are released to the other
+     * instances at once; one whose request is under way stays held (its answer may still
+     * come) and is claimed by another after the claim time if it was not delivered.
+     */
+    async stop() {
       stopped = true;
       for (const t of timers.splice(0)) clearInterval(t);
+      const waiting = [...held.values()].filter((h) => !h.inFlight).map((h) => h.entry.id);
+      for (const id of waiting) held.delete(id);
+      await outbox.release(consumer, waiting).catch((err: unknown) => {
+        log.warn({ err, entries: waiting.length }, "webhook entries not released; others claim them later");
+      });
     },
     /** Held entries (tests, metrics). */
     held: () => held.size,

@@ -32,9 +32,9 @@ export const webhookData = {
     senderName: z.string().optional(),
     text: z.string(),
     clientMsgId: z.string().optional(),
-    createdAt: z.number().int(),
-    replyTo: z.string().optional().meta({ description: "The id of the message of the room it answers" }),
+    replyTo: z.string().optional().meta({ description: "The id of the message it answers" }),
     mentions: z.array(z.string()).optional().meta({ description: "The user ids it mentions" }),
+    createdAt: z.number().int(),
   }),
   "notification.undelivered": z.object({
     userId: z.string(),
@@ -74,9 +74,9 @@ interface RawMessage {
       text: string;
       senderName?: string;
       clientMsgId?: string;
-      createdAt: number;
       replyTo?: string;
       mentions?: string[];
+      createdAt: number;
     };
   };
 }
@@ -95,9 +95,9 @@ export function renderData(type: WebhookEventType, raw: string): unknown {
     ...(p.m.senderName === undefined ? {} : { senderName: p.m.senderName }),
     text: p.m.text,
     ...(p.m.clientMsgId === undefined ? {} : { clientMsgId: p.m.clientMsgId }),
-    createdAt: p.m.createdAt,
     ...(p.m.replyTo === undefined ? {} : { replyTo: p.m.replyTo }),
     ...(p.m.mentions === undefined ? {} : { mentions: p.m.mentions }),
+    createdAt: p.m.createdAt,
   };
 }
 

@@ -40,8 +40,6 @@ export function createWebhooksFeature(
     async start() {
       worker.start();
     },
-    async stop() {
-      worker.stop();
-    },
+    stop: () => worker.stop(),
   };
 }

@@ -66,6 +66,9 @@ export function createMemoryOutbox(options: {
     async keep(consumer: string, ids: readonly string[]) {
       for (const id of ids) if (entries.has(id)) held.set(id, { consumer, since: clock() });
     },
+    async release(consumer: string, ids: readonly string[]) {
+      for (const id of ids) if (entries.has(id)) held.set(id, { consumer, since: Number.NEGATIVE_INFINITY });
+    },
     async ack(ids: readonly string[]) {
       for (const id of ids) {
         entries.delete(id);

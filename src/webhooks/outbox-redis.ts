@@ -22,6 +22,8 @@ export function outboxKeys(prefix: string) {
 
 export const OUTBOX_GROUP = "webhooks";
 
+const RELEASED_IDLE_MS = 365 * 86_400_000;
+
 type StreamEntry = [id: string, fields: string[]];
 
 const msOfId = (id: string): number => Number(id.slice(0, id.indexOf("-")));
@@ -69,6 +71,7 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
   const deadLetterScript = defineScript(redis, { name: "webhookDeadLetter", lua: DEAD_LETTER_LUA, keys: 2 });
   const redeliverScript = defineScript(redis, { name: "webhookRedeliver", lua: REDELIVER_LUA, keys: 2 });
   const ackScript = defineScript(redis, { name: "webhookAck", lua: ACK_LUA, keys: 1 });
+  let claimCursor = "0-0";
 
   const createGroup = async () => {
     try {
@@ -98,9 +101,12 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
     },
 
     async claimStale(consumer, minIdleMs, count) {
+      // XAUTOCLAIM looks at a bounded part of the pending list per call (10 × COUNT): the
+      // cursor carries on from there, so stale entries behind many live ones are found too.
       const reply = (await withGroup(() =>
-        redis.xautoclaim(keys.outbox, OUTBOX_GROUP, consumer, minIdleMs, "0-0", "COUNT", count),
+        redis.xautoclaim(keys.outbox, OUTBOX_GROUP, consumer, minIdleMs, claimCursor, "COUNT", count),
       )) as [string, (StreamEntry | null)[], string[]?];
+      claimCursor = reply[0];
       // Entries deleted meanwhile come back as null (Redis 6.2) or in the third element (7+).
       return reply[1].filter((e): e is StreamEntry => Array.isArray(e) && e[1] !== null).map(entryOf);
     },
@@ -108,6 +114,24 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
     async keep(consumer, ids) {
       if (ids.length === 0) return;
       await withGroup(() => redis.call("XCLAIM", keys.outbox, OUTBOX_GROUP, consumer, 0, ...ids, "JUSTID"));
+    },
+
+    async release(consumer, ids) {
+      if (ids.length === 0) return;
+      // Still this consumer's, but idle for a year: the next XAUTOCLAIM of any instance takes them.
+      await withGroup(() =>
+        redis.call(
+          "XCLAIM",
+          keys.outbox,
+          OUTBOX_GROUP,
+          consumer,
+          0,
+          ...ids,
+          "IDLE",
+          RELEASED_IDLE_MS,
+          "JUSTID",
+        ),
+      );
     },
 
     async ack(ids) {
@@ -156,29 +180,14 @@ export function createRedisOutbox(options: RedisOutboxOptions): Outbox {
     },
 
     async lag(now) {
-      const [pending, oldestPending] = (await withGroup(() => redis.xpending(keys.outbox, OUTBOX_GROUP))) as [
-        number,
-        string | null,
-      ];
-      const groups = (await redis.xinfo("GROUPS", keys.outbox)) as unknown[][];
-      const group = groups.map((g) => fieldsOf(g as string[])).find((g) => g.name === OUTBOX_GROUP);
-      // `lag` (Redis 7): entries not yet read by the group.
-      const unread = Number(group?.lag ?? 0) || 0;
-      let oldest = oldestPending ? msOfId(oldestPending) : undefined;
-      if (oldest === undefined && unread > 0 && group?.["last-delivered-id"]) {
-        const next = (await redis.xrange(
-          keys.outbox,
-          `(${group["last-delivered-id"]}`,
-          "+",
-          "COUNT",
-          1,
-        )) as StreamEntry[];
-        if (next[0]) oldest = msOfId(next[0][0]);
-      }
-      return {
-        undelivered: Number(pending) + unread,
-        oldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
-      };
+      // Delivered and dead-lettered entries are deleted at once: what the stream holds is
+      // exactly what is undelivered (XINFO's `lag` is unknown once entries were deleted).
+      const [length, first] = await Promise.all([
+        redis.xlen(keys.outbox),
+        redis.xrange(keys.outbox, "-", "+", "COUNT", 1) as Promise<StreamEntry[]>,
+      ]);
+      const oldest = first[0] ? msOfId(first[0][0]) : undefined;
+      return { undelivered: length, oldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest) };
     },
   };
 }

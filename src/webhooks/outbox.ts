@@ -39,6 +39,8 @@ export interface Outbox {
   claimStale(consumer: string, minIdleMs: number, count: number): Promise<OutboxEntry[]>;
   /** Marks entries as still worked on by `consumer` (they are not stale while it retries). */
   keep(consumer: string, ids: readonly string[]): Promise<void>;
+  /** Given up by a stopping instance: claimable by the others at once, not after the claim time. */
+  release(consumer: string, ids: readonly string[]): Promise<void>;
   /** Delivered: removed from the outbox. */
   ack(ids: readonly string[]): Promise<void>;
   /** Out of retries: moved to the dead letters in one step. */

@@ -103,6 +103,28 @@ describe("handshake authentication with an HS256 secret", () => {
   }
 });
 
+describe("handshake authentication with a secret and several pinned HMAC algorithms", () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startApp({ JWT_ALGORITHMS: "HS384,HS512" });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("accepts tokens of each pinned algorithm, again and again, and refuses one it does not pin", async () => {
+    for (const alg of ["HS512", "HS384", "HS512"]) {
+      const token = await signToken({ sub: "dave" }, { key: TEST_JWT_SECRET, alg });
+      expect((await connected(t.url, token)).connected, alg).toBe(true);
+    }
+    const hs256 = await signToken({ sub: "dave" }, { key: TEST_JWT_SECRET, alg: "HS256" });
+    expect((await connectError(t.url, hs256)).data).toEqual({ status: 401, code: "TOKEN_INVALID" });
+    const wrongSecret = await signToken({ sub: "dave" }, { key: "x".repeat(40), alg: "HS512" });
+    expect((await connectError(t.url, wrongSecret)).data).toEqual({ status: 401, code: "TOKEN_INVALID" });
+  });
+});
+
 describe("handshake authentication with an RS256 public key", () => {
   let t: TestApp;
   let privateKey: CryptoKey;

@@ -78,6 +78,15 @@ describe("the handshake's Redis round trips", () => {
       expect(sent).toContain("connect-ip"); // the per-address counter
       expect(sent).toContain("presence:{counted}:conns"); // the per-user cap and registration
       expect(sent).toContain("notif:{counted}:unread"); // the unread count
+      if (adapter === "sharded") {
+        // The user room's subscription is sent once: the join waits for the adapter's own.
+        const subscribed = traffic
+          .filter((c) => c.role === "sub" && c.direction === "up")
+          .map((c) => c.text)
+          .join("");
+        expect(subscribed.match(/ssubscribe/gi)).toHaveLength(1);
+        expect(subscribed).toContain("user:counted");
+      }
     });
   }
 });

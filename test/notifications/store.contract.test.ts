@@ -83,6 +83,23 @@ describe.each(factories)("notification store contract (%s)", (_name, make) => {
     expect(await store.unreadCount("bob", T0)).toBe(1);
   });
 
+  it("stores one notification for each of 250 users of one publish, each reply in the users' order", async () => {
+    const store = storeWith();
+    const users = Array.from({ length: 250 }, (_, i) => `many-${i}`);
+    // One of them already holds one: its id moves on from it, the others' start fresh.
+    await store.add(["many-170"], content("earlier"), T0);
+    const results = await store.add(users, content("to all"), T0, { hash: "h-many", ttlMs: TTL });
+    expect(results).toHaveLength(250);
+    expect(results.every((r) => !r.replayed && r.notification?.title === "to all")).toBe(true);
+    for (const i of [0, 99, 100, 170, 249]) {
+      const listed = await store.list(`many-${i}`, { limit: 10, unreadOnly: false }, T0);
+      expect(listed.items[0]?.id, `user ${i}`).toBe(results[i]?.id);
+      expect(listed.unreadCount, `user ${i}`).toBe(i === 170 ? 2 : 1);
+    }
+    const again = await store.add(users, content("to all"), T0 + 1, { hash: "h-many", ttlMs: TTL });
+    expect(again.map((r) => [r.id, r.replayed])).toEqual(results.map((r) => [r.id, true]));
+  });
+
   it("orders notifications of one millisecond exactly, newest first", async () => {
     const store = storeWith();
     const ids: string[] = [];

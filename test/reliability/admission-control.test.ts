@@ -71,6 +71,7 @@ describe("admission control", () => {
     expect(err.message).toBe("connection refused");
     expect(err.data).toEqual({ status: 503, code: "UNAVAILABLE", retryAfterMs: 1000 });
     expect(gate.waiting()).toBe(2);
+    expect(await (await fetch(`${gate.t.url}/metrics`)).text()).toMatch(/^rt_handshakes_in_flight 2$/m);
     gate.open();
     await eventually(() => held.every((s) => s.connected));
     // The places are given back: new handshakes go through again.

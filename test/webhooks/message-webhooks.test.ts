@@ -78,6 +78,28 @@ describe("chat.message.created webhooks", () => {
     expect(first?.data).toMatchObject({ roomId: "team:hooks", text: expect.stringMatching(/^m\d \d$/) });
     expect(first?.data.messageId).toMatch(new RegExp(`^\\d+-${first?.data.seq}$`));
     expect(receiver.rejected).toBe(0);
+
+    // The metrics saw both outcomes, the attempts' latency, and an outbox emptied again.
+    const scraped = await Promise.all(apps.map(async (app) => (await fetch(`${app.url}/metrics`)).text()));
+    const total = (outcome: string) =>
+      scraped
+        .map((text) =>
+          Number(
+            new RegExp(
+              `^rt_webhook_deliveries_total\\{event="chat.message.created",outcome="${outcome}"\\} (\\d+)`,
+              "m",
+            ).exec(text)?.[1] ?? 0,
+          ),
+        )
+        .reduce((a, b) => a + b, 0);
+    expect(total("delivered")).toBeGreaterThanOrEqual(seqs.length);
+    expect(total("failed")).toBeGreaterThanOrEqual(seqs.length);
+    expect(scraped[0]).toMatch(
+      /^rt_webhook_delivery_duration_seconds_count\{event="chat.message.created"\} [1-9]/m,
+    );
+    await eventually(async () =>
+      /^rt_webhook_outbox_undelivered 0$/m.test(await (await fetch(`${apps[0]?.url}/metrics`)).text()),
+    );
   });
 
   it("delivers the entries a SIGKILLed instance held, through another instance claiming them", async () => {

@@ -4,10 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemberStore } from "../../src/chat/member-store.js";
 import { createMemoryMemberStore } from "../../src/chat/member-store-memory.js";
 import { createRedisMemberStore } from "../../src/chat/member-store-redis.js";
+import type { MessageStore } from "../../src/chat/message-store.js";
+import { createMemoryMessageStore } from "../../src/chat/message-store-memory.js";
+import { createRedisMessageStore } from "../../src/chat/message-store-redis.js";
 import type { WebhookEventType } from "../../src/infra/config/sections.js";
+import { createMemoryNotificationStore } from "../../src/notifications/notification-store-memory.js";
+import { createRedisNotificationStore } from "../../src/notifications/notification-store-redis.js";
+import type { NotificationStore } from "../../src/notifications/store.js";
 import { createMemoryPresenceStore } from "../../src/presence/presence-store-memory.js";
-import { createRedisPresenceStore } from "../../src/presence/presence-store-redis.js";
+import { createRedisPresenceStore, presenceKeys } from "../../src/presence/presence-store-redis.js";
 import type { PresenceStore } from "../../src/presence/store.js";
+import { renderData } from "../../src/webhooks/events.js";
 import type { Outbox, OutboxEntry } from "../../src/webhooks/outbox.js";
 import { createMemoryOutbox } from "../../src/webhooks/outbox-memory.js";
 import { createRedisOutbox, createRedisOutboxWriter } from "../../src/webhooks/outbox-redis.js";
@@ -17,13 +24,22 @@ import { type RedisServer, startRedis } from "../helpers/redis-server.js";
 
 const T0 = 1_700_000_000_000;
 const GRACE = 300;
-const ALL: WebhookEventType[] = ["user.online", "user.offline", "room.occupied", "room.vacated"];
+const ALL: WebhookEventType[] = [
+  "user.online",
+  "user.offline",
+  "room.occupied",
+  "room.vacated",
+  "chat.message.created",
+  "notification.undelivered",
+];
 
 /** One outbox and the stores that write to it, as one instance of a deployment would hold them. */
 interface Setup {
   outbox: Outbox;
   presence: PresenceStore;
   members: MemberStore;
+  messages: MessageStore;
+  notifications: NotificationStore;
 }
 type Backend = (events?: WebhookEventType[]) => Setup;
 
@@ -40,6 +56,8 @@ afterAll(async () => {
 });
 
 const presenceOptions = { graceMs: GRACE, retentionMs: 24 * 3600_000 };
+const messageOptions = { historyLimit: 100, retentionMs: 0, idempotencyTtlSec: 60, unreadCap: 100 };
+const notificationOptions = { limit: 100, ttlMs: 86_400_000 };
 
 function redisSetup(redis: Redis | Cluster, events: WebhookEventType[]): Setup {
   clients.push(redis);
@@ -49,6 +67,19 @@ function redisSetup(redis: Redis | Cluster, events: WebhookEventType[]): Setup {
     outbox: createRedisOutbox({ redis, keyPrefix, deadLetterMax: 100 }),
     presence: createRedisPresenceStore({ redis, keyPrefix, ...presenceOptions, outbox: writer }),
     members: createRedisMemberStore({ redis, keyPrefix, registration: () => "reg-1", outbox: writer }),
+    messages: createRedisMessageStore({
+      redis,
+      keyPrefix,
+      ...messageOptions,
+      publishCommand: () => "PUBLISH",
+      outbox: writer,
+    }),
+    notifications: createRedisNotificationStore({
+      redis,
+      keyPrefix,
+      ...notificationOptions,
+      outbox: { writer, connsKey: presenceKeys(keyPrefix).conns },
+    }),
   };
 }
 
@@ -58,10 +89,22 @@ const backends: [string, Backend][] = [
     (events = ALL) => {
       const outbox = createMemoryOutbox({ deadLetterMax: 100 });
       const writer = outbox.writer(events);
+      const presence = createMemoryPresenceStore({ ...presenceOptions, outbox: writer });
       return {
         outbox,
-        presence: createMemoryPresenceStore({ ...presenceOptions, outbox: writer }),
+        presence,
         members: createMemoryMemberStore({ outbox: writer }),
+        messages: createMemoryMessageStore({
+          ...messageOptions,
+          idempotencyTtlMs: 60_000,
+          now: Date.now,
+          publish: () => {},
+          outbox: writer,
+        }),
+        notifications: createMemoryNotificationStore({
+          ...notificationOptions,
+          outbox: { writer, hasConnections: (userId) => presence.connections(userId) > 0 },
+        }),
       };
     },
   ],
@@ -119,6 +162,40 @@ describe.each(backends)("webhook outbox contract (%s)", (_name, backend) => {
     ]);
   });
 
+  it("gets one chat.message.created per stored message, none for a repeated clientMsgId", async () => {
+    const { outbox, messages } = backend();
+    const input = { roomId: "team:m", senderId: "ann", text: "hi", createdAt: T0, clientMsgId: "c-1" };
+    const first = await messages.append(input);
+    await messages.append(input);
+    await messages.append({ ...input, text: "again", clientMsgId: "c-2", mentions: ["bob"] });
+    const entries = await outbox.readNew("c1", 10);
+    expect(entries.map((e) => renderData(e.type, e.data))).toEqual([
+      {
+        roomId: "team:m",
+        messageId: first.message.id,
+        seq: 1,
+        epoch: first.message.epoch,
+        userId: "ann",
+        text: "hi",
+        clientMsgId: "c-1",
+        createdAt: T0,
+      },
+      expect.objectContaining({ seq: 2, text: "again", mentions: ["bob"] }),
+    ]);
+  });
+
+  it("gets notification.undelivered for a recipient without a connection only", async () => {
+    const { outbox, presence, notifications } = backend(["notification.undelivered"]);
+    await presence.connect(conn("on", "s1"), T0);
+    const [, off] = await notifications.add(["on", "off"], { type: "t", title: "Hello" }, T0 + 1);
+    expect(brief(await outbox.readNew("c1", 10))).toEqual([
+      {
+        type: "notification.undelivered",
+        data: { userId: "off", notification: { id: off?.id, type: "t", title: "Hello", createdAt: T0 + 1 } },
+      },
+    ]);
+  });
+
   it("hands each entry to one consumer, and a silent consumer's entries to another once idle", async () => {
     const { outbox, presence } = backend();
     for (const user of ["u1", "u2", "u3"]) await presence.connect(conn(user, `s-${user}`), T0);
@@ -134,6 +211,30 @@ describe.each(backends)("webhook outbox contract (%s)", (_name, backend) => {
     expect(claimed.map((e) => e.id).sort()).toEqual([first[1]?.id, second[0]?.id].sort());
     expect(claimed[0]?.webhookId).toMatch(/^evt_\d+-\d+$/);
     expect(await outbox.claimStale("c4", 100, 10)).toEqual([]);
+  });
+
+  it("finds a stale entry behind many that are worked on, over successive claims", async () => {
+    const { outbox, presence } = backend(["user.online"]);
+    for (let i = 0; i < 40; i++) await presence.connect(conn(`u${i}`, `s${i}`), T0);
+    const live = await outbox.readNew("busy", 39);
+    const [stale] = (await outbox.readNew("dead", 1)) as [OutboxEntry];
+    await sleep(150);
+    await outbox.keep(
+      "busy",
+      live.map((e) => e.id),
+    );
+    let found: OutboxEntry[] = [];
+    for (let i = 0; i < 6 && found.length === 0; i++) found = await outbox.claimStale("c3", 100, 1);
+    expect(found.map((e) => e.id)).toEqual([stale.id]);
+  });
+
+  it("lets another consumer claim released entries at once", async () => {
+    const { outbox, presence } = backend();
+    await presence.connect(conn("rae", "s1"), T0);
+    const [entry] = (await outbox.readNew("c1", 10)) as [OutboxEntry];
+    expect(await outbox.claimStale("c2", 60_000, 10)).toEqual([]);
+    await outbox.release("c1", [entry.id]);
+    expect((await outbox.claimStale("c2", 60_000, 10)).map((e) => e.id)).toEqual([entry.id]);
   });
 
   it("removes what is acknowledged, and trimming never drops an undelivered entry", async () => {
@@ -171,5 +272,19 @@ describe.each(backends)("webhook outbox contract (%s)", (_name, backend) => {
     const [again] = (await outbox.readNew("c2", 10)) as [OutboxEntry];
     expect(again).toMatchObject({ webhookId: entry.webhookId, type: entry.type, data: entry.data });
     expect(again.createdAt).toBe(entry.createdAt);
+  });
+});
+
+describe("redis webhook outbox after Redis lost its data", () => {
+  it("makes its consumer group again and delivers what is written from then on", async () => {
+    const redis = redisServer.client();
+    const { outbox, presence } = redisSetup(redis, ALL);
+    await presence.connect(conn("ada", "s1"), T0);
+    expect(await outbox.readNew("c1", 10)).toHaveLength(1);
+    await redis.flushall();
+    await presence.connect(conn("bea", "s1"), T0);
+    expect(brief(await outbox.readNew("c1", 10))).toEqual([
+      { type: "user.online", data: { userId: "bea", at: T0 } },
+    ]);
   });
 });

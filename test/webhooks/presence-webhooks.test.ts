@@ -35,49 +35,56 @@ afterAll(async () => {
 });
 
 describe("user.online and user.offline webhooks", () => {
-  it("sends exactly one user.offline when the last device leaves, not when another device is still connected elsewhere", async () => {
-    receiver = await new WebhookReceiver().start();
-    const e = env();
-    apps.push(...(await Promise.all([startApp(e), startApp(e)])));
-    const [a, b] = apps as [TestApp, TestApp];
+  it.each([2, 3])(
+    "sends exactly one user.offline when the last device leaves, none while another is connected elsewhere (%i instances)",
+    async (count) => {
+      receiver = await new WebhookReceiver().start();
+      const e = env();
+      apps.push(...(await Promise.all(Array.from({ length: count }, () => startApp(e)))));
 
-    const phone = await connectAs(a, "alice");
-    const laptop = await connectAs(b, "alice");
-    await eventually(() => ofUser("user.online", "alice").length === 1);
+      // One device on each instance.
+      const devices = await Promise.all(apps.map((app) => connectAs(app, "alice")));
+      await eventually(() => ofUser("user.online", "alice").length === 1);
 
-    phone.disconnect();
-    await sleep(GRACE + 800);
-    expect(ofUser("user.offline", "alice")).toEqual([]);
+      for (const device of devices.slice(0, -1)) device.disconnect();
+      await sleep(GRACE + 800);
+      expect(ofUser("user.offline", "alice")).toEqual([]);
 
-    const left = Date.now();
-    laptop.disconnect();
-    await eventually(() => ofUser("user.offline", "alice").length === 1, GRACE + 5000);
-    const [offline] = ofUser("user.offline", "alice");
-    expect(offline?.data.lastSeen).toBeLessThanOrEqual(Date.now());
-    expect(offline?.at).toBeGreaterThanOrEqual(left + GRACE - 50);
+      const left = Date.now();
+      devices.at(-1)?.disconnect();
+      await eventually(() => ofUser("user.offline", "alice").length === 1, GRACE + 5000);
+      const [offline] = ofUser("user.offline", "alice");
+      expect(offline?.data.lastSeen).toBeLessThanOrEqual(Date.now());
+      expect(offline?.at).toBeGreaterThanOrEqual(left + GRACE - 50);
 
-    await sleep(GRACE + 500);
-    expect(ofUser("user.offline", "alice")).toHaveLength(1);
-    expect(ofUser("user.online", "alice")).toHaveLength(1);
-    expect(receiver.rejected).toBe(0);
-  });
+      await sleep(GRACE + 500);
+      expect(ofUser("user.offline", "alice")).toHaveLength(1);
+      expect(ofUser("user.online", "alice")).toHaveLength(1);
+      expect(receiver.rejected).toBe(0);
+    },
+  );
 
-  it("sends nothing when a user moves to another instance within the grace", async () => {
-    receiver = await new WebhookReceiver().start();
-    const e = env();
-    apps.push(...(await Promise.all([startApp(e), startApp(e)])));
-    const [a, b] = apps as [TestApp, TestApp];
+  it.each([2, 3])(
+    "sends nothing when a user moves to another instance within the grace (%i instances)",
+    async (count) => {
+      receiver = await new WebhookReceiver().start();
+      const e = env();
+      apps.push(...(await Promise.all(Array.from({ length: count }, () => startApp(e)))));
 
-    const first = await connectAs(a, "bob");
-    await eventually(() => ofUser("user.online", "bob").length === 1);
-    first.disconnect();
-    await sleep(GRACE / 3);
-    await connectAs(b, "bob");
+      // From each instance to the next, every move within the grace.
+      let device = await connectAs(apps[0] as TestApp, "bob");
+      await eventually(() => ofUser("user.online", "bob").length === 1);
+      for (const app of apps.slice(1)) {
+        device.disconnect();
+        await sleep(GRACE / 3);
+        device = await connectAs(app, "bob");
+      }
 
-    await sleep(GRACE * 2 + 800);
-    expect(ofUser("user.offline", "bob")).toEqual([]);
-    expect(ofUser("user.online", "bob")).toHaveLength(1);
-  });
+      await sleep(GRACE * 2 + 800);
+      expect(ofUser("user.offline", "bob")).toEqual([]);
+      expect(ofUser("user.online", "bob")).toHaveLength(1);
+    },
+  );
 
   it("sends one user.offline, among three instances, for the users of an instance that was SIGKILLed", async () => {
     receiver = await new WebhookReceiver().start();

@@ -15,7 +15,8 @@ type Variables = z.output<typeof processSection.in> &
   z.output<typeof sections.internalApi.in> &
   z.output<typeof sections.metrics.in> &
   z.output<typeof sections.demo.in> &
-  z.output<typeof sections.admin.in>;
+  z.output<typeof sections.admin.in> &
+  z.output<typeof sections.webhooks.in>;
 
 /**
  * What NODE_ENV=production refuses, and what it only warns about. It reads the variables,
@@ -48,6 +49,11 @@ export function productionRules(e: Variables): { problems: string[]; warnings: s
   if (e.METRICS_TOKEN === undefined) {
     warnings.push(
       "METRICS_TOKEN is not set: GET /metrics answers anyone who reaches this port; set it, or keep the port private",
+    );
+  }
+  if (e.WEBHOOK_URL?.startsWith("http://")) {
+    warnings.push(
+      "WEBHOOK_URL is http://: webhook payloads (messages, user ids) cross the network unencrypted; use https://",
     );
   }
   return { problems, warnings };
