@@ -80,21 +80,22 @@ export function createRoomList(deps: {
   };
 
   /**
-   * Announce now when the room's window is free; otherwise once it lapses, unless another
-   * instance claims it first (its announcement then reads the log after this message).
+   * Announce now when the room's window is free; otherwise claim it again once it lapses,
+   * until this instance holds it. (Giving up when another instance got the window first
+   * would be enough in theory, its read coming after this message; but a timer may fire
+   * a moment before Redis lets the key go, and then nobody would announce the message.)
    */
   const cycle = async (roomId: string, state: Cycle) => {
-    const wait = await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS);
-    if (wait === 0) {
-      await announce(roomId, state);
-      return;
+    let wait = await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS);
+    while (wait > 0) {
+      await new Promise<void>((resolve) => {
+        state.timer = setTimeout(resolve, wait);
+      });
+      state.timer = undefined;
+      if (stopped) return;
+      wait = await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS);
     }
-    await new Promise<void>((resolve) => {
-      state.timer = setTimeout(resolve, wait);
-    });
-    state.timer = undefined;
-    if (stopped) return;
-    if ((await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS)) === 0) await announce(roomId, state);
+    await announce(roomId, state);
   };
 
   const run = (roomId: string, failures = 0) => {
