@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { Histogram, type LatencySummary } from "./histogram.js";
 import type { ConnectResult, JoinResult, NotifyResult, StepResult } from "./load-protocol.js";
+import { BENCH_HOOK_KEY, ModerationReceiver } from "./moderation-receiver.js";
 import {
   BENCH_API_KEY,
   BENCH_JWT_SECRET,
@@ -18,10 +19,16 @@ import {
 import { runScale, type ScaleResult } from "./scale.js";
 import type { BenchSize } from "./sizes.js";
 
-export const SCENARIOS = ["ramp", "fanout", "fanout2", "notify", "scale"] as const;
+export const SCENARIOS = ["ramp", "fanout", "fanout2", "notify", "scale", "moderation"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** Without --scenarios: `scale` (many instances, 100,000 connections at full size) only when asked for. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ["ramp", "fanout", "fanout2", "notify"];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
+  "ramp",
+  "fanout",
+  "fanout2",
+  "notify",
+  "moderation",
+];
 
 export interface BenchOptions {
   size: BenchSize;
@@ -73,6 +80,15 @@ export interface NotifyScenarioResult extends NotifyResult {
   server: ServerCpu;
 }
 
+/** The same fan-out step on one service instance, without and with the moderation hook (MESSAGE_HOOK_URL). */
+export interface ModerationScenarioResult {
+  ratePerSec: number;
+  without: MeasuredStep;
+  withHook: MeasuredStep;
+  /** Calls the receiver answered during the run with the hook (warm-up included). */
+  hookCalls: number;
+}
+
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export interface BenchRun {
@@ -81,6 +97,8 @@ export interface BenchRun {
   fanout2: Partial<Record<ServerKind, Outcome<FanoutResult>>>;
   notify: Partial<Record<ServerKind, Outcome<NotifyScenarioResult>>>;
   scale: Partial<Record<ServerKind, Outcome<ScaleResult>>>;
+  /** The service only: the baseline has no moderation hook. */
+  moderation: Partial<Record<ServerKind, Outcome<ModerationScenarioResult>>>;
   redisVersion: string;
   startedAt: string;
   elapsedMs: number;
@@ -112,13 +130,14 @@ async function withServers<T>(
   instances: number,
   redis: BenchRedis,
   body: (servers: BenchServer[], worker: LoadWorker) => Promise<T>,
+  env: Record<string, string> = {},
 ): Promise<T> {
   await redis.flush();
   const servers: BenchServer[] = [];
   let worker: LoadWorker | undefined;
   try {
     for (let i = 0; i < instances; i++) {
-      servers.push(await BenchServer.start(kind, { redisUrl: redis.url, instance: i }));
+      servers.push(await BenchServer.start(kind, { redisUrl: redis.url, instance: i, env }));
     }
     worker = LoadWorker.start();
     const value = await body(servers, worker);
@@ -335,6 +354,63 @@ async function runNotify(
   });
 }
 
+/**
+ * One fixed step of the fan-out rooms on one service instance, first without the hook, then
+ * with every chat:send posted to a local receiver that allows it: the difference in ack and
+ * end-to-end latency is the hook's cost (one HTTP round trip on the loopback before the store).
+ */
+async function runModeration(
+  size: BenchSize,
+  redis: BenchRedis,
+  log: (line: string) => void,
+): Promise<ModerationScenarioResult> {
+  const f = size.fanout;
+  const { ratePerSec, stepMs } = size.moderation;
+  const receiver = await new ModerationReceiver().start();
+  const oneStep = (env: Record<string, string>, label: string) =>
+    withServers(
+      "service",
+      1,
+      redis,
+      async (servers, worker) => {
+        const urls = servers.map((s) => s.url);
+        requireAll(
+          "connect",
+          await worker.call<ConnectResult>(connectCommand("service", urls, f.rooms * f.members, 50)),
+        );
+        requireAll(
+          "join",
+          await worker.call<JoinResult>({
+            cmd: "join",
+            rooms: f.rooms,
+            membersPerRoom: f.members,
+            concurrency: 50,
+          }),
+        );
+        await measureStep(servers, worker, redis, f, 1, f.warmupRate, f.warmupMs);
+        const step = await measureStep(servers, worker, redis, f, 2, ratePerSec, stepMs);
+        const ack = summarize(step.ack);
+        const e2e = summarize(step.e2e);
+        log(
+          `  service ${label} at ${ratePerSec}/s: ack p50 ${ack.p50Ms} p99 ${ack.p99Ms} ms, e2e p50 ${e2e.p50Ms} p99 ${e2e.p99Ms} ms, lost ${step.lost}`,
+        );
+        return step;
+      },
+      env,
+    );
+  try {
+    const without = await oneStep({}, "without the hook");
+    const withHook = await oneStep(
+      { MESSAGE_HOOK_URL: receiver.url, MESSAGE_HOOK_KEY: BENCH_HOOK_KEY },
+      "with the moderation hook",
+    );
+    if (receiver.calls === 0) throw new Error("the moderation receiver was never called");
+    return { ratePerSec, without, withHook, hookCalls: receiver.calls };
+  } finally {
+    await receiver.stop();
+  }
+}
+
 async function outcome<T>(
   what: string,
   log: (line: string) => void,
@@ -362,6 +438,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     fanout2: {},
     notify: {},
     scale: {},
+    moderation: {},
     redisVersion: "",
     startedAt: new Date(started).toISOString(),
     elapsedMs: 0,
@@ -396,6 +473,13 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
             break;
           case "scale":
             run.scale[kind] = await outcome(what, log, () => runScale(kind, options.size, redis, log));
+            break;
+          case "moderation":
+            if (kind === "baseline") {
+              log(`${what}: skipped (the baseline has no moderation hook)`);
+              break;
+            }
+            run.moderation[kind] = await outcome(what, log, () => runModeration(options.size, redis, log));
             break;
         }
       }

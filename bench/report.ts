@@ -261,6 +261,14 @@ export function buildReport(run: BenchRun, size: BenchSize): BenchReport {
       }
     }
   }
+  const moderation = run.moderation.service;
+  if (moderation && !moderation.ok) errors["moderation.service"] = moderation.error;
+  if (moderation?.ok) {
+    lost["moderation.service"] = [moderation.value.without, moderation.value.withHook].reduce(
+      (sum, s) => sum + s.lost + s.ackMissing + Object.values(s.ackErrors).reduce((a, b) => a + b, 0),
+      0,
+    );
+  }
 
   const fig = (id: string) => figures.find((f) => f.id === id);
   const bar: BarCheck[] = [];
@@ -419,6 +427,26 @@ export function toMarkdown(report: BenchReport): string {
     );
   }
   lines.push(...scaleSection(report));
+  const moderation = report.run.moderation.service;
+  if (moderation?.ok) {
+    const m = moderation.value;
+    const row = (label: string, step: MeasuredStep) => {
+      const ack = summarize(step.ack);
+      const e2e = summarize(step.e2e);
+      return `| ${label} | ${m.ratePerSec} | ${fmt(ack.p50Ms)} / ${fmt(ack.p99Ms)} | ${fmt(e2e.p50Ms)} / ${fmt(e2e.p99Ms)} | ${step.lost} | ${fmt(step.servers[0]?.cpuPercent)} |`;
+    };
+    lines.push(
+      "",
+      `## Moderation hook (service, 1 instance, ${report.size.fanout.rooms} rooms × ${report.size.fanout.members} members)`,
+      "",
+      `The same step without and with MESSAGE_HOOK_URL pointing at a local receiver that allows every message (${m.hookCalls} calls).`,
+      "",
+      "| Run | Offered send/s | Ack p50 / p99 ms | E2E p50 / p99 ms | Lost | Server CPU |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      row("without the hook", m.without),
+      row("with the hook", m.withHook),
+    );
+  }
   if (Object.keys(report.errors).length > 0) {
     lines.push("", "## Errors", "");
     for (const [k, v] of Object.entries(report.errors)) lines.push(`- **${k}**: ${v.split("\n")[0]}`);

@@ -62,14 +62,19 @@ async function main(): Promise<number> {
 
   const report = buildReport(run, size);
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(`${outDir}/latest.json`, `${JSON.stringify(report, compactHistograms, 2)}\n`);
+  // The scale scenario alone keeps its own files: the full run's latest.* stay as they are.
+  const scaleOnly = scenarios.length === 1 && scenarios[0] === "scale";
+  const latest = `${outDir}/${scaleOnly ? "scale-latest" : "latest"}`;
+  writeFileSync(`${latest}.json`, `${JSON.stringify(report, compactHistograms, 2)}\n`);
   const markdown = toMarkdown(report);
-  writeFileSync(`${outDir}/latest.md`, markdown);
+  writeFileSync(`${latest}.md`, markdown);
   const m = report.meta;
-  writeFileSync(
-    `${outDir}/latency-vs-throughput.svg`,
-    latencyChart(run, `${m.size} size · ${m.machine.cores} cores · ${m.startedAt.slice(0, 16)}`),
-  );
+  if (!scaleOnly) {
+    writeFileSync(
+      `${outDir}/latency-vs-throughput.svg`,
+      latencyChart(run, `${m.size} size · ${m.machine.cores} cores · ${m.startedAt.slice(0, 16)}`),
+    );
+  }
   if (profileDir) {
     const profiles = [run.fanout, run.fanout2].flatMap((r) =>
       Object.values(r).flatMap((o) => (o?.ok ? o.value.profiles : [])),
@@ -79,7 +84,7 @@ async function main(): Promise<number> {
     log(`profiles: ${profiles.join(", ")}; summary in ${profileDir}/profile-summary.md`);
   }
   process.stdout.write(`\n${markdown}\n`);
-  log(`wrote ${outDir}/latest.json, latest.md, latency-vs-throughput.svg`);
+  log(`wrote ${latest}.json, ${latest}.md${scaleOnly ? "" : ", latency-vs-throughput.svg"}`);
 
   const lost = Object.entries(report.lost).filter(([, v]) => v !== 0);
   const errors = Object.keys(report.errors);

@@ -53,6 +53,11 @@ export interface BenchSize {
     /** Give up waiting for the killed instance's clients (and for presence) after this. */
     backTimeoutMs: number;
   };
+  /** The moderation hook's cost: the fan-out rooms at one fixed rate, without and then with the hook. */
+  moderation: {
+    ratePerSec: number;
+    stepMs: number;
+  };
 }
 
 export const SIZES: Record<BenchSize["name"], BenchSize> = {
@@ -85,6 +90,7 @@ export const SIZES: Record<BenchSize["name"], BenchSize> = {
       presenceTtlMs: 3000,
       backTimeoutMs: 60_000,
     },
+    moderation: { ratePerSec: 200, stepMs: 3000 },
   },
   full: {
     name: "full",
@@ -115,6 +121,7 @@ export const SIZES: Record<BenchSize["name"], BenchSize> = {
       presenceTtlMs: 15_000,
       backTimeoutMs: 180_000,
     },
+    moderation: { ratePerSec: 500, stepMs: 15_000 },
   },
 };
 
@@ -131,5 +138,6 @@ export function scaleDurations(size: BenchSize, factor: number): BenchSize {
       warmupMs: ms(size.fanout.warmupMs),
       halfLoadMs: ms(size.fanout.halfLoadMs),
     },
+    moderation: { ...size.moderation, stepMs: ms(size.moderation.stepMs) },
   };
 }

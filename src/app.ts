@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import type { DestinationStream } from "pino";
 import { createAuthFeature } from "./auth/index.js";
+import { createRevocations, cutRevokedSockets, type Revocations, withRevocation } from "./auth/revocation.js";
+import { revocationChannel } from "./auth/revocation-store-redis.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/verifier.js";
 import { type AdapterKind, createAdapterChoice } from "./infra/adapter.js";
 import { createAdmission } from "./infra/admission.js";
@@ -19,6 +21,7 @@ import { createRedisConnections, type RedisConnections } from "./infra/redis.js"
 import { attachSocketHooks } from "./infra/socket-hooks.js";
 import type { AppServer } from "./infra/socket-server.js";
 import { createTransport } from "./infra/transport.js";
+import { createStores } from "./stores.js";
 
 /**
  * The retry hint of a handshake refused for admission control: about what a storm's excess
@@ -50,7 +53,9 @@ export interface SharedServices {
   io: AppServer;
   redis: RedisConnections | undefined;
   rateLimiter: RateLimiterFactory;
+  /** Connection and room tokens, revocations checked. */
   verifier: TokenVerifier;
+  revocations: Revocations;
   metrics: Metrics;
   /** The pub/sub kind every instance uses (known once `start` has asked Redis): chat's feed follows it. */
   pubsubKind: () => AdapterKind;
@@ -103,7 +108,18 @@ export function createApp(
     logger,
   });
   const adapter = createAdapterChoice({ io, redis, ...config.redis, logger });
-  const verifier = createTokenVerifier(config.jwt);
+  const revocations = createRevocations({
+    store: createStores(
+      redis && { redis, keyPrefix: config.redis.keyPrefix, pubsubKind: adapter.kind },
+    ).revocations(),
+    channel: redis && { sub: redis.sub, name: revocationChannel(config.redis.keyPrefix) },
+    keepMs: (config.jwt.maxLifetimeSec + config.jwt.clockToleranceSec) * 1000,
+    logger,
+  });
+  // A socket admitted on this instance while a revocation was on its way is cut when it arrives.
+  revocations.onRevoked(cutRevokedSockets(io, logger));
+  const keyVerifier = createTokenVerifier(config.jwt);
+  const verifier = withRevocation(keyVerifier, revocations);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
   const pubsubKind = adapter.kind;
   const shared: SharedServices = {
@@ -113,6 +129,7 @@ export function createApp(
     redis,
     rateLimiter,
     verifier,
+    revocations,
     metrics,
     pubsubKind,
   };
@@ -124,7 +141,13 @@ export function createApp(
         clockToleranceSec: config.jwt.clockToleranceSec,
         connectPerIpPerMin: config.socket.connectPerIpPerMin,
       },
-      { verifier, rateLimiter, logger, onUserChanged: (socket) => hooks.userChanged(socket) },
+      {
+        verifier: keyVerifier,
+        revocations,
+        rateLimiter,
+        logger,
+        onUserChanged: (socket) => hooks.userChanged(socket),
+      },
     ),
     ...buildFeatures(config, shared),
     createSlowConsumerGuard({

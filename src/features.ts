@@ -1,8 +1,10 @@
 import { type AdminOptions, createAdminFeature } from "./admin/index.js";
 import type { SharedServices } from "./app.js";
+import { createAccessHook } from "./chat/access-hook.js";
+import { createHookMetrics, type HookName } from "./chat/hook-metrics.js";
 import { createChatFeature } from "./chat/index.js";
 import { createMentionNotifier, type MentionDeps } from "./chat/mentions.js";
-import { createLocalDelivery, createRoomAnnouncer } from "./chat/socket-handlers.js";
+import { createLeftNotice, createLocalDelivery, createRoomAnnouncer } from "./chat/socket-handlers.js";
 import { createDemoFeature } from "./demo/index.js";
 import type { Config } from "./infra/config.js";
 import type { Feature } from "./infra/feature.js";
@@ -50,7 +52,7 @@ export function buildFeatures(config: Config, shared: SharedServices): Feature[]
  * Tests build the features they need with these.
  */
 export function featureBuilders(config: Config, shared: SharedServices) {
-  const { instanceId, io, redis, rateLimiter, verifier, metrics, logger } = shared;
+  const { instanceId, io, redis, rateLimiter, verifier, revocations, metrics, logger } = shared;
   const webhooks = config.webhooks;
   const stores = createStores(
     redis && { redis, keyPrefix: config.redis.keyPrefix, pubsubKind: shared.pubsubKind },
@@ -72,6 +74,28 @@ export function featureBuilders(config: Config, shared: SharedServices) {
     ttlMs: config.presence.ttlMs,
     logger,
   });
+  // Registered once, and only when a hook is configured.
+  let observeHook: ReturnType<typeof createHookMetrics> | undefined;
+  const hookMetrics = (hook: HookName) => {
+    observeHook ??= createHookMetrics(metrics.registry);
+    return observeHook(hook);
+  };
+  const roomAccessHook = () => {
+    const { url, key, timeoutMs, defaultTtlSec } = config.roomAccess;
+    if (url === undefined || key === undefined) return undefined;
+    return createAccessHook({
+      call: { url, key, timeoutMs },
+      defaultTtlSec,
+      cache: stores.roomAccess(),
+      logger,
+      onCall: hookMetrics("room_access"),
+    });
+  };
+  const messageHook = () => {
+    const { url, key, timeoutMs, failure } = config.messageHook;
+    if (url === undefined || key === undefined) return undefined;
+    return { call: { url, key, timeoutMs }, failure, onCall: hookMetrics("moderation") };
+  };
   return {
     /** The registry's heartbeats and sweeps, for every app that builds presence or chat. */
     instances: () => createInstancesFeature(registry),
@@ -100,6 +124,13 @@ export function featureBuilders(config: Config, shared: SharedServices) {
         rateLimiter,
         logger,
         onStored: () => metrics.messagesStored.inc(),
+        access: {
+          verifyRoomToken: (token) => verifier.verifyRoomToken(token),
+          hook: roomAccessHook(),
+          clockToleranceSec: config.jwt.clockToleranceSec,
+        },
+        leftNotice: createLeftNotice(io),
+        moderation: messageHook(),
       }),
     notifications: () =>
       createNotificationsFeature(config.notifications, {
@@ -149,6 +180,7 @@ export function featureBuilders(config: Config, shared: SharedServices) {
           ...services,
           ...(deadLetters ? { deadLetters } : {}),
           sockets: io,
+          revocations,
           adapterReady: () => !redis || redis.isReady(),
           rateLimiter,
           logger,

@@ -1,6 +1,10 @@
 import { InMemoryStore } from "@socket.io/admin-ui";
 import type { AdminSessionStore } from "./admin/session-store.js";
 import { createRedisAdminSessionStore } from "./admin/session-store.js";
+import { createMemoryRevocationStore, type RevocationStore } from "./auth/revocation-store.js";
+import { createRedisRevocationStore } from "./auth/revocation-store-redis.js";
+import { type AccessCache, createMemoryAccessCache } from "./chat/access-cache.js";
+import { createRedisAccessCache } from "./chat/access-cache-redis.js";
 import { createMemoryRoomFeed } from "./chat/feed-memory.js";
 import { createRedisRoomFeed } from "./chat/feed-redis.js";
 import type { ChatStoreOptions, ChatStores } from "./chat/index.js";
@@ -34,6 +38,10 @@ export interface Stores {
   presence(options: PresenceStoreOptions): PresenceStore;
   notifications(options: NotificationStoreOptions): NotificationStore;
   adminSessions(options: { ttlSec: number; onError: (err: Error, what: string) => void }): AdminSessionStore;
+  /** Token revocations per user (the app's one, shared by the verifier and the internal API). */
+  revocations(): RevocationStore;
+  /** The room access hook's answers per user and room. */
+  roomAccess(): AccessCache;
   /** The webhook outbox (memory: not durable); undefined when webhooks are off. */
   outbox: Outbox | undefined;
 }
@@ -93,6 +101,8 @@ function redisStores({ redis, keyPrefix, pubsubKind }: RedisBackend, webhooks?: 
         ...(outbox ? { outbox: { writer: outbox, connsKey: presenceKeys(keyPrefix).conns } } : {}),
       }),
     adminSessions: (options) => createRedisAdminSessionStore({ redis: command, keyPrefix, ...options }),
+    revocations: () => createRedisRevocationStore({ redis: command, keyPrefix }),
+    roomAccess: () => createRedisAccessCache({ redis: command, keyPrefix }),
   };
 }
 
@@ -136,6 +146,8 @@ function memoryStores(webhooks?: OutboxSettings): Stores {
           : {}),
       }),
     adminSessions: () => new InMemoryStore(),
+    revocations: () => createMemoryRevocationStore(),
+    roomAccess: () => createMemoryAccessCache(),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import { userRoom } from "../protocol/index.js";
 import { createAddressLimit } from "./connection-limits.js";
+import { createRevocationCheck, type Revocations, withRevocation } from "./revocation.js";
 import { createAuthentication, createTokenLifecycle } from "./socket-auth.js";
 import type { TokenVerifier } from "./verifier.js";
 
@@ -16,7 +17,13 @@ export interface AuthOptions {
 }
 
 export interface AuthDeps {
+  /** The keys' verdict only: revocations are checked beside it (below). */
   verifier: TokenVerifier;
+  /**
+   * Checked in the handshake's admit phase and by `auth:refresh`; its channel is followed
+   * while the feature runs.
+   */
+  revocations: Pick<Revocations, "start" | "stop" | "isRevoked">;
   rateLimiter: RateLimiterFactory;
   logger: Logger;
   /**
@@ -31,15 +38,13 @@ export interface AuthDeps {
  * socket of the user. Awaited: once connected, a broadcast to the room reaches this socket
  * from every instance (with sharded pub/sub the room's subscription is confirmed first). In
  * the admit phase, so that the subscription's round trip (on the subscriber connection)
- * runs alongside the admission's; a handshake refused after all leaves the room again.
+ * runs alongside the admission's. A socket refused after all (or whose client left) leaves
+ * every room as Socket.IO drops it (`socket._cleanup()`), this one included.
  */
 const joinUserRoom: HandshakeStep = {
   phase: "admit",
   async run(socket) {
     await socket.join(userRoom(socket.data.user.id));
-  },
-  abandon(socket) {
-    void socket.leave(userRoom(socket.data.user.id));
   },
 };
 
@@ -50,7 +55,7 @@ const joinUserRoom: HandshakeStep = {
 export function createAuthFeature(options: AuthOptions, deps: AuthDeps): Feature {
   const { logger } = deps;
   const tokens = createTokenLifecycle({
-    verifier: deps.verifier,
+    verifier: withRevocation(deps.verifier, deps.revocations),
     logger,
     clockToleranceSec: options.clockToleranceSec,
     onUserChanged: deps.onUserChanged,
@@ -63,12 +68,17 @@ export function createAuthFeature(options: AuthOptions, deps: AuthDeps): Feature
       addressLimit.screen,
       createAuthentication({ verifier: deps.verifier, logger, countRefused: addressLimit.countRefused }),
       addressLimit.count,
+      createRevocationCheck(deps.revocations),
       joinUserRoom,
     ],
     register: tokens.register,
     onConnection: tokens.onConnection,
     onDisconnect: tokens.onDisconnect,
+    start: () => deps.revocations.start(),
     // Token expiry acts on live sockets until every one is closed.
-    close: tokens.stop,
+    close() {
+      tokens.stop();
+      deps.revocations.stop();
+    },
   };
 }

@@ -5,6 +5,8 @@ export interface TokenClaims {
   name?: string;
   roles?: string[];
   rooms?: string[];
+  /** A room token's room: an exact room id or a prefix ending in `*` (chat:join {roomId, token}). */
+  room?: string;
 }
 
 export interface SignOptions {

@@ -37,11 +37,14 @@ export function createAuthentication(deps: {
     const token = tokenFromHandshake(socket.handshake);
     if (!token) return refuse(socket, "TOKEN_MISSING");
     try {
-      const { user, exp } = await deps.verifier.verify(token);
+      const { user, exp, issuedAt } = await deps.verifier.verify(token);
       socket.data.user = user;
       socket.data.tokenExp = exp;
+      socket.data.tokenIssuedAt = issuedAt;
       return undefined;
     } catch (err) {
+      // A verifier that could not reach what it checks with: neither accepted nor refused.
+      if (err instanceof AppError && err.code === "UNAVAILABLE") throw err;
       const expired = err instanceof AppError && err.code === "TOKEN_EXPIRED";
       return refuse(socket, expired ? "TOKEN_EXPIRED" : "TOKEN_INVALID", (err as Error).message);
     }
@@ -162,6 +165,7 @@ export function createTokenLifecycle(deps: TokenLifecycleDeps) {
           unschedule(socket);
           socket.data.user = verified.user;
           socket.data.tokenExp = verified.exp;
+          socket.data.tokenIssuedAt = verified.issuedAt;
           schedule(socket);
           const leftRooms = (await deps.onUserChanged?.(socket)) ?? [];
           return { exp: verified.exp, leftRooms };

@@ -1,6 +1,6 @@
 /**
  * `npm run token -- --sub alice [--name Alice] [--rooms 'team:*,dm:*'] [--roles admin] [--ttl 1h]
- *  [--private-key key.pem --alg RS256]`
+ *  [--room 'group:42'] [--private-key key.pem --alg RS256]`
  * Prints a token signed with the configured key (JWT_SECRET, or the development secret
  * when nothing is configured), so a newcomer can connect at once.
  */
@@ -11,7 +11,7 @@ import { ConfigError, loadConfig } from "../infra/config.js";
 import { signToken } from "./sign.js";
 
 const usage =
-  "usage: npm run token -- --sub <userId> [--name <name>] [--rooms 'team:*,dm:*'] [--roles admin] [--ttl 1h] [--private-key file.pem --alg RS256]";
+  "usage: npm run token -- --sub <userId> [--name <name>] [--rooms 'team:*,dm:*'] [--roles admin] [--ttl 1h] [--room 'group:42'] [--private-key file.pem --alg RS256]";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -19,6 +19,7 @@ async function main(): Promise<void> {
       sub: { type: "string" },
       name: { type: "string" },
       rooms: { type: "string" },
+      room: { type: "string" },
       roles: { type: "string" },
       ttl: { type: "string", default: "1h" },
       "private-key": { type: "string" },
@@ -41,7 +42,14 @@ async function main(): Promise<void> {
       ?.split(",")
       .map((s) => s.trim())
       .filter(Boolean);
-  const claims = { sub: values.sub, name: values.name, rooms: csv(values.rooms), roles: csv(values.roles) };
+  // With --room: a room token (chat:join {roomId, token}), not a connection token.
+  const claims = {
+    sub: values.sub,
+    name: values.name,
+    rooms: csv(values.rooms),
+    roles: csv(values.roles),
+    room: values.room,
+  };
   const common = { expiresIn: values.ttl, issuer: config.jwt.issuer, audience: config.jwt.audience };
 
   let token: string;

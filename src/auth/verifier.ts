@@ -14,11 +14,24 @@ export interface VerifiedToken {
   user: AuthenticatedUser;
   /** Epoch seconds. */
   exp: number;
+  /** Epoch seconds: `iat`, or, without it, `exp` minus JWT_MAX_LIFETIME_SEC (what revocation compares). */
+  issuedAt: number;
+}
+
+/** A room token: what `chat:join {roomId, token}` presents for a room its connection token lacks. */
+export interface VerifiedRoomToken extends VerifiedToken {
+  /** The `room` claim: an exact room id, or a prefix ending in `*`. */
+  room: string;
 }
 
 export interface TokenVerifier {
-  /** Resolves with the user, or rejects with an AppError TOKEN_EXPIRED / TOKEN_INVALID. */
+  /**
+   * A connection token (handshake, `auth:refresh`): resolves with the user, or rejects with
+   * an AppError TOKEN_EXPIRED / TOKEN_INVALID. A room token is refused here.
+   */
   verify(token: string): Promise<VerifiedToken>;
+  /** A room token (same keys and rules, a `room` claim required): the same refusals. */
+  verifyRoomToken(token: string): Promise<VerifiedRoomToken>;
 }
 
 /**
@@ -114,26 +127,59 @@ export function createTokenVerifier(jwt: Config["jwt"], now: () => number = Date
     requiredClaims: ["exp", "sub"],
   };
 
+  const verified = async (token: string): Promise<{ payload: JWTPayload; token: VerifiedToken }> => {
+    try {
+      // The overloads of jwtVerify differ only in the key's type.
+      const { payload } =
+        typeof key === "function"
+          ? await jwtVerify(token, key, options)
+          : await jwtVerify(token, key, options);
+      const exp = payload.exp as number;
+      // jose compares whole seconds: a fractional deadline would pass for up to a second more.
+      if (tokenDeadlineMs(exp, jwt.clockToleranceSec) <= now()) throw new AppError("TOKEN_EXPIRED");
+      return { payload, token: { user: userFromClaims(payload), exp, issuedAt: issuedAtOf(payload, exp) } };
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      if (err instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED");
+      if (err instanceof joseErrors.JOSEError) {
+        throw new AppError("TOKEN_INVALID", `the token is invalid (${err.code})`);
+      }
+      throw new AppError("TOKEN_INVALID", "the token is invalid", { cause: err });
+    }
+  };
+
+  /**
+   * A revocation is kept for JWT_MAX_LIFETIME_SEC: a token that lives longer, or claims to
+   * be issued in the future, could outlive it, so neither is accepted.
+   */
+  const issuedAtOf = (payload: JWTPayload, exp: number): number => {
+    const { iat } = payload;
+    if (iat === undefined) return exp - jwt.maxLifetimeSec;
+    if (iat > now() / 1000 + jwt.clockToleranceSec) {
+      throw new AppError("TOKEN_INVALID", "the token's iat is in the future");
+    }
+    if (exp - iat > jwt.maxLifetimeSec) {
+      throw new AppError("TOKEN_INVALID", "the token lives longer than JWT_MAX_LIFETIME_SEC allows");
+    }
+    return iat;
+  };
+
   return {
     async verify(token) {
-      try {
-        // The overloads of jwtVerify differ only in the key's type.
-        const { payload } =
-          typeof key === "function"
-            ? await jwtVerify(token, key, options)
-            : await jwtVerify(token, key, options);
-        const exp = payload.exp as number;
-        // jose compares whole seconds: a fractional deadline would pass for up to a second more.
-        if (tokenDeadlineMs(exp, jwt.clockToleranceSec) <= now()) throw new AppError("TOKEN_EXPIRED");
-        return { user: userFromClaims(payload), exp };
-      } catch (err) {
-        if (err instanceof AppError) throw err;
-        if (err instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED");
-        if (err instanceof joseErrors.JOSEError) {
-          throw new AppError("TOKEN_INVALID", `the token is invalid (${err.code})`);
-        }
-        throw new AppError("TOKEN_INVALID", "the token is invalid", { cause: err });
+      const { payload, token: result } = await verified(token);
+      // A room token opens one room, never a connection.
+      if (payload.room !== undefined) {
+        throw new AppError("TOKEN_INVALID", "a room token cannot open a connection");
       }
+      return result;
+    },
+    async verifyRoomToken(token) {
+      const { payload, token: result } = await verified(token);
+      const { room } = payload;
+      if (typeof room !== "string" || room.length === 0 || room.length > 256) {
+        throw new AppError("TOKEN_INVALID", "a room token needs a room claim");
+      }
+      return { ...result, room };
     },
   };
 }

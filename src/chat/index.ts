@@ -2,16 +2,17 @@ import type { Feature } from "../infra/feature.js";
 import type { Logger } from "../infra/logger.js";
 import type { RateLimiterFactory } from "../infra/rate-limit.js";
 import type { InstanceRegistry } from "../instances/index.js";
+import { createRoomGate, type LostReason, type RoomGateDeps } from "./access.js";
 import type { RoomFeed } from "./feed.js";
 import type { MemberStore } from "./member-store.js";
 import { createMembership } from "./membership.js";
 import type { MentionNotifier } from "./mentions.js";
 import type { MessageStore } from "./message-store.js";
-import { roomAccess } from "./policy.js";
+import { createModeration, type ModerationDeps } from "./moderation.js";
 import { createRoomRelay, type LocalDelivery } from "./relay.js";
 import { createRoomList, type RoomAnnouncer } from "./room-list.js";
 import type { RoomListStore } from "./room-list-store.js";
-import { type ChatService, createChatService } from "./service.js";
+import { type ChatService, checkText, createChatService } from "./service.js";
 import { registerChatEvents } from "./socket-handlers.js";
 
 export type { ChatService } from "./service.js";
@@ -79,6 +80,12 @@ export interface ChatDeps {
   logger: Logger;
   /** Once per newly stored message (not for idempotent replays): the metrics hook. */
   onStored(): void;
+  /** Room tokens and the backend's access hook, beside the claims. */
+  access: Omit<RoomGateDeps, "onLost" | "now">;
+  /** Tells the socket it left a room it had joined, on its room token's expiry or the hook's refusal. */
+  leftNotice(connId: string, roomId: string, reason: LostReason): void;
+  /** MESSAGE_HOOK_URL's call and failure policy; none: messages are stored as sent. */
+  moderation?: Omit<ModerationDeps, "checkText" | "logger">;
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 60 * 60;
@@ -136,17 +143,43 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
   stores.feed.onRestored(() => {
     membership.verify().catch((err: unknown) => logger.error({ err }, "membership check failed"));
   });
+  const access = createRoomGate({
+    ...deps.access,
+    now,
+    onLost(conn, roomId, reason) {
+      // A grant whose join failed, or a room already left: nothing to leave, nothing to tell.
+      if (!service.roomsOf(conn).includes(roomId)) return;
+      // Leaving as chat:leave would: the room hears the member leave when it was the user's last socket.
+      // The backend refused the user (not one socket's token): the room leaves their list too,
+      // so its `chat:room` announcements stop reaching them.
+      service
+        .leave(conn, conn.data.user, { roomId, ...(reason === "denied" ? { forget: true } : {}) })
+        .then(() => deps.leftNotice(conn.id, roomId, reason))
+        .catch((err: unknown) => logger.error({ err, roomId }, "leaving a room no longer granted failed"));
+    },
+  });
   const roomList = createRoomList({
     store: stores.roomList,
     messages: stores.messages,
     announcer: deps.announcer,
     now,
     logger,
+    granted: (user, roomId, conn) => access.allows(conn, user, roomId),
   });
   const service = createChatService({
     messages: stores.messages,
     membership,
     relay,
+    access,
+    ...(deps.moderation
+      ? {
+          moderation: createModeration({
+            ...deps.moderation,
+            checkText: (text) => checkText(text, options.maxMessageLength),
+            logger,
+          }),
+        }
+      : {}),
     events: stores.feed,
     now,
     maxMessageLength: options.maxMessageLength,
@@ -167,7 +200,9 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     async onUserChanged(socket) {
       // A refreshed token may grant fewer rooms: leave those as chat:leave would.
       const user = socket.data.user;
-      const dropped = service.roomsOf(socket).filter((roomId) => !roomAccess(user, roomId).allowed);
+      const rooms = service.roomsOf(socket);
+      const granted = await Promise.all(rooms.map((roomId) => access.stillGranted(socket, user, roomId)));
+      const dropped = rooms.filter((_, i) => !granted[i]);
       await Promise.all(dropped.map((roomId) => service.leave(socket, user, { roomId })));
       return dropped;
     },
@@ -176,6 +211,7 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
       service.disconnect(socket, socket.data.user).catch(onDisconnectError);
     },
     async stop() {
+      access.stop();
       roomList.stop();
       membership.stop();
       stores.feed.close();

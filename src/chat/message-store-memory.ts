@@ -166,6 +166,11 @@ export function createMemoryMessageStore(options: MemoryMessageStoreOptions): Me
       return { message, duplicate: false };
     },
 
+    async stored(roomId, senderId, clientMsgId) {
+      const prior = idempotency.get(JSON.stringify([roomId, senderId, clientMsgId]));
+      return prior && prior.expiresAt > options.now() ? prior.message : undefined;
+    },
+
     async change(input): Promise<ChangeResult> {
       const now = options.now();
       sweepIdempotency(now);

@@ -158,6 +158,11 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
       return { message: messageFromPayload(input.roomId, payload), duplicate: stored === 0 };
     },
 
+    async stored(roomId, senderId, clientMsgId) {
+      const payload = await redis.get(roomKey(keyPrefix, roomId, `idem:${senderId}|${clientMsgId}`));
+      return payload === null ? undefined : messageFromPayload(roomId, payload);
+    },
+
     async change(input): Promise<ChangeResult> {
       const target = input.target;
       const dash = target.indexOf("-");

@@ -134,6 +134,12 @@ export interface MessageStore {
    */
   append(message: NewMessage, limit?: PendingLimit): Promise<AppendResult>;
   /**
+   * The message this sender already stored in the room with `clientMsgId` (within the
+   * idempotency window), or undefined: a retry is answered without asking the moderation
+   * hook again.
+   */
+  stored(roomId: string, senderId: string, clientMsgId: string): Promise<Message | undefined>;
+  /**
    * Append a change (edit, delete, reaction) to an earlier message of the room, fold it
    * into the message's state and publish the entry, in one step. Idempotent per user,
    * room, kind and `clientMsgId`. A reaction already in the asked state, or a delete of a

@@ -40,7 +40,7 @@ function isDmParticipant(userId: string, roomId: string): boolean {
 }
 
 /** A `rooms` claim entry: an exact room id, or a prefix ending in `*` (`team:*`). */
-function claimMatches(claim: string, roomId: string): boolean {
+export function claimMatches(claim: string, roomId: string): boolean {
   if (claim.endsWith("*")) return roomId.startsWith(claim.slice(0, -1));
   return claim === roomId;
 }

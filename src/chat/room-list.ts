@@ -9,6 +9,7 @@ import {
 import type { MessageStore, RoomSummary } from "./message-store.js";
 import { roomAccess } from "./policy.js";
 import type { RoomListStore } from "./room-list-store.js";
+import type { RoomConnection } from "./service.js";
 
 /** Hands a `chat:room` to the users' sockets, except those that follow the room live (the socket layer). */
 export interface RoomAnnouncer {
@@ -25,8 +26,8 @@ export interface RoomList {
   /** The user joined the room: their list holds it from now on (never rejects: logged). */
   joined(userId: string, roomId: string): Promise<void>;
   forget(userId: string, roomId: string): Promise<void>;
-  /** The user's rooms, newest activity first, paged. */
-  list(user: AuthenticatedUser, payload: ChatRoomsPayload): Promise<ChatRoomsResult>;
+  /** The user's rooms, newest activity first, paged; `conn`: whose room tokens count. */
+  list(user: AuthenticatedUser, payload: ChatRoomsPayload, conn?: RoomConnection): Promise<ChatRoomsResult>;
   /** A message was stored in the room: announce it to the room's followers (coalesced). */
   stored(roomId: string): void;
   stop(): void;
@@ -56,8 +57,15 @@ export function createRoomList(deps: {
   announcer: RoomAnnouncer;
   now: () => number;
   logger: Logger;
+  /**
+   * Whether the user may read the room now (the claims, the connection's room tokens, the
+   * access hook); the claims alone when not given.
+   */
+  granted?: (user: AuthenticatedUser, roomId: string, conn?: RoomConnection) => Promise<boolean>;
 }): RoomList {
   const { store, messages } = deps;
+  const granted =
+    deps.granted ?? (async (user: AuthenticatedUser, roomId: string) => roomAccess(user, roomId).allowed);
   const logger = deps.logger.child({ module: "room-list" });
   /**
    * Rooms with an announcement in progress here. `reading`: its read of the room has begun,
@@ -134,7 +142,7 @@ export function createRoomList(deps: {
 
     forget: (userId, roomId) => store.forget(userId, roomId),
 
-    async list(user, { limit, cursor }) {
+    async list(user, { limit, cursor }, conn) {
       const after = cursor === undefined ? undefined : parseCursor(cursor);
       if (after && !Number.isSafeInteger(after.at)) {
         throw new AppError("INVALID_PAYLOAD", "cursor is not one chat:rooms gave", {
@@ -142,7 +150,9 @@ export function createRoomList(deps: {
         });
       }
       // A token that no longer grants a room hides it; the list keeps it for a token that does.
-      const ids = (await store.rooms(user.id)).filter((id) => roomAccess(user, id).allowed);
+      const kept = await store.rooms(user.id);
+      const allowed = await Promise.all(kept.map((id) => granted(user, id, conn)));
+      const ids = kept.filter((_, i) => allowed[i]);
       const summaries = await Promise.all(ids.map((id) => messages.summary(id)));
       const listed: Listed[] = [];
       ids.forEach((roomId, i) => {

@@ -17,13 +17,15 @@ import {
   type Message,
   USER_ID_PATTERN,
 } from "../protocol/index.js";
+import type { RoomGate } from "./access.js";
 import type { RoomEventPublisher } from "./feed.js";
 import type { Membership } from "./membership.js";
 import type { MentionNotifier } from "./mentions.js";
 import { normalizeMessageId, parseMessageId } from "./message-id.js";
 import { checkEmoji, checkMentions, targetOf } from "./message-rules.js";
 import type { LogCursor, LogPage, MessageStore, NewChange } from "./message-store.js";
-import { assertNotReserved, assertRoomAccess, assertRoomId, roomAccess } from "./policy.js";
+import type { Moderation } from "./moderation.js";
+import { assertNotReserved, assertRoomId } from "./policy.js";
 import type { RoomRelay } from "./relay.js";
 import type { RoomList } from "./room-list.js";
 
@@ -55,8 +57,12 @@ export interface ChatServiceDeps {
   /** Who is in which room: the connections here, and the room-wide members across instances. */
   membership: Membership;
   relay: RoomRelay;
+  /** Who may be in which room: the claims, room tokens, the backend's access hook. */
+  access: RoomGate;
   /** Typing and read positions to every instance. */
   events: RoomEventPublisher;
+  /** MESSAGE_HOOK_URL's hook: every chat:send is reviewed before it is stored. */
+  moderation?: Moderation;
   now: () => number;
   maxMessageLength: number;
   /** How long after it was sent a message may be edited; 0: always. */
@@ -86,15 +92,32 @@ export interface ChatService {
     payload: ChatSendPayload,
     limit?: PendingLimit,
   ): Promise<Message>;
-  /** Edit a message: its sender or an admin, within the edit window. */
-  edit(user: AuthenticatedUser, payload: ChatEditPayload): Promise<ChatChangeResult>;
+  /** Edit a message: its sender or an admin, within the edit window. `conn`: whose room tokens count. */
+  edit(user: AuthenticatedUser, payload: ChatEditPayload, conn?: RoomConnection): Promise<ChatChangeResult>;
   /** Delete a message (a tombstone stays): its sender or an admin. */
-  remove(user: AuthenticatedUser, payload: ChatDeletePayload): Promise<ChatChangeResult>;
+  remove(
+    user: AuthenticatedUser,
+    payload: ChatDeletePayload,
+    conn?: RoomConnection,
+  ): Promise<ChatChangeResult>;
   /** Add or take back the user's reaction of one kind. */
-  react(user: AuthenticatedUser, payload: ChatReactPayload): Promise<ChatChangeResult>;
-  history(user: AuthenticatedUser, payload: ChatHistoryPayload): Promise<ChatHistoryResult>;
-  typing(conn: RoomConnection, user: AuthenticatedUser, payload: ChatTypingPayload): { roomId: string };
-  read(user: AuthenticatedUser, payload: ChatReadPayload): Promise<{ roomId: string; messageId: string }>;
+  react(user: AuthenticatedUser, payload: ChatReactPayload, conn?: RoomConnection): Promise<ChatChangeResult>;
+  /** `conn`: whose room tokens count (none: the claims and the access hook only). */
+  history(
+    user: AuthenticatedUser,
+    payload: ChatHistoryPayload,
+    conn?: RoomConnection,
+  ): Promise<ChatHistoryResult>;
+  typing(
+    conn: RoomConnection,
+    user: AuthenticatedUser,
+    payload: ChatTypingPayload,
+  ): Promise<{ roomId: string }>;
+  read(
+    user: AuthenticatedUser,
+    payload: ChatReadPayload,
+    conn?: RoomConnection,
+  ): Promise<{ roomId: string; messageId: string }>;
   /** The connection is going away: it leaves every chat room it joined. */
   disconnect(conn: RoomConnection, user: AuthenticatedUser): Promise<void>;
   /** The chat rooms this connection has joined (here, through `join`). */
@@ -153,7 +176,7 @@ function parseId(id: string, field: string): { ms: number; seq: number } {
 type JoinPage = Pick<ChatJoinResult, "epoch" | "seq" | "live" | "messages" | "hasMore" | "recovered">;
 
 export function createChatService(deps: ChatServiceDeps): ChatService {
-  const { messages, membership, relay, events } = deps;
+  const { messages, membership, relay, events, access } = deps;
 
   const append = async (
     roomId: string,
@@ -186,9 +209,38 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     return message;
   };
 
+  /** The text to store after the moderation hook; a retry of a stored message is not reviewed again. */
+  const moderated = async (
+    roomId: string,
+    user: AuthenticatedUser,
+    text: string,
+    clientMsgId: string | undefined,
+    editOf?: string,
+  ): Promise<string> => {
+    if (!deps.moderation) return text;
+    if (clientMsgId !== undefined && editOf === undefined) {
+      const prior = await messages.stored(roomId, user.id, clientMsgId);
+      if (prior) return prior.text;
+    }
+    return deps.moderation.review({
+      roomId,
+      userId: user.id,
+      ...(user.name === undefined ? {} : { senderName: user.name }),
+      text,
+      ...(clientMsgId === undefined ? {} : { clientMsgId }),
+      ...(editOf === undefined ? {} : { editOf }),
+    });
+  };
+
   /** The target of a change, checked: a retained message of the room, and the user's to change. */
-  const ownTarget = async (user: AuthenticatedUser, roomId: string, messageId: string, action: string) => {
-    assertRoomAccess(user, roomId);
+  const ownTarget = async (
+    conn: RoomConnection | undefined,
+    user: AuthenticatedUser,
+    roomId: string,
+    messageId: string,
+    action: string,
+  ) => {
+    await access.check(conn, user, roomId);
     const target = targetOf(await messages.lookup(roomId, normalizeMessageId(messageId)));
     if (target.senderId !== user.id && !user.roles?.includes("admin")) {
       throw new AppError("FORBIDDEN", `only the sender or an admin may ${action} a message`);
@@ -291,6 +343,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
   };
 
   const leaveRoom = async (conn: RoomConnection, userId: string, roomId: string): Promise<void> => {
+    access.forget(conn.id, roomId);
     // Only rooms joined through chat: `user:` and `presence:` rooms are not the client's to leave.
     if (!membership.has(roomId, conn.id)) return;
     conn.leave(roomId);
@@ -300,7 +353,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
   return {
     async join(conn, user, payload) {
       const { roomId } = payload;
-      assertRoomAccess(user, roomId);
+      await access.admit(conn, user, roomId, payload.token);
       const cursor = cursorOf(payload);
       // The event may be handled after the socket closed (it waited on the rate limiter):
       // joining then would leave a room entry that no disconnect will ever remove.
@@ -337,7 +390,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       // An auth:refresh that narrowed the connection's rooms may have completed while this join
       // was in flight (its leave of the rooms no longer granted ran before this one was joined).
       const current = conn.data.user;
-      if (current !== user && !roomAccess(current, roomId).allowed) {
+      if (current !== user && !(await access.stillGranted(conn, current, roomId))) {
         await leaveRoom(conn, current.id, roomId);
         throw new AppError("FORBIDDEN", "the refreshed token does not grant this room");
       }
@@ -358,9 +411,9 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     },
 
     async send(conn, user, { roomId, text, clientMsgId, replyTo, mentions }, limit) {
-      assertRoomAccess(user, roomId);
+      await access.check(conn, user, roomId);
       if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
-      const body = checkText(text, deps.maxMessageLength);
+      const body = await moderated(roomId, user, checkText(text, deps.maxMessageLength), clientMsgId);
       const mentioned = checkMentions(body, mentions);
       let answered: string | undefined;
       if (replyTo !== undefined) {
@@ -372,25 +425,27 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       });
     },
 
-    async edit(user, { roomId, messageId, text, clientMsgId }) {
+    async edit(user, { roomId, messageId, text, clientMsgId }, conn) {
       const body = checkText(text, deps.maxMessageLength);
-      const target = await ownTarget(user, roomId, messageId, "edit");
+      const target = await ownTarget(conn, user, roomId, messageId, "edit");
       if (deps.editWindowMs > 0 && deps.now() - target.createdAt > deps.editWindowMs) {
         throw new AppError(
           "FORBIDDEN",
           `a message can be edited for ${deps.editWindowMs / 1000} s after it was sent`,
         );
       }
-      return change(user, { roomId, kind: "edit", target: target.id, text: body }, clientMsgId);
+      // An edit is new text too: the moderation hook reviews it as it does a send.
+      const reviewed = await moderated(roomId, user, body, clientMsgId, target.id);
+      return change(user, { roomId, kind: "edit", target: target.id, text: reviewed }, clientMsgId);
     },
 
-    async remove(user, { roomId, messageId, clientMsgId }) {
-      const target = await ownTarget(user, roomId, messageId, "delete");
+    async remove(user, { roomId, messageId, clientMsgId }, conn) {
+      const target = await ownTarget(conn, user, roomId, messageId, "delete");
       return change(user, { roomId, kind: "delete", target: target.id, text: "" }, clientMsgId);
     },
 
-    async react(user, { roomId, messageId, emoji, on, clientMsgId }) {
-      assertRoomAccess(user, roomId);
+    async react(user, { roomId, messageId, emoji, on, clientMsgId }, conn) {
+      await access.check(conn, user, roomId);
       const checked = checkEmoji(emoji);
       const target = targetOf(await messages.lookup(roomId, normalizeMessageId(messageId)));
       return change(
@@ -400,8 +455,8 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       );
     },
 
-    async history(user, { roomId, before, after, limit }) {
-      assertRoomAccess(user, roomId);
+    async history(user, { roomId, before, after, limit }, conn) {
+      await access.check(conn, user, roomId);
       const page = await messages.history(roomId, {
         ...(before === undefined ? {} : { beforeSeq: parseId(before, "before").seq }),
         ...(after === undefined ? {} : { afterSeq: parseId(after, "after").seq }),
@@ -410,15 +465,15 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
       return { epoch: page.epoch, messages: page.messages, hasMore: page.hasMore };
     },
 
-    typing(conn, user, { roomId, typing }) {
-      assertRoomAccess(user, roomId);
+    async typing(conn, user, { roomId, typing }) {
+      await access.check(conn, user, roomId);
       if (!membership.has(roomId, conn.id)) throw new AppError("NOT_IN_ROOM");
       events.publish({ kind: "typing", roomId, userId: user.id, typing });
       return { roomId };
     },
 
-    async read(user, { roomId, messageId }) {
-      assertRoomAccess(user, roomId);
+    async read(user, { roomId, messageId }, conn) {
+      await access.check(conn, user, roomId);
       const result = await messages.markRead(roomId, user.id, normalizeMessageId(messageId));
       if (!result) throw new AppError("NOT_FOUND", "the room has no messages");
       if (result.moved)
@@ -427,6 +482,7 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     },
 
     disconnect(conn, user) {
+      access.forget(conn.id);
       return membership.disconnect(user.id, conn.id);
     },
 

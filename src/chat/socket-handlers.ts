@@ -28,6 +28,13 @@ export function createLocalDelivery(io: AppServer): LocalDelivery {
   };
 }
 
+/** Tells a socket it is no longer in a room it had joined (its room token expired, or the backend refused it). */
+export function createLeftNotice(io: AppServer) {
+  return (socketId: string, roomId: string, reason: "expired" | "denied") => {
+    io.local.to(socketId).emit("chat:left", { roomId, reason });
+  };
+}
+
 /**
  * `chat:room` to every socket of the users, on every instance (their `user:` rooms cross
  * instances through the adapter), except the sockets in the room itself: those receive
@@ -62,7 +69,7 @@ export function registerChatEvents(
 ): void {
   router.on("chat:rooms", {
     rateLimit: limits.rooms,
-    handle: (payload, { user }) => roomList.list(user, payload),
+    handle: (payload, { socket, user }) => roomList.list(user, payload, socket),
   });
   router.on("chat:join", {
     rateLimit: limits.join,
@@ -78,19 +85,19 @@ export function registerChatEvents(
   });
   router.on("chat:edit", {
     rateLimit: limits.edit,
-    handle: (payload, { user }) => service.edit(user, payload),
+    handle: (payload, { socket, user }) => service.edit(user, payload, socket),
   });
   router.on("chat:delete", {
     rateLimit: limits.edit,
-    handle: (payload, { user }) => service.remove(user, payload),
+    handle: (payload, { socket, user }) => service.remove(user, payload, socket),
   });
   router.on("chat:react", {
     rateLimit: limits.react,
-    handle: (payload, { user }) => service.react(user, payload),
+    handle: (payload, { socket, user }) => service.react(user, payload, socket),
   });
   router.on("chat:history", {
     rateLimit: limits.query,
-    handle: (payload, { user }) => service.history(user, payload),
+    handle: (payload, { socket, user }) => service.history(user, payload, socket),
   });
   router.on("chat:typing", {
     rateLimit: limits.typing,
@@ -98,6 +105,6 @@ export function registerChatEvents(
   });
   router.on("chat:read", {
     rateLimit: limits.query,
-    handle: (payload, { user }) => service.read(user, payload),
+    handle: (payload, { socket, user }) => service.read(user, payload, socket),
   });
 }

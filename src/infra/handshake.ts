@@ -87,6 +87,15 @@ export function createHandshake(
     (phase) => phase.length > 0,
   );
 
+  // A step that throws before its first await refuses like one that rejects.
+  const start = (entry: Entry, socket: AppSocket): Promise<void> => {
+    try {
+      return entry.step.run(socket);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+
   const refuse = (refusal: AppError, next: (err?: ExtendedError) => void) => {
     deps.onRefused(refusal.code);
     next(connectError(refusal));
@@ -97,7 +106,7 @@ export function createHandshake(
     let failure: { err: unknown; feature: string } | undefined;
     for (const phase of phases) {
       // Started in the features' order within one tick; the first refusal in that order wins.
-      const results = await Promise.allSettled(phase.map((e) => e.step.run(socket)));
+      const results = await Promise.allSettled(phase.map((e) => start(e, socket)));
       results.forEach((result, i) => {
         const entry = phase[i] as Entry;
         if (result.status === "fulfilled") done.push(entry);

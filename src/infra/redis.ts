@@ -117,7 +117,9 @@ export function createRedisConnections(options: RedisConnectionOptions): RedisCo
   });
   // The adapter subscribes before the connection is up, so its clients need the
   // offline queue (see PITFALLS: enableOfflineQueue=false breaks the adapter).
-  const pub = connect("pub", { maxRetriesPerRequest: null });
+  // Auto-pipelined: the publishes of one tick (the presence changes of the handshakes one
+  // Redis reply completed together) leave in one write, in order.
+  const pub = connect("pub", { maxRetriesPerRequest: null, enableAutoPipelining: true });
   const sub = connect("sub", { maxRetriesPerRequest: null });
   for (const [role, client] of [
     ["pub", pub],

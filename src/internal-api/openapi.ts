@@ -8,6 +8,7 @@ import {
   presenceStateResponse,
   publishedResponse,
   redeliveredResponse,
+  revokedResponse,
   roomHistoryResponse,
   roomOnlineResponse,
   unreadCountResponse,
@@ -17,6 +18,7 @@ import {
   deadLetterListQuery,
   deadLetterParams,
   publishNotificationBody,
+  revokeBody,
   roomHistoryQuery,
   roomMessageBody,
   roomParams,
@@ -81,6 +83,16 @@ export const INTERNAL_ROUTES: readonly RouteDoc[] = [
     params: userParams,
     status: 202,
     response: userResponse,
+  },
+  {
+    method: "post",
+    path: "/internal/users/:userId/revoke",
+    summary:
+      "Refuse every token of the user issued before `before` (default now), on every instance, and disconnect the user's sockets",
+    params: userParams,
+    body: revokeBody,
+    status: 202,
+    response: revokedResponse,
   },
   {
     method: "get",

@@ -46,6 +46,8 @@ export const publishedResponse = z.object({
 });
 export const postedMessageResponse = z.object({ message: messageResponse });
 export const userResponse = z.object({ userId: z.string() });
+/** `before`: the time in force (epoch ms): a later revocation never moves it backwards. */
+export const revokedResponse = z.object({ userId: z.string(), before: z.number().int() });
 
 export const roomHistoryResponse = z.object({
   roomId: z.string(),

@@ -13,6 +13,7 @@ import {
   deadLetterParams,
   parseOrThrow,
   publishNotificationBody,
+  revokeBody,
   roomHistoryQuery,
   roomMessageBody,
   roomParams,
@@ -64,6 +65,11 @@ export interface InternalApiDeps {
    * when the request cannot reach the other instances now.
    */
   disconnectUser(userId: string): void;
+  /**
+   * Refuses the user's tokens issued before `beforeMs` on every instance, then disconnects
+   * the user's sockets as `disconnectUser` does; resolves with the time in force.
+   */
+  revokeUser(userId: string, beforeMs: number): Promise<number>;
   /** The webhook dead letters; unset when webhooks are off (their routes answer 404). */
   deadLetters?: DeadLetters;
   /** Told of every answered request: the route's pattern (`unknown` when none matched) and the status. */
@@ -142,6 +148,21 @@ export function createInternalApi(options: InternalApiOptions, deps: InternalApi
     deps.disconnectUser(userId);
     log.info({ userId }, "user disconnected on request");
     res.status(202).json({ userId });
+  });
+
+  api.post("/users/:userId/revoke", authenticate, async (req, res) => {
+    const { userId } = parseOrThrow(userParams, req.params, "user");
+    const { before } = parseOrThrow(revokeBody, req.body, "revocation");
+    const now = Date.now();
+    const beforeMs = before === undefined ? now : typeof before === "number" ? before : Date.parse(before);
+    if (beforeMs > now) {
+      throw new AppError("INVALID_PAYLOAD", "before must not be in the future", {
+        fields: [{ path: "before", message: "must not be in the future" }],
+      });
+    }
+    const inForce = await deps.revokeUser(userId, beforeMs);
+    log.info({ userId, before: inForce }, "user's tokens revoked");
+    res.status(202).json({ userId, before: inForce });
   });
 
   api.get("/rooms/:roomId/messages", authenticate, async (req, res) => {

@@ -33,6 +33,16 @@ export const roomMessageBody = z.object({
 
 export const userParams = z.object({ userId });
 
+/** `before`: epoch milliseconds or an ISO 8601 time; unset: now. */
+export const revokeBody = z
+  .object({
+    before: z
+      .union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.iso.datetime({ offset: true })])
+      .optional(),
+  })
+  .optional()
+  .default({});
+
 const seqParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 /** A room's log paged by seq: newest first without `afterSeq`, oldest first after it. */

@@ -168,6 +168,11 @@ export interface ServerToClientEvents {
   "chat:typing": (payload: { roomId: string; userId: string; typing: boolean }) => void;
   "chat:read": (payload: { roomId: string; userId: string; messageId: string }) => void;
   "chat:member": (payload: { roomId: string; userId: string; event: "join" | "leave" }) => void;
+  /**
+   * This socket is no longer in the room: its room token expired (`expired`), or the
+   * backend's access hook refused it on a re-check (`denied`). Join again to come back.
+   */
+  "chat:left": (payload: { roomId: string; reason: "expired" | "denied" }) => void;
   "chat:room": (payload: ChatRoomActivity) => void;
 
   "presence:changed": (state: PresenceState) => void;
@@ -183,6 +188,8 @@ export interface SocketData {
   user: AuthenticatedUser;
   /** Epoch seconds at which the current token expires. */
   tokenExp: number;
+  /** Epoch seconds at which the current token was issued (what a revocation compares). */
+  tokenIssuedAt: number;
 }
 
 export type ServerEventName = keyof ServerToClientEvents;

@@ -27,6 +27,8 @@ export const chatJoinPayload = z
     epoch: epochSchema.optional(),
     /** The older cursor: the id of the last message the client holds. */
     since: messageId.optional(),
+    /** A room token (a JWT with a `room` claim) for a room the connection's token does not grant. */
+    token: z.string().min(1).max(16_384).optional(),
   })
   .refine((p) => (p.sinceSeq === undefined) === (p.epoch === undefined), {
     message: "sinceSeq and epoch go together",

@@ -296,6 +296,15 @@ describe.each(backends)("$name message store", (backend) => {
     ]);
   });
 
+  it("finds the message a sender stored with a clientMsgId, and nothing for another sender, room or id", async () => {
+    const store = backend.messages();
+    const { message } = await store.append(msg("team:a", "alice", "kept", { clientMsgId: "s1" }));
+    expect(await store.stored("team:a", "alice", "s1")).toEqual(message);
+    expect(await store.stored("team:a", "bob", "s1")).toBeUndefined();
+    expect(await store.stored("team:b", "alice", "s1")).toBeUndefined();
+    expect(await store.stored("team:a", "alice", "s2")).toBeUndefined();
+  });
+
   it("refuses an append past the sender's rate limit with RATE_LIMITED and retryAfterMs, storing nothing", async () => {
     const store = backend.messages();
     // 1 per minute sustained, 2 more as a burst: the fourth send within the minute is refused.

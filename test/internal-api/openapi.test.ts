@@ -31,6 +31,7 @@ function internalRoutes(): string[] {
       rooms: {} as never,
       reads: {} as never,
       disconnectUser: () => {},
+      revokeUser: async () => 0,
     },
   ) as unknown as { stack: Layer[] };
   const found: string[] = [];

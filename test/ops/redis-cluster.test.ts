@@ -3,6 +3,7 @@ import type { Message, Notification, PresenceState } from "../../src/protocol/in
 import { startApp, type TestApp } from "../helpers/app.js";
 import {
   closeAllClients,
+  connectError,
   connected,
   eventually,
   nextEvent,
@@ -148,5 +149,21 @@ describe("two instances over a Redis Cluster with sharded pub/sub", () => {
     });
     expect(res.status).toBe(202);
     await gone;
+  });
+
+  it("revokes a user's tokens on both instances: the announcement crosses the cluster", async () => {
+    const token = await tokenFor("rev-cl");
+    // B answers for the user once, so its cache must hear the revocation.
+    const onB = await connected(b.url, token);
+    const gone = new Promise<void>((resolve) => onB.once("disconnect", () => resolve()));
+    const res = await fetch(`${a.url}/internal/users/rev-cl/revoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(res.status).toBe(202);
+    await gone;
+    const refused = await connectError(b.url, token);
+    expect(refused.data).toMatchObject({ code: "TOKEN_INVALID" });
   });
 });

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { FeaturesFactory } from "../../src/app.js";
 import { featureBuilders } from "../../src/features.js";
-import { AppError } from "../../src/protocol/index.js";
+import { AppError, userRoom } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { ChildServer } from "../helpers/child-server.js";
 import {
@@ -86,6 +86,10 @@ describe("connections per user", () => {
     expect(tally(results.map((r) => r.outcome))).toEqual({ connected: 10, TOO_MANY_CONNECTIONS: 20 });
     expect(serverSockets(t)).toBe(10);
     expect(await recorded(keyPrefix, "crowd")).toBe(10);
+    // The refused handshakes joined the user room beside their admission: they left it again.
+    await eventually(() => t.app.io.of("/").adapter.rooms.get(userRoom("crowd"))?.size === 10);
+    const members = t.app.io.of("/").adapter.rooms.get(userRoom("crowd")) ?? new Set();
+    expect([...members].every((id) => t.app.io.of("/").sockets.has(id))).toBe(true);
   });
 
   it("admits exactly MAX_CONNECTIONS_PER_USER of 30 simultaneous handshakes split over two instances", async () => {
@@ -227,6 +231,23 @@ describe("connection floods from one address", () => {
     expect(err.data).toMatchObject({ status: 429, code: "RATE_LIMITED", retryAfterMs: expect.any(Number) });
     // The flood did not take the server down: the sockets already admitted still work.
     expect(t.app.io.of("/").sockets.size).toBe(5);
+  });
+
+  it("gives back the connection presence admitted beside a handshake the per-address rate refused", async () => {
+    const keyPrefix = prefix();
+    const t = await start({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: keyPrefix,
+      RATE_CONNECT_PER_IP_PER_MIN: "2",
+      MAX_CONNECTIONS_PER_USER: "5",
+    });
+    const token = await tokenFor("counted-twice");
+    await connected(t.url, token);
+    await connected(t.url, token);
+    // Counted in the same phase as presence's admission, which recorded it too.
+    expect((await connectError(t.url, token)).data?.code).toBe("RATE_LIMITED");
+    await eventually(async () => (await recorded(keyPrefix, "counted-twice")) === 2);
+    expect(serverSockets(t)).toBe(2);
   });
 
   it("counts handshakes refused by authentication, so a valid token after them is refused RATE_LIMITED", async () => {

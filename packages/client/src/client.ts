@@ -205,6 +205,15 @@ export function connect(options: ConnectOptions): RealtimeClient {
   socket.on("chat:read", (event) => events.emit("read", event));
   socket.on("chat:member", (event) => events.emit("member", event));
   socket.on("chat:room", (event) => events.emit("room", event));
+  socket.on("chat:left", (event) => {
+    // The server no longer has this socket in the room: rejoining it by itself would be refused.
+    const error = new RealtimeError("FORBIDDEN", `no longer in ${event.roomId} (${event.reason})`);
+    rooms.forget(event.roomId, error);
+    sends.rejectRoom(event.roomId, error);
+    typing.clear(event.roomId);
+    model.reset(event.roomId);
+    events.emit("left", event);
+  });
   socket.on("presence:changed", (presenceState) => events.emit("presence", presenceState));
   socket.on("notification:new", (notification) => {
     if (notificationIds.add(notification.id)) events.emit("notification", notification);
@@ -227,7 +236,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
   }
 
   const chat: ChatApi = {
-    join: (roomId) => rooms.join(roomId),
+    join: (roomId, joinOptions = {}) => rooms.join(roomId, joinOptions.token),
     leave: (roomId) => leave(roomId, false),
     forget: (roomId) => leave(roomId, true),
     send: (roomId, text, { clientMsgId, ...extra } = {}) => sends.send(roomId, text, clientMsgId, extra),

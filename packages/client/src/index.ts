@@ -39,11 +39,13 @@ export type {
   ConnectionStatus,
   ConnectOptions,
   GapEvent,
+  JoinOptions,
   NotificationsApi,
   PresenceApi,
   RealtimeClient,
   RealtimeEvents,
   RejoinEvent,
+  RoomToken,
   SettableStatus,
   StatusEvent,
 } from "./types.js";

@@ -36,7 +36,16 @@ export interface RoomSyncDeps {
  */
 type JoinKind = "newest" | "reconnect" | "fill";
 
+/**
+ * A room token (a JWT with a `room` claim, from the application's backend) for a room the
+ * connection's token does not grant, or a function that returns a fresh one: it is called
+ * before every join of the room, the rejoins after a reconnect included.
+ */
+export type RoomToken = string | (() => string | Promise<string>);
+
 interface RoomState {
+  /** Presented with every `chat:join` of the room. */
+  token: RoomToken | undefined;
   /** Joined at least once: the next join recovers from the cursor. */
   everJoined: boolean;
   /** The connection on which the room is joined (-1: not on this one). */
@@ -47,6 +56,11 @@ interface RoomState {
   readonly cursor: RoomCursor;
   /** Live messages that arrived while a join was in flight, handled after its answer. */
   held: Message[] | undefined;
+}
+
+/** The room token to present now: the string, or what the function returns. */
+async function tokenOf(token: RoomToken): Promise<string> {
+  return typeof token === "string" ? token : await token();
 }
 
 /** What a join brought. */
@@ -91,13 +105,14 @@ export class RoomSync {
    * The application asks for the room: its newest page, even when already joined on this
    * connection. Kept until it is answered or `joinTimeoutMs` passes.
    */
-  join(roomId: string): Promise<ChatJoinResult> {
+  join(roomId: string, token?: RoomToken): Promise<ChatJoinResult> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(new RealtimeError("DISCONNECTED", "the client is closed"));
         return;
       }
       const room = this.rooms.get(roomId) ?? this.track(roomId);
+      if (token !== undefined) room.token = token;
       const waiter = {
         resolve: (result: ChatJoinResult) => {
           clearTimeout(timer);
@@ -196,6 +211,7 @@ export class RoomSync {
 
   private track(roomId: string): RoomState {
     const room: RoomState = {
+      token: undefined,
       everJoined: false,
       joinedOn: -1,
       joining: false,
@@ -235,7 +251,9 @@ export class RoomSync {
 
   /** The newest page; the cursor starts over at its end. */
   private async joinNewest(room: RoomState, roomId: string): Promise<Joined | undefined> {
-    const result = await this.deps.request("chat:join", { roomId });
+    // No await without a token: the join goes out in the same tick as before.
+    const payload = room.token === undefined ? { roomId } : { roomId, token: await tokenOf(room.token) };
+    const result = await this.deps.request("chat:join", payload);
     if (this.rooms.get(roomId) !== room) return undefined;
     room.cursor.restart(result.epoch, result.seq);
     return { result, answered: [...result.messages], handed: [], recovered: true };
@@ -248,7 +266,8 @@ export class RoomSync {
     let recovered = true;
     let request: JoinRequest = room.cursor.joinRequest(roomId);
     for (;;) {
-      const result = await this.deps.request("chat:join", request);
+      const payload = room.token === undefined ? request : { ...request, token: await tokenOf(room.token) };
+      const result = await this.deps.request("chat:join", payload);
       if (this.rooms.get(roomId) !== room) return undefined;
       answered.push(...result.messages);
       if (result.recovered === false) {

@@ -9,6 +9,7 @@ import type {
   ServerEventPayload,
   SettableStatus,
 } from "./protocol.js";
+import type { RoomToken } from "./room-sync.js";
 
 /**
  * The SDK's public surface: what `connect()` takes and returns, and the events it emits.
@@ -74,6 +75,11 @@ export interface RealtimeEvents {
   read: (event: ServerEventPayload<"chat:read">) => void;
   member: (event: ServerEventPayload<"chat:member">) => void;
   /**
+   * The server took this client out of a room (its room token expired, or the backend's
+   * access hook refused it): the client stops keeping the room; join it again to come back.
+   */
+  left: (event: ServerEventPayload<"chat:left">) => void;
+  /**
    * A room was joined again after a reconnect (or, with `recovered: false`, after a hole in
    * live delivery that could not be filled).
    */
@@ -127,14 +133,24 @@ export interface ConnectOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
 
-export type { SettableStatus };
+export type { RoomToken, SettableStatus };
+
+export interface JoinOptions {
+  /**
+   * A room token from the application's backend, for a room the connection's token does not
+   * grant (or a function returning a fresh one): sent with this join and every rejoin. The
+   * server takes the socket out of the room at the token's `exp` (a `left` event); join again
+   * with a later token before then to stay.
+   */
+  token?: RoomToken;
+}
 
 export interface ChatApi {
   /**
    * Join a room: resolves with its newest page (oldest first), unread count and who is
    * online. The client rejoins it by itself after every reconnect, from the last message it saw.
    */
-  join(roomId: string): Promise<AckData<"chat:join">>;
+  join(roomId: string, options?: JoinOptions): Promise<AckData<"chat:join">>;
   leave(roomId: string): Promise<void>;
   /**
    * Resolves with the stored message once the server acknowledged it. Unacknowledged sends

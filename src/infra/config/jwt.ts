@@ -32,6 +32,7 @@ const fields = z.object({
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
   JWT_CLOCK_TOLERANCE_SEC: int(0, 300).default(5),
+  JWT_MAX_LIFETIME_SEC: int(60, 366 * 24 * 3600).default(7 * 24 * 3600),
 });
 
 /** Exactly one key source: a shared secret, a PEM public key or a JWKS URL; none is the development secret. */
@@ -78,5 +79,10 @@ export const jwtSection = fields.transform((e, ctx) => {
     issuer: e.JWT_ISSUER,
     audience: e.JWT_AUDIENCE,
     clockToleranceSec: e.JWT_CLOCK_TOLERANCE_SEC,
+    /**
+     * The longest a token may live (exp − iat): longer ones are refused, tokens without
+     * `iat` count as issued this long before their exp, and a revocation is kept this long.
+     */
+    maxLifetimeSec: e.JWT_MAX_LIFETIME_SEC,
   };
 });

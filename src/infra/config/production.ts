@@ -16,7 +16,9 @@ type Variables = z.output<typeof processSection.in> &
   z.output<typeof sections.metrics.in> &
   z.output<typeof sections.demo.in> &
   z.output<typeof sections.admin.in> &
-  z.output<typeof sections.webhooks.in>;
+  z.output<typeof sections.webhooks.in> &
+  z.output<typeof sections.roomAccess.in> &
+  z.output<typeof sections.messageHook.in>;
 
 /**
  * What NODE_ENV=production refuses, and what it only warns about. It reads the variables,
@@ -55,6 +57,15 @@ export function productionRules(e: Variables): { problems: string[]; warnings: s
     warnings.push(
       "WEBHOOK_URL is http://: webhook payloads (messages, user ids) cross the network unencrypted; use https://",
     );
+  }
+  // The hooks carry their Bearer key and what users do (rooms, message texts) on every call.
+  for (const [name, url] of [
+    ["ROOM_ACCESS_URL", e.ROOM_ACCESS_URL],
+    ["MESSAGE_HOOK_URL", e.MESSAGE_HOOK_URL],
+  ] as const) {
+    if (url?.startsWith("http://")) {
+      warnings.push(`${name} is http://: its key and payloads cross the network unencrypted; use https://`);
+    }
   }
   return { problems, warnings };
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { messageHookSection, roomAccessSection } from "./backend-hooks.js";
 import { flag, hostPorts, int, isHostPort, list, optionalString, problem } from "./fields.js";
 import { jwtSection } from "./jwt.js";
 
@@ -327,6 +328,8 @@ export const sections = {
   presence,
   notifications,
   internalApi,
+  roomAccess: roomAccessSection,
+  messageHook: messageHookSection,
   webhooks,
   demo,
   admin,
