@@ -10,6 +10,8 @@ export interface Size {
   sdkReceivers: number;
   /** Mean gap between one sender's messages. */
   sendIntervalMs: number;
+  /** Of a sender's requests, this share is an edit, a delete or a reaction of one of its messages. */
+  changeShare: number;
   /** Mean gap between two client cuts (any client). */
   clientCutEveryMs: number;
   /** Mean gap between two scheduled faults. */
@@ -31,6 +33,7 @@ export const SIZES: Record<Size["name"], Size> = {
     rawReceivers: 3,
     sdkReceivers: 3,
     sendIntervalMs: 80,
+    changeShare: 0.3,
     clientCutEveryMs: 1200,
     faultGapMs: 3000,
     notifyEveryMs: 600,
@@ -45,6 +48,7 @@ export const SIZES: Record<Size["name"], Size> = {
     rawReceivers: 5,
     sdkReceivers: 5,
     sendIntervalMs: 100,
+    changeShare: 0.3,
     clientCutEveryMs: 800,
     faultGapMs: 4000,
     notifyEveryMs: 500,

@@ -51,6 +51,7 @@ export function formatReport(r: CheckReport): string {
     `delivery check: seed ${r.seed}, size ${r.size.name}, ${r.size.durationSec} s of traffic, ${r.wallSec} s in all`,
     `  ${r.rooms} rooms; ${r.size.senders} senders; ${r.receivers.raw} raw and ${r.receivers.sdk} SDK receivers; 3 instances; Redis appendonly yes`,
     `  messages: ${m.sent} sent, ${m.acked} acked (${m.attempts} attempts), ${m.stored} stored (${m.storedUnacked} of them never acked)`,
+    `  changes: ${r.changes.sent} edits, deletes and reactions sent, ${r.changes.stored} stored, ${r.changes.noop} answered "nothing to change", ${r.changes.refused} refused or unanswered; ${r.changes.statesChecked} messages of history and ${r.changes.modelsChecked} of SDK models compared with the stream folded`,
     `  deliveries checked: ${r.deliveries.raw + r.deliveries.sdk} (raw ${r.deliveries.raw}, SDK ${r.deliveries.sdk})`,
     `  reconnects: raw ${r.reconnects.raw}, SDK ${r.reconnects.sdk}, senders ${r.reconnects.senders}`,
     `  announced gaps: ${r.announcedGaps} (${r.announcedSkipped} messages skipped); recovered:false ${r.notRecovered}; messages of a lost epoch ${r.oldEpoch}`,

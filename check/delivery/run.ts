@@ -1,6 +1,8 @@
+import { foldLog, verifyShown } from "./changes.js";
 import { ClientLink } from "./client-link.js";
 import { CHECK_KEY_PREFIX, Cluster } from "./cluster.js";
 import { type FaultKind, FaultRunner, planFaults } from "./faults.js";
+import { readHistories } from "./history.js";
 import { type Inbox, readInbox } from "./inbox.js";
 import { Notifier } from "./notifier.js";
 import type { CheckOptions, Size } from "./options.js";
@@ -11,7 +13,7 @@ import { Sender } from "./sender.js";
 import { type RoomLog, readRoomLog } from "./stream.js";
 import { type Violation, verifyNotifications, verifyStorage, verifyViews } from "./verify.js";
 import type { ReceiverRecord } from "./view.js";
-import { sleep } from "./wire.js";
+import { sleep, type WireMessage } from "./wire.js";
 
 export const INSTANCES = 3;
 /** A send or a notification is retried for this long before the checker gives up on it. */
@@ -30,6 +32,15 @@ export interface CheckReport {
   faultsEnabled: FaultKind[];
   rooms: number;
   messages: { sent: number; acked: number; attempts: number; stored: number; storedUnacked: number };
+  /** Edits, deletes and reactions among the requests: stored, answered "nothing to change", refused. */
+  changes: {
+    sent: number;
+    stored: number;
+    noop: number;
+    refused: number;
+    statesChecked: number;
+    modelsChecked: number;
+  };
   deliveries: { raw: number; sdk: number };
   receivers: { raw: number; sdk: number };
   reconnects: { raw: number; sdk: number; senders: number };
@@ -52,6 +63,10 @@ function instanceEnv(size: Size): Record<string, string> {
     RATE_CHAT_SEND_PER_SEC: "1000",
     RATE_CHAT_SEND_BURST: "2000",
     RATE_CHAT_JOIN_PER_SEC: "1000",
+    RATE_CHAT_EDIT_PER_SEC: "1000",
+    RATE_CHAT_REACT_PER_SEC: "1000",
+    // A change may target any message of the run.
+    CHAT_EDIT_WINDOW_SEC: "0",
     RATE_INTERNAL_API_PER_SEC: "100000",
     MAX_CONNECTIONS_PER_USER: "100",
     // The verification reads the whole log: nothing may be trimmed.
@@ -146,7 +161,10 @@ async function driveTraffic(
     INSTANCES,
   );
 
-  for (const s of p.senders) s.start(size.sendIntervalMs, SEND_DEADLINE_MS);
+  for (const s of p.senders) {
+    s.changeShare = size.changeShare;
+    s.start(size.sendIntervalMs, SEND_DEADLINE_MS);
+  }
   if (options.faults.includes("client-cut")) faults.startClientCuts(size.clientCutEveryMs);
   const notifying = (async () => {
     const pace = random.fork("notify-pace");
@@ -194,11 +212,30 @@ function buildReport(
   traffic: Traffic,
   logs: Map<string, RoomLog>,
   inboxes: Map<string, Inbox>,
+  histories: Map<string, WireMessage[]>,
   began: number,
 ): CheckReport {
   const { notifier, faults } = traffic;
-  const sent = p.senders.flatMap((s) => [...s.sent.values()]);
-  const storage = verifyStorage([...logs.values()], sent);
+  const requests = p.senders.flatMap((s) => [...s.sent.values()]);
+  const sent = requests.filter((s) => !s.change);
+  const changes = requests.filter((s) => s.change);
+  const folded = new Map([...logs].map(([roomId, log]) => [roomId, foldLog(log)]));
+  const stateViolations = [...histories].flatMap(([roomId, shown]) =>
+    verifyShown(`history ${roomId}`, folded.get(roomId) ?? new Map(), shown, "state-differs"),
+  );
+  let modelsChecked = 0;
+  const modelViolations = p.sdks.flatMap((r) =>
+    [...r.models()].flatMap(([roomId, shown]) => {
+      modelsChecked += shown.length;
+      return verifyShown(
+        `${r.name} model ${roomId}`,
+        folded.get(roomId) ?? new Map(),
+        shown,
+        "model-differs",
+      ).map((v) => ({ ...v, receiver: "sdk" as const }));
+    }),
+  );
+  const storage = verifyStorage([...logs.values()], requests);
   const rawViews = verifyViews(
     logs,
     p.raws.map((r) => r.record),
@@ -220,6 +257,14 @@ function buildReport(
       attempts: sum(sent, (s) => s.attempts),
       stored: sum([...logs.values()], (l) => l.messages.length),
       storedUnacked: storage.storedUnacked,
+    },
+    changes: {
+      sent: changes.length,
+      stored: changes.filter((c) => c.acked).length,
+      noop: changes.filter((c) => c.noop).length,
+      refused: changes.filter((c) => !c.acked && !c.noop).length,
+      statesChecked: sum([...histories.values()], (h) => h.filter((m) => m.kind === undefined).length),
+      modelsChecked,
     },
     deliveries: { raw: rawViews.deliveries, sdk: sdkViews.deliveries },
     receivers: { raw: p.raws.length, sdk: p.sdks.length },
@@ -246,6 +291,8 @@ function buildReport(
       ...rawViews.violations,
       ...sdkViews.violations,
       ...verifyNotifications(publishes, inboxes),
+      ...stateViolations,
+      ...modelViolations,
     ],
     wallSec: Math.round((Date.now() - began) / 1000),
   };
@@ -281,7 +328,9 @@ export async function runDeliveryCheck(
       cluster,
       traffic.notifier.publishes.flatMap((n) => n.userIds),
     );
-    return buildReport(options, participants, traffic, logs, inboxes, began);
+    const url = (cluster.alive()[0] ?? cluster.instances[0])?.url as string;
+    const histories = await readHistories(url, rooms);
+    return buildReport(options, participants, traffic, logs, inboxes, histories, began);
   } finally {
     if (participants) await closeParticipants(participants);
     await cluster.stop();

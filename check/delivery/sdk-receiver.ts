@@ -86,6 +86,11 @@ export class SdkReceiver {
     return this.record.userId;
   }
 
+  /** The SDK's model of each room: its messages with edits, deletes and reactions applied. */
+  models(): Map<string, WireMessage[]> {
+    return new Map(this.roomIds.map((roomId) => [roomId, this.client.chat.messages(roomId)]));
+  }
+
   get name(): string {
     return this.record.name;
   }

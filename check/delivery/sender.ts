@@ -11,7 +11,14 @@ export interface SentMessage {
   /** The stored message the `ok` ack carried (for a retry: the original, if the server keeps its word). */
   acked?: WireMessage;
   lastError?: string;
+  /** A change (edit, delete, reaction) to `target` rather than a message. */
+  change?: { kind: "edit" | "delete" | "reaction"; target: string; emoji?: string; on?: boolean };
+  /** A change the server answered with `entry: null`: nothing was to change, nothing may be stored. */
+  noop?: boolean;
 }
+
+/** The emoji the senders react with: few, so reactions are taken back and given again often. */
+const EMOJI = ["👍", "🎉", ":eyes:"];
 
 /**
  * A chat client that sends: joins its rooms on every connect, sends each message with a
@@ -36,6 +43,9 @@ export class Sender {
     readonly link: ClientLink,
     private readonly random: Random,
   ) {}
+
+  /** Of every new request, this share is a change to one of the sender's acked messages. */
+  changeShare = 0;
 
   static async open(name: string, roomIds: string[], link: ClientLink, random: Random): Promise<Sender> {
     const sender = new Sender(name, name, roomIds, link, random);
@@ -72,7 +82,7 @@ export class Sender {
       let n = 0;
       while (this.running) {
         n += 1;
-        const message: SentMessage = {
+        const message: SentMessage = this.nextChange(n) ?? {
           clientMsgId: `${this.name}-${n}`,
           roomId: this.random.pick(this.roomIds),
           senderId: this.userId,
@@ -87,6 +97,54 @@ export class Sender {
     })();
   }
 
+  /**
+   * A change to one of this sender's acked, undeleted messages (with the share's chance):
+   * a reaction given or taken back (half), an edit, or a delete.
+   */
+  private nextChange(n: number): SentMessage | undefined {
+    if (this.changeShare <= 0 || this.random.next() >= this.changeShare) return undefined;
+    const targets = [...this.sent.values()].filter(
+      (m) => m.acked && !m.change && !this.deleted.has(m.acked.id),
+    );
+    if (targets.length === 0) return undefined;
+    const target = this.random.pick(targets);
+    const roll = this.random.next();
+    const kind = roll < 0.5 ? "reaction" : roll < 0.85 ? "edit" : "delete";
+    const id = (target.acked as WireMessage).id;
+    if (kind === "delete") this.deleted.add(id);
+    return {
+      clientMsgId: `${this.name}-${n}-${kind}`,
+      roomId: target.roomId,
+      senderId: this.userId,
+      attempts: 0,
+      change:
+        kind === "reaction"
+          ? { kind, target: id, emoji: this.random.pick(EMOJI), on: this.random.next() < 0.6 }
+          : { kind, target: id },
+    };
+  }
+
+  private readonly deleted = new Set<string>();
+
+  /** The request of a message or a change, as the README's events take it. */
+  private request(message: SentMessage): { event: string; payload: Record<string, unknown> } {
+    const base = { roomId: message.roomId, clientMsgId: message.clientMsgId };
+    const change = message.change;
+    if (!change)
+      return { event: "chat:send", payload: { ...base, text: `${message.clientMsgId} from ${this.userId}` } };
+    if (change.kind === "edit")
+      return {
+        event: "chat:edit",
+        payload: { ...base, messageId: change.target, text: `${message.clientMsgId}` },
+      };
+    if (change.kind === "delete")
+      return { event: "chat:delete", payload: { ...base, messageId: change.target } };
+    return {
+      event: "chat:react",
+      payload: { ...base, messageId: change.target, emoji: change.emoji, on: change.on },
+    };
+  }
+
   private async deliver(message: SentMessage, deadline: number): Promise<void> {
     while (Date.now() < deadline && !this.closed) {
       if (!this.joined) {
@@ -94,16 +152,20 @@ export class Sender {
         continue;
       }
       message.attempts += 1;
-      const res = await ask<WireMessage>(this.socket, "chat:send", {
-        roomId: message.roomId,
-        text: `${message.clientMsgId} from ${this.userId}`,
-        clientMsgId: message.clientMsgId,
-      });
+      const { event, payload } = this.request(message);
+      const res = await ask<WireMessage | { entry: WireMessage | null }>(this.socket, event, payload);
       if (res.ok) {
-        message.acked = res.data;
+        if (!message.change) message.acked = res.data as WireMessage;
+        else {
+          const { entry } = res.data as { entry: WireMessage | null };
+          if (entry) message.acked = entry;
+          else message.noop = true;
+        }
         return;
       }
       message.lastError = res.error.code;
+      // A change the server refuses for good (its target gone): retrying cannot help.
+      if (message.change && (res.error.code === "NOT_FOUND" || res.error.code === "FORBIDDEN")) return;
       const retryAfter = "retryAfterMs" in res.error ? res.error.retryAfterMs : undefined;
       await sleep(retryAfter ?? 100);
     }

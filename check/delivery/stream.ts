@@ -8,6 +8,12 @@ export interface StoredMessage {
   seq?: number;
   senderId: string;
   clientMsgId?: string;
+  /** A change entry: what it does, to which message id, with what. */
+  kind?: "edit" | "delete" | "reaction";
+  target?: string;
+  text?: string;
+  emoji?: string;
+  on?: boolean;
 }
 
 /** A room's retained log, oldest first, and its sequence's state. */
@@ -30,11 +36,19 @@ function field(fields: string[], name: string): string | undefined {
  * whose entry id is the message id. The only code that knows the layout: adjust it here.
  */
 export function parseStreamEntry(entryId: string, fields: string[]): StoredMessage {
-  const body = JSON.parse(field(fields, "m") ?? "{}") as { clientMsgId?: string };
+  const body = JSON.parse(field(fields, "m") ?? "{}") as Pick<
+    StoredMessage,
+    "clientMsgId" | "kind" | "target" | "text" | "emoji" | "on"
+  >;
   const t = field(fields, "t");
   const base = {
     senderId: field(fields, "u") ?? "",
     ...(body.clientMsgId === undefined ? {} : { clientMsgId: body.clientMsgId }),
+    ...(body.text === undefined ? {} : { text: body.text }),
+    ...(body.kind === undefined ? {} : { kind: body.kind }),
+    ...(body.target === undefined ? {} : { target: body.target }),
+    ...(body.emoji === undefined ? {} : { emoji: body.emoji }),
+    ...(body.on === undefined ? {} : { on: body.on }),
   };
   if (t === undefined) return { id: entryId, ...base };
   const seq = Number(entryId.split("-")[0]);

@@ -19,6 +19,8 @@ export const VIOLATION_KINDS = [
   "notification-missing",
   "notification-id-differs",
   "unread-count",
+  "state-differs",
+  "model-differs",
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -55,7 +57,14 @@ export function verifyStorage(
       violations.push(
         violation("stored-twice", `${s.clientMsgId} in ${s.roomId}: ${copies.map((m) => m.id).join(", ")}`),
       );
-    if (!s.acked) {
+    if (s.noop && copies.length > 0) {
+      violations.push(
+        violation(
+          "ack-differs",
+          `${s.clientMsgId}: answered as changing nothing, stored as ${copies[0]?.id}`,
+        ),
+      );
+    } else if (!s.acked) {
       if (copies.length > 0) storedUnacked += 1;
     } else if (copies.length === 0) {
       violations.push(

@@ -89,6 +89,8 @@ export interface ChatDeps {
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 60 * 60;
+/** `chat:rooms` per user per second. */
+const ROOMS_PER_SEC = 5;
 /** `unread` is counted over at most this many of the newest messages (or the history limit). */
 const UNREAD_CAP = 1000;
 /** Extra sends allowed above the sustained rate are refilled over this window. */
@@ -126,6 +128,8 @@ export function createChatFeature(options: ChatOptions, deps: ChatDeps): ChatFea
     query: deps.rateLimiter("chat:query", { points: rate.joinPerSec, durationSec: 1 }),
     edit: deps.rateLimiter("chat:edit", { points: rate.editPerSec, durationSec: 1 }),
     react: deps.rateLimiter("chat:react", { points: rate.reactPerSec, durationSec: 1 }),
+    // A room list reads every listed room's head (up to 500): a bucket of its own, small.
+    rooms: deps.rateLimiter("chat:rooms", { points: ROOMS_PER_SEC, durationSec: 1 }),
   };
 
   const membership = createMembership({

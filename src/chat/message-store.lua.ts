@@ -270,12 +270,20 @@ ${LUA_LOG}
 ${LUA_STATES}
 local h = redis.call('HMGET', KEYS[2], 'epoch', 'seq', 'ms')
 if not h[1] then return false end
-local entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', tonumber(ARGV[1]))
-for i = 1, #entries do
-  if not field(entries[i], 'k') then
-    local found = {entries[i]}
-    return {h[1], h[2], h[3], found, states_of(h[1], found)}
+-- Newest first, in small batches: the newest entry is a message in the usual case.
+local upper, scanned, batch = '+', 0, 4
+while scanned < tonumber(ARGV[1]) do
+  local entries = redis.call('XREVRANGE', KEYS[1], upper, '-', 'COUNT', batch)
+  for i = 1, #entries do
+    if not field(entries[i], 'k') then
+      local found = {entries[i]}
+      return {h[1], h[2], h[3], found, states_of(h[1], found)}
+    end
   end
+  if #entries < batch then break end
+  scanned = scanned + #entries
+  upper = '(' .. entries[#entries][1]
+  batch = math.min(50, batch * 4)
 end
 return {h[1], h[2], h[3], false, false}
 `;

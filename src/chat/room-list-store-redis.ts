@@ -30,8 +30,9 @@ export function createRedisRoomListStore(options: {
 
   return {
     async remember(userId, roomId, at) {
-      await redis.zadd(listKey(userId), at, roomId);
-      await follow(userId, roomId);
+      const [added] = await Promise.all([redis.zadd(listKey(userId), at, roomId), follow(userId, roomId)]);
+      // Only a room new to the list can take it over the bound (a rejoin, the usual case, cannot).
+      if (Number(added) === 0) return;
       const excess = (await redis.zcard(listKey(userId))) - MAX_REMEMBERED_ROOMS;
       if (excess > 0) {
         const dropped = (await redis.zpopmin(listKey(userId), excess)).filter((_, i) => i % 2 === 0);

@@ -19,9 +19,11 @@ export interface RoomAnnouncer {
 /** At most one `chat:room` per room per this window, across instances; the last one trails. */
 export const ANNOUNCE_WINDOW_MS = 1000;
 export const ROOMS_DEFAULT_LIMIT = 20;
+/** Failed announcement attempts in a row after which a room waits for its next message. */
+const MAX_FAILED_CYCLES = 3;
 
 export interface RoomList {
-  /** The user joined the room: their list holds it from now on. */
+  /** The user joined the room: their list holds it from now on (never rejects: logged). */
   joined(userId: string, roomId: string): Promise<void>;
   forget(userId: string, roomId: string): Promise<void>;
   /** The user's rooms, newest activity first, paged; `conn`: whose room tokens count. */
@@ -32,6 +34,7 @@ export interface RoomList {
 }
 
 type Listed = { roomId: string; summary: RoomSummary };
+type Cycle = { again: boolean; reading: boolean; timer?: NodeJS.Timeout };
 
 /** Newest activity first; rooms of the same time by id, so a cursor has one place. */
 const order = (a: Listed, b: Listed): number =>
@@ -64,11 +67,15 @@ export function createRoomList(deps: {
   const granted =
     deps.granted ?? (async (user: AuthenticatedUser, roomId: string) => roomAccess(user, roomId).allowed);
   const logger = deps.logger.child({ module: "room-list" });
-  /** Rooms with an announcement in progress here, and whether a message came during it. */
-  const busy = new Map<string, { again: boolean; timer?: NodeJS.Timeout }>();
+  /**
+   * Rooms with an announcement in progress here. `reading`: its read of the room has begun,
+   * so a message stored now may be missed by it: `again` asks for the next window's.
+   */
+  const busy = new Map<string, Cycle>();
   let stopped = false;
 
-  const announce = async (roomId: string) => {
+  const announce = async (roomId: string, state: Cycle) => {
+    state.reading = true;
     const [summary, followers] = await Promise.all([messages.summary(roomId), store.followers(roomId)]);
     if (!summary || followers.length === 0) return;
     deps.announcer.announce(followers, {
@@ -81,39 +88,56 @@ export function createRoomList(deps: {
   };
 
   /**
-   * Announce now when the room's window is free; otherwise once it lapses, unless another
-   * instance claims it first (its announcement then reads the log after this message).
+   * Announce now when the room's window is free; otherwise claim it again once it lapses,
+   * until this instance holds it. (Giving up when another instance got the window first
+   * would be enough in theory, its read coming after this message; but a timer may fire
+   * a moment before Redis lets the key go, and then nobody would announce the message.)
    */
-  const cycle = async (roomId: string, state: { again: boolean; timer?: NodeJS.Timeout }) => {
-    const wait = await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS);
-    if (wait === 0) {
-      await announce(roomId);
-      return;
+  const cycle = async (roomId: string, state: Cycle) => {
+    let wait = await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS);
+    while (wait > 0) {
+      await new Promise<void>((resolve) => {
+        state.timer = setTimeout(resolve, wait);
+      });
+      state.timer = undefined;
+      if (stopped) return;
+      wait = await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS);
     }
-    await new Promise<void>((resolve) => {
-      state.timer = setTimeout(resolve, wait);
-    });
-    state.timer = undefined;
-    if (stopped) return;
-    if ((await store.claimAnnouncement(roomId, ANNOUNCE_WINDOW_MS)) === 0) await announce(roomId);
+    await announce(roomId, state);
   };
 
-  const run = (roomId: string) => {
-    const state = { again: false } as { again: boolean; timer?: NodeJS.Timeout };
+  const run = (roomId: string, failures = 0) => {
+    const state: Cycle = { again: false, reading: false };
     busy.set(roomId, state);
-    cycle(roomId, state)
-      .catch((err: unknown) =>
-        logger.warn({ roomId, err: (err as Error).message }, "chat:room announcement failed"),
-      )
-      .finally(() => {
+    cycle(roomId, state).then(
+      () => {
         busy.delete(roomId);
         if (state.again && !stopped) run(roomId);
-      });
+      },
+      (err: unknown) => {
+        logger.warn({ roomId, err: (err as Error).message }, "chat:room announcement failed");
+        // Tried again a window later (a few times: Redis may be down), so the newest message
+        // is announced even when no other comes; a message meanwhile joins that attempt.
+        if (stopped || failures >= MAX_FAILED_CYCLES) {
+          busy.delete(roomId);
+          return;
+        }
+        state.timer = setTimeout(() => {
+          busy.delete(roomId);
+          if (!stopped) run(roomId, failures + 1);
+        }, ANNOUNCE_WINDOW_MS);
+      },
+    );
   };
 
   return {
     async joined(userId, roomId) {
-      await store.remember(userId, roomId, deps.now());
+      // The join stands without it: the list catches up at the room's next join.
+      try {
+        await store.remember(userId, roomId, deps.now());
+      } catch (err) {
+        logger.warn({ userId, roomId, err: (err as Error).message }, "room list not updated");
+      }
     },
 
     forget: (userId, roomId) => store.forget(userId, roomId),
@@ -168,8 +192,8 @@ export function createRoomList(deps: {
     stored(roomId) {
       if (stopped) return;
       const state = busy.get(roomId);
-      // An announcement still waiting for its window reads the log after this message anyway.
-      if (state) state.again ||= state.timer === undefined;
+      // An announcement that has not begun reading the room will read it after this message.
+      if (state) state.again ||= state.reading;
       else run(roomId);
     },
 

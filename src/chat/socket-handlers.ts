@@ -57,6 +57,7 @@ export interface ChatRateLimits {
   /** chat:edit and chat:delete, one bucket. */
   edit: RateLimiter;
   react: RateLimiter;
+  rooms: RateLimiter;
 }
 
 /** The chat events on the shared pipeline: each one is a service call, nothing more. */
@@ -67,7 +68,7 @@ export function registerChatEvents(
   limits: ChatRateLimits,
 ): void {
   router.on("chat:rooms", {
-    rateLimit: limits.query,
+    rateLimit: limits.rooms,
     handle: (payload, { socket, user }) => roomList.list(user, payload, socket),
   });
   router.on("chat:join", {

@@ -3,6 +3,8 @@ import type { Notification } from "../../src/protocol/index.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { eventually, ok, record, request, sleep } from "../helpers/client.js";
 import { usePrivateRedis } from "../helpers/lifecycle.js";
+import { WebhookReceiver } from "../helpers/webhook-receiver.js";
+import { webhookEnv } from "../webhooks/support.js";
 import { uniquePrefix, user } from "./support.js";
 
 /**
@@ -98,5 +100,41 @@ describe("mentions", () => {
       readAt: null,
     });
     expect((await ok(carol, "notification:list", {})).items).toEqual([]);
+  });
+
+  it("reaches the backend as notification.undelivered when webhooks are on, the message with its mentions and reply", async () => {
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const env = webhookEnv(fixture.redis.url, uniquePrefix("mentionhooks"), receiver, {
+        WEBHOOK_EVENTS: "notification.undelivered,chat.message.created",
+      });
+      const [a] = await Promise.all([startApp(env), startApp(env)]).then((apps) => {
+        fixture.apps.push(...apps);
+        return apps;
+      });
+      const alice = await user(a, "alice", { name: "Alice", rooms: ["team:*"] });
+      await ok(alice, "chat:join", { roomId: room });
+      const first = await ok(alice, "chat:send", { roomId: room, text: "agenda" });
+      const sent = await ok(alice, "chat:send", {
+        roomId: room,
+        text: "@dora ping",
+        mentions: ["dora"],
+        replyTo: first.id,
+      });
+      await eventually(() => receiver.of("notification.undelivered").length === 1);
+      expect(receiver.of("notification.undelivered")[0]?.data).toMatchObject({
+        userId: "dora",
+        notification: { type: "chat.mention", data: { roomId: room, messageId: sent.id } },
+      });
+      await eventually(() => receiver.of("chat.message.created").length === 2);
+      const created = receiver.of("chat.message.created").map((e) => e.data as { messageId: string });
+      expect(created.find((d) => d.messageId === sent.id)).toMatchObject({
+        text: "@dora ping",
+        mentions: ["dora"],
+        replyTo: first.id,
+      });
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -211,6 +211,67 @@ describe.skipIf(!binaries)("the demo in Chromium: two users on two instances ove
     expect(await bob.locator("#messages li.pending, #messages li.failed").count()).toBe(0);
     expect(problems).toEqual([]);
   }, 90_000);
+
+  it("edits, deletes, reactions and replies both ways, and a sidebar with unread badges across rooms", async () => {
+    const carol = await openPage({ viewport: { width: 1280, height: 800 } });
+    const dave = await openPage({ viewport: { width: 1280, height: 800 } });
+    await enter(carol, one.url, "Carol");
+    await enter(dave, two.url, "Dave");
+    const item = (page: Page, text: string) =>
+      page.locator("#messages li.message", { hasText: text }).first();
+
+    // Carol edits her message: Dave sees the new text, marked as edited.
+    await say(carol, "helo everyone");
+    await waitForText(dave, "#messages .text", "helo everyone");
+    await item(carol, "helo everyone").locator('button[data-action="edit"]').click();
+    await carol.fill("#message-input", "hello everyone");
+    await carol.press("#message-input", "Enter");
+    await item(dave, "hello everyone").locator(".edited").waitFor({ timeout: STEP_MS });
+
+    // Dave reacts; Carol sees the count, and adds hers.
+    await item(dave, "hello everyone").locator('button[data-action="react"]', { hasText: "👍" }).click();
+    await waitForText(carol, '#messages .reactions button[data-emoji="👍"]', "👍 1");
+    await item(carol, "hello everyone").locator('.reactions button[data-emoji="👍"]').click();
+    await waitForText(dave, '#messages .reactions button[data-emoji="👍"]', "👍 2");
+
+    // Dave replies to it: Carol sees the quote.
+    await item(dave, "hello everyone").locator('button[data-action="reply"]').click();
+    await say(dave, "hi Carol");
+    await waitForText(carol, "#messages li.message .quote", "Carol: hello everyone");
+
+    // Carol deletes a message: a tombstone on both sides, no actions on it.
+    await say(carol, "a message to take back");
+    await waitForText(dave, "#messages .text", "a message to take back");
+    await item(carol, "a message to take back").locator('button[data-action="delete"]').click();
+    await dave
+      .locator("#messages li.message.deleted", { hasText: "Message deleted" })
+      .waitFor({ timeout: STEP_MS });
+    expect(await dave.locator("#messages li.deleted button").count()).toBe(0);
+    await dave.screenshot({ path: join(SCREENSHOTS, "demo-changes.png") });
+
+    // The sidebar: Dave joins #news, goes back to #lobby; Carol writes in #news twice.
+    await dave.fill("#join-input", "news");
+    await dave.press("#join-input", "Enter");
+    await waitForText(dave, "#room-title", "#news");
+    await dave.click('#rooms li[data-room="demo:lobby"] button');
+    await carol.fill("#join-input", "news");
+    await carol.press("#join-input", "Enter");
+    await waitForText(carol, "#room-title", "#news");
+    await say(carol, "news one");
+    await say(carol, "news two");
+    await waitForText(dave, '#rooms li[data-room="demo:news"] .room-unread', "2");
+    // After a reload the room list brings #news back with the server's unread count, and a new
+    // message there (a room this page has not joined) moves the badge.
+    await dave.reload();
+    await dave.locator('#connection[data-status="connected"]').waitFor({ timeout: STEP_MS });
+    await waitForText(dave, '#rooms li[data-room="demo:news"] .room-unread', "2");
+    await say(carol, "news three");
+    await waitForText(dave, '#rooms li[data-room="demo:news"] .room-unread', "3");
+    await dave.click('#rooms li[data-room="demo:news"] button');
+    await waitForText(dave, "#messages .text", "news three");
+    expect(await dave.locator('#rooms li[data-room="demo:news"] .room-unread').count()).toBe(0);
+    expect(problems).toEqual([]);
+  }, 90_000);
 });
 
 describe.skipIf(!binaries)("the demo in Chromium when the connection is refused", () => {

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { type AddressInfo, createConnection, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { foldLog, verifyShown } from "../../check/delivery/changes.js";
 import { FAULT_KINDS } from "../../check/delivery/faults.js";
 import type { Inbox } from "../../check/delivery/inbox.js";
 import type { Publish } from "../../check/delivery/notifier.js";
@@ -33,6 +34,10 @@ describe("the delivery checker, quick size", () => {
     expect(report.deliveries.raw, text).toBeGreaterThan(0);
     expect(report.deliveries.sdk, text).toBeGreaterThan(0);
     expect(report.notifications.acked, text).toBeGreaterThan(0);
+    // Edits, deletes and reactions went through the same faults, and every reader's state was compared.
+    expect(report.changes.stored, text).toBeGreaterThan(50);
+    expect(report.changes.statesChecked, text).toBeGreaterThan(500);
+    expect(report.changes.modelsChecked, text).toBeGreaterThan(0);
   }, 150_000);
 });
 
@@ -194,6 +199,65 @@ function rawRoom() {
   const seqs = () => view.entries.map((e) => (e.kind === "gap" ? e.reason : e.message.seq));
   return { rule, view, anomalies, seqs };
 }
+
+describe("the checker's fold of edits, deletes and reactions", () => {
+  /** A log of entries given as [kind?, target position?, extra]: stream entries with seq. */
+  const entry = (seq: number, body: Record<string, unknown>, senderId = "s") =>
+    parseStreamEntry(`${seq}-0`, [
+      "u",
+      senderId,
+      "t",
+      String(1000 + seq),
+      "m",
+      JSON.stringify({ text: "", ...body }),
+    ]);
+  const idOf = (seq: number) => `${1000 + seq}-${seq}`;
+  const log: RoomLog = {
+    roomId: ROOM,
+    messages: [
+      entry(1, { text: "one" }),
+      entry(2, { text: "two" }),
+      entry(3, { kind: "edit", target: idOf(1), text: "one, edited" }),
+      entry(4, { kind: "reaction", target: idOf(1), emoji: "👍", on: true }, "a"),
+      entry(5, { kind: "reaction", target: idOf(1), emoji: "🎉", on: true }, "b"),
+      entry(6, { kind: "reaction", target: idOf(1), emoji: "👍", on: false }, "a"),
+      entry(7, { kind: "reaction", target: idOf(1), emoji: "👍", on: true }, "c"),
+      entry(8, { kind: "delete", target: idOf(2) }),
+    ],
+  };
+  const shown = (seq: number, extra: Partial<WireMessage>): WireMessage => ({
+    id: idOf(seq),
+    roomId: ROOM,
+    senderId: "s",
+    createdAt: 0,
+    seq,
+    text: "",
+    ...extra,
+  });
+
+  it("passes a reader that shows the stream folded, and names each way one can differ", () => {
+    const folded = foldLog(log);
+    const right = [
+      shown(1, {
+        text: "one, edited",
+        rev: 7,
+        reactions: [
+          { emoji: "🎉", count: 1, users: ["b"] },
+          { emoji: "👍", count: 1, users: ["c"] },
+        ],
+      }),
+      shown(2, { deleted: true, rev: 8 }),
+    ];
+    expect(verifyShown("r", folded, right, "state-differs")).toEqual([]);
+    const wrong = [
+      { ...right[0], text: "one" },
+      { ...right[0], rev: 6 },
+      { ...right[0], reactions: [{ emoji: "👍", count: 1, users: ["c"] }] },
+      { ...right[1], deleted: undefined, text: "two" },
+    ] as WireMessage[];
+    for (const m of wrong) expect(verifyShown("r", folded, [m], "model-differs")).toHaveLength(1);
+  });
+});
 
 describe("the raw receivers' rule", () => {
   it("applies the answer and live messages, and joins again with sinceSeq and epoch of the last one", () => {

@@ -18,6 +18,11 @@ const DEFAULT_ROOMS = ["demo:lobby", "demo:random"];
 const NAME_KEY = "realtime-demo:name";
 /** Only the newest messages are in the DOM; older ones come back with "Load older". */
 const MAX_RENDERED = 300;
+/** The reactions the demo offers on every message. */
+const QUICK_REACTIONS = ["👍", "🎉", "❤️"];
+/** A `chat:room` burst (one per room per second) refreshes the sidebar's counts once. */
+const ROOM_LIST_REFRESH_MS = 300;
+
 /** typing: true is re-sent this often while the user keeps typing (the SDK expires it after 6 s). */
 const TYPING_REFRESH_MS = 3000;
 const TYPING_IDLE_MS = 4000;
@@ -49,6 +54,9 @@ const els = {
   typing: byId("typing"),
   composer: byId<HTMLFormElement>("composer"),
   messageInput: byId<HTMLInputElement>("message-input"),
+  composerMode: byId("composer-mode"),
+  composerModeText: byId("composer-mode-text"),
+  composerCancel: byId<HTMLButtonElement>("composer-cancel"),
   panel: byId("notifications"),
   notificationList: byId("notification-list"),
   notificationEmpty: byId("notification-empty"),
@@ -107,6 +115,13 @@ class DemoApp {
   private token: string;
   private typingSentAt = 0;
   private typingIdle: ReturnType<typeof setTimeout> | undefined;
+  /** The composer edits this message, or answers that one. */
+  private mode: { kind: "edit" | "reply"; roomId: string; messageId: string } | undefined;
+  /** Unread counts from the server for listed rooms this page has not joined. */
+  private readonly listed = new Map<string, number>();
+  private roomListTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The newest message id this page told the server it read, per room. */
+  private readonly readUpTo = new Map<string, string>();
 
   constructor(
     private readonly me: { id: string; name: string },
@@ -135,6 +150,7 @@ class DemoApp {
     for (const roomId of DEFAULT_ROOMS) this.rooms.set(roomId, new RoomModel(roomId));
     this.renderRooms();
     void this.joinRoom(this.current);
+    void this.refreshRoomList();
   }
 
   private room(roomId: string): RoomModel {
@@ -163,6 +179,15 @@ class DemoApp {
         toast(`Disconnected: ${describeError(event.error)}`, true);
     });
     c.on("message", (message) => this.onMessage(message));
+    c.on("changed", (message) => {
+      const room = this.rooms.get(message.roomId);
+      if (room?.update(message) && message.roomId === this.current) this.renderMessages(false);
+    });
+    // A room of the list this page has not joined got a message: its count comes from the server.
+    c.on("room", () => {
+      clearTimeout(this.roomListTimer);
+      this.roomListTimer = setTimeout(() => void this.refreshRoomList(), ROOM_LIST_REFRESH_MS);
+    });
     c.on("typing", ({ roomId, userId, typing }) => {
       const room = this.rooms.get(roomId);
       if (!room) return;
@@ -259,6 +284,7 @@ class DemoApp {
       return;
     }
     room.joined = true;
+    this.listed.delete(roomId);
     for (const message of result.messages) {
       if (message.senderName) this.names.set(message.senderId, message.senderName);
     }
@@ -272,6 +298,7 @@ class DemoApp {
 
   private showRoom(roomId: string): void {
     this.stopTyping();
+    this.setMode(undefined);
     this.current = roomId;
     const room = this.room(roomId);
     room.unseen = 0;
@@ -300,12 +327,22 @@ class DemoApp {
   private send(text: string): void {
     const roomId = this.current;
     const room = this.room(roomId);
+    const mode = this.mode?.roomId === roomId ? this.mode : undefined;
+    this.setMode(undefined);
+    if (mode?.kind === "edit") {
+      this.client.chat
+        .edit(roomId, mode.messageId, text)
+        .then(({ message }) => room.update(message) && roomId === this.current && this.renderMessages(false))
+        .catch((err: unknown) => toast(`Not edited: ${describeError(err)}`, true));
+      return;
+    }
     const clientMsgId = createClientMsgId();
     room.pending.set(clientMsgId, { clientMsgId, text, createdAt: Date.now(), failed: false });
     this.renderMessages();
     this.stopTyping();
     // Offline or not: the SDK queues it and retries with the same clientMsgId until acknowledged.
-    this.client.chat.send(roomId, text, { clientMsgId }).then(
+    const replyTo = mode?.kind === "reply" ? { replyTo: mode.messageId } : {};
+    this.client.chat.send(roomId, text, { clientMsgId, ...replyTo }).then(
       (message) => this.onMessage(message),
       (err: unknown) => {
         const pending = room.pending.get(clientMsgId);
@@ -314,6 +351,67 @@ class DemoApp {
         toast(`Not sent: ${describeError(err)}`, true);
       },
     );
+  }
+
+  private setMode(mode: DemoApp["mode"]): void {
+    this.mode = mode;
+    els.composerMode.hidden = mode === undefined;
+    if (!mode) return;
+    const target = this.room(mode.roomId).messages.get(mode.messageId);
+    const who = target ? (target.senderName ?? this.nameOf(target.senderId)) : "";
+    els.composerModeText.textContent =
+      mode.kind === "edit" ? "Editing your message" : `Replying to ${who}: ${target?.text ?? ""}`;
+    if (mode.kind === "edit") els.messageInput.value = target?.text ?? "";
+    els.messageInput.focus();
+  }
+
+  private async react(message: Message, emoji: string): Promise<void> {
+    const mine = message.reactions?.find((r) => r.emoji === emoji)?.users.includes(this.me.id) ?? false;
+    try {
+      const { message: now } = await this.client.chat.react(message.roomId, message.id, emoji, !mine);
+      if (this.room(message.roomId).update(now) && message.roomId === this.current)
+        this.renderMessages(false);
+    } catch (err) {
+      toast(describeError(err), true);
+    }
+  }
+
+  private async remove(message: Message): Promise<void> {
+    try {
+      const { message: now } = await this.client.chat.delete(message.roomId, message.id);
+      if (this.room(message.roomId).update(now) && message.roomId === this.current)
+        this.renderMessages(false);
+    } catch (err) {
+      toast(describeError(err), true);
+    }
+  }
+
+  /** The sidebar's rooms and counts from the user's room list (rooms joined on other pages too). */
+  private async refreshRoomList(): Promise<void> {
+    try {
+      const { rooms } = await this.client.chat.roomList({ limit: 50 });
+      for (const entry of rooms) {
+        if (!entry.roomId.startsWith("demo:")) continue;
+        const room = this.room(entry.roomId);
+        if (room.joined) continue;
+        this.listed.set(entry.roomId, entry.unread);
+      }
+      this.renderRooms();
+    } catch (err) {
+      toast(`Room list: ${describeError(err)}`, true);
+    }
+  }
+
+  /** Tell the server the newest message shown in the current room is read (for its unread counts). */
+  private markShownRead(): void {
+    const room = this.room(this.current);
+    const newest = room.sorted(1)[0];
+    if (!newest || !room.joined || this.readUpTo.get(room.id) === newest.id) return;
+    this.readUpTo.set(room.id, newest.id);
+    this.client.chat.read(room.id, newest.id).catch(() => {
+      // best effort: the next message tries again
+      this.readUpTo.delete(room.id);
+    });
   }
 
   private onInput(): void {
@@ -392,6 +490,10 @@ class DemoApp {
       els.messageInput.value = "";
       this.send(text);
     });
+    els.composerCancel.addEventListener("click", () => {
+      if (this.mode?.kind === "edit") els.messageInput.value = "";
+      this.setMode(undefined);
+    });
     els.messageInput.addEventListener("input", () => this.onInput());
     els.messageInput.addEventListener("blur", () => this.stopTyping());
 
@@ -426,6 +528,7 @@ class DemoApp {
     els.loadOlder.addEventListener("click", () => void this.loadOlder());
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && !els.panel.hidden) void this.openPanel();
+      else if (event.key === "Escape" && this.mode) this.setMode(undefined);
     });
   }
 
@@ -443,12 +546,18 @@ class DemoApp {
         "button",
         { attrs: { type: "button", "aria-current": String(room.id === this.current) } },
         h("span", { text: roomLabel(room.id) }),
-        room.unseen > 0 ? h("span", { class: "room-unread", text: String(room.unseen) }) : null,
+        this.badgeOf(room) > 0 ? h("span", { class: "room-unread", text: String(this.badgeOf(room)) }) : null,
       );
       button.addEventListener("click", () => this.showRoom(room.id));
       return h("li", { data: { room: room.id } }, button);
     });
     els.rooms.replaceChildren(...items);
+  }
+
+  /** Unseen here for a joined room; the server's unread count for one only listed. */
+  private badgeOf(room: RoomModel): number {
+    if (room.id === this.current) return 0;
+    return room.joined ? room.unseen : (this.listed.get(room.id) ?? 0);
   }
 
   private renderMessages(stickToBottom = true): void {
@@ -473,14 +582,47 @@ class DemoApp {
     );
     els.messages.replaceChildren(...messages, ...pending);
     els.loadOlder.hidden = !room.hasMore;
+    this.markShownRead();
     if (stickToBottom && (atBottom || pending.length > 0)) els.scroller.scrollTop = els.scroller.scrollHeight;
   }
 
   private messageItem(message: Message): HTMLLIElement {
     const mine = message.senderId === this.me.id;
+    const room = this.room(message.roomId);
+    const answered = message.replyTo === undefined ? undefined : room.messages.get(message.replyTo);
+    const button = (action: string, label: string, run: () => void) => {
+      const el = h("button", { text: label, attrs: { type: "button" }, data: { action } });
+      el.addEventListener("click", run);
+      return el;
+    };
+    const reactions = (message.reactions ?? []).map((r) => {
+      const pressed = r.users.includes(this.me.id);
+      const el = h("button", {
+        text: `${r.emoji} ${r.count}`,
+        attrs: {
+          type: "button",
+          "aria-pressed": String(pressed),
+          title: r.users.map((u) => this.nameOf(u)).join(", "),
+        },
+        data: { emoji: r.emoji },
+      });
+      el.addEventListener("click", () => void this.react(message, r.emoji));
+      return el;
+    });
+    const classes = ["message", mine ? "mine" : "", message.deleted ? "deleted" : ""]
+      .filter(Boolean)
+      .join(" ");
     return h(
       "li",
-      { class: mine ? "message mine" : "message", data: { id: message.id, sender: message.senderId } },
+      { class: classes, data: { id: message.id, sender: message.senderId } },
+      message.replyTo === undefined
+        ? null
+        : h("div", {
+            class: "quote",
+            text: answered
+              ? `↪ ${answered.senderName ?? this.nameOf(answered.senderId)}: ${answered.deleted ? "message deleted" : answered.text}`
+              : "↪ an earlier message",
+          }),
       h(
         "div",
         { class: "meta" },
@@ -489,8 +631,30 @@ class DemoApp {
           text: timeOf(message.createdAt),
           attrs: { datetime: new Date(message.createdAt).toISOString() },
         }),
+        message.editedAt !== undefined && !message.deleted
+          ? h("span", { class: "edited", text: "(edited)" })
+          : null,
       ),
-      h("div", { class: "text", text: message.text }),
+      h("div", { class: "text", text: message.deleted ? "Message deleted" : message.text }),
+      reactions.length > 0 ? h("div", { class: "reactions" }, ...reactions) : null,
+      message.deleted
+        ? null
+        : h(
+            "div",
+            { class: "actions" },
+            button("reply", "Reply", () =>
+              this.setMode({ kind: "reply", roomId: message.roomId, messageId: message.id }),
+            ),
+            ...QUICK_REACTIONS.filter((e) => !message.reactions?.some((r) => r.emoji === e)).map((emoji) =>
+              button("react", emoji, () => void this.react(message, emoji)),
+            ),
+            mine
+              ? button("edit", "Edit", () =>
+                  this.setMode({ kind: "edit", roomId: message.roomId, messageId: message.id }),
+                )
+              : null,
+            mine ? button("delete", "Delete", () => void this.remove(message)) : null,
+          ),
     );
   }
 

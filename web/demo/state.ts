@@ -27,10 +27,20 @@ export class RoomModel {
 
   constructor(readonly id: string) {}
 
-  /** A message from the server; true when it was not shown yet. Its pending copy goes. */
+  /**
+   * A message from the server; true when it was not shown yet. Its pending copy goes. A
+   * change entry (edit, delete, reaction) is not shown: `update` applies it.
+   */
   add(message: Message): boolean {
-    if (message.clientMsgId) this.pending.delete(message.clientMsgId);
-    if (this.messages.has(message.id)) return false;
+    if (message.clientMsgId && message.kind === undefined) this.pending.delete(message.clientMsgId);
+    if (message.kind !== undefined || this.messages.has(message.id)) return false;
+    this.messages.set(message.id, message);
+    return true;
+  }
+
+  /** A message as it stands after a change (the SDK's room model): true when it is shown. */
+  update(message: Message): boolean {
+    if (!this.messages.has(message.id)) return false;
     this.messages.set(message.id, message);
     return true;
   }

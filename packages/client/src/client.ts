@@ -2,10 +2,12 @@ import { io, type Socket } from "socket.io-client";
 import { ConnectionState } from "./connection-state.js";
 import { Emitter } from "./emitter.js";
 import { type ClientErrorCode, isTokenError, RealtimeError, toRealtimeError } from "./errors.js";
+import { createClientMsgId } from "./ids.js";
 import { PresenceSync } from "./presence-sync.js";
 import type { ClientToServerEvents, ServerToClientEvents } from "./protocol.js";
 import { RecentIds } from "./recent-ids.js";
 import { Requests, type RequestTransport } from "./requests.js";
+import { RoomModel } from "./room-model.js";
 import { RoomSync } from "./room-sync.js";
 import { SendPump } from "./send-pump.js";
 import { TokenSession } from "./token-session.js";
@@ -81,14 +83,26 @@ export function connect(options: ConnectOptions): RealtimeClient {
     isReady: (roomId) => rooms.isReady(roomId),
     onStored: (message) => rooms.stored(message),
   });
+  const model = new RoomModel(() => session.userId);
   const rooms = new RoomSync({
     request,
     isConnected,
     connection: () => connection,
     joinTimeoutMs: o.sendTimeoutMs,
-    deliver: (message) => events.emit("message", message),
+    deliver: (message) => {
+      const applied = model.apply(message);
+      events.emit("message", message);
+      if (applied && message.kind !== undefined) events.emit("changed", applied);
+    },
+    onAnswer: (_roomId, page) => {
+      for (const message of page) model.apply(message);
+    },
     onRejoin: (event) => events.emit("rejoin", event),
-    onGap: (event) => events.emit("gap", event),
+    onGap: (event) => {
+      // What the model holds is no longer the log: the newest page that follows rebuilds it.
+      model.reset(event.roomId);
+      events.emit("gap", event);
+    },
     onError: reportError,
     onReady: (roomId) => void sends.pump(roomId),
     onRefused: (roomId, error) => sends.rejectRoom(roomId, error),
@@ -190,12 +204,14 @@ export function connect(options: ConnectOptions): RealtimeClient {
   });
   socket.on("chat:read", (event) => events.emit("read", event));
   socket.on("chat:member", (event) => events.emit("member", event));
+  socket.on("chat:room", (event) => events.emit("room", event));
   socket.on("chat:left", (event) => {
     // The server no longer has this socket in the room: rejoining it by itself would be refused.
     const error = new RealtimeError("FORBIDDEN", `no longer in ${event.roomId} (${event.reason})`);
     rooms.forget(event.roomId, error);
     sends.rejectRoom(event.roomId, error);
     typing.clear(event.roomId);
+    model.reset(event.roomId);
     events.emit("left", event);
   });
   socket.on("presence:changed", (presenceState) => events.emit("presence", presenceState));
@@ -204,22 +220,35 @@ export function connect(options: ConnectOptions): RealtimeClient {
   });
   socket.on("notification:unread", (event) => events.emit("unread", event));
 
+  async function leave(roomId: string, forget: boolean): Promise<void> {
+    const error = new RealtimeError("NOT_IN_ROOM", `left ${roomId}`);
+    rooms.forget(roomId, error);
+    sends.rejectRoom(roomId, error);
+    typing.clear(roomId);
+    model.reset(roomId);
+    if (!socket.connected && !forget) return;
+    try {
+      await request("chat:leave", forget ? { roomId, forget } : { roomId });
+    } catch (err) {
+      // The server forgets a dropped socket's rooms by itself (not the room list).
+      if (forget || toRealtimeError(err).code !== "DISCONNECTED") throw err;
+    }
+  }
+
   const chat: ChatApi = {
     join: (roomId, joinOptions = {}) => rooms.join(roomId, joinOptions.token),
-    async leave(roomId) {
-      const error = new RealtimeError("NOT_IN_ROOM", `left ${roomId}`);
-      rooms.forget(roomId, error);
-      sends.rejectRoom(roomId, error);
-      typing.clear(roomId);
-      if (!socket.connected) return;
-      try {
-        await request("chat:leave", { roomId });
-      } catch (err) {
-        // The server forgets a dropped socket's rooms by itself.
-        if (toRealtimeError(err).code !== "DISCONNECTED") throw err;
-      }
-    },
-    send: (roomId, text, sendOptions = {}) => sends.send(roomId, text, sendOptions.clientMsgId),
+    leave: (roomId) => leave(roomId, false),
+    forget: (roomId) => leave(roomId, true),
+    send: (roomId, text, { clientMsgId, ...extra } = {}) => sends.send(roomId, text, clientMsgId, extra),
+    // A clientMsgId per call: a request the transport repeats is applied once.
+    edit: (roomId, messageId, text) =>
+      request("chat:edit", { roomId, messageId, text, clientMsgId: createClientMsgId() }),
+    delete: (roomId, messageId) =>
+      request("chat:delete", { roomId, messageId, clientMsgId: createClientMsgId() }),
+    react: (roomId, messageId, emoji, on) =>
+      request("chat:react", { roomId, messageId, emoji, on, clientMsgId: createClientMsgId() }),
+    roomList: (listOptions = {}) => request("chat:rooms", listOptions),
+    messages: (roomId) => model.messages(roomId),
     history: (roomId, historyOptions = {}) => request("chat:history", { roomId, ...historyOptions }),
     async typing(roomId, isTyping) {
       await request("chat:typing", { roomId, typing: isTyping });

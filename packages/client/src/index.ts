@@ -11,8 +11,12 @@ export { compareMessageIds, createClientMsgId } from "./ids.js";
 export type {
   AckData,
   AckResponse,
+  ChangeKind,
+  ChatChangeResult,
   ChatHistoryResult,
   ChatJoinResult,
+  ChatRoomActivity,
+  ChatRoomsResult,
   ClientEventName,
   ClientToServerEvents,
   ErrorBody,
@@ -23,10 +27,13 @@ export type {
   NotificationListResult,
   PresenceState,
   PresenceStatus,
+  ReactionCount,
+  RoomListEntry,
   ServerEventName,
   ServerEventPayload,
   ServerToClientEvents,
 } from "./protocol.js";
+export { MODEL_MESSAGES_PER_ROOM } from "./room-model.js";
 export type {
   ChatApi,
   ConnectionStatus,

@@ -2,10 +2,17 @@ import { RealtimeError } from "./errors.js";
 import { createClientMsgId } from "./ids.js";
 import type { Message } from "./protocol.js";
 
+export interface SendExtra {
+  replyTo?: string;
+  mentions?: string[];
+}
+
 export interface OutboxEntry {
   readonly clientMsgId: string;
   readonly roomId: string;
   readonly text: string;
+  /** A reply's target and the mentioned user ids, sent with the text. */
+  readonly extra: SendExtra;
   /** Epoch ms after which the send is given up with TIMEOUT. */
   readonly deadline: number;
   /** "sending": emitted on the current connection, ack pending. */
@@ -29,7 +36,12 @@ export class Outbox {
   }
 
   /** Queue a send; the same clientMsgId twice is the same send (both promises settle together). */
-  add(roomId: string, text: string, clientMsgId: string = createClientMsgId()): Promise<Message> {
+  add(
+    roomId: string,
+    text: string,
+    clientMsgId: string = createClientMsgId(),
+    extra: SendExtra = {},
+  ): Promise<Message> {
     return new Promise((resolve, reject) => {
       const existing = this.entries.get(clientMsgId);
       if (existing) {
@@ -40,6 +52,7 @@ export class Outbox {
         clientMsgId,
         roomId,
         text,
+        extra,
         deadline: this.deps.now() + this.deps.timeoutMs,
         state: "queued",
         notBefore: 0,

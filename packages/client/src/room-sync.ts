@@ -14,6 +14,11 @@ export interface RoomSyncDeps {
   joinTimeoutMs: number;
   /** A message for the application: each once, in seq order per room. */
   deliver: (message: Message) => void;
+  /**
+   * A join's answer, before it resolves and before the live messages held during it are
+   * handed on: its page (as history shows it) is the room's state up to the answer's seq.
+   */
+  onAnswer?: (roomId: string, messages: Message[]) => void;
   onRejoin: (event: RejoinEvent) => void;
   onGap: (event: GapEvent) => void;
   /** Failures nobody awaits (a failed rejoin). */
@@ -298,6 +303,7 @@ export class RoomSync {
     });
     if (!newest) answered.push(...held.filter((m) => !rest.includes(m)));
     const answer: ChatJoinResult = { ...result, messages: sortUniqueById(answered) };
+    this.deps.onAnswer?.(roomId, answer.messages);
     for (const waiter of room.waiters.splice(0)) waiter.resolve(answer);
     if (kind === "reconnect" || (kind === "fill" && !joined.recovered)) {
       this.deps.onRejoin({
@@ -307,6 +313,7 @@ export class RoomSync {
         online: result.online,
         lastReadId: result.lastReadId,
         unread: result.unread,
+        mentions: result.mentions,
       });
     }
     this.deps.onReady(roomId);

@@ -1,5 +1,5 @@
 import { RealtimeError, toRealtimeError } from "./errors.js";
-import { Outbox } from "./outbox.js";
+import { Outbox, type SendExtra } from "./outbox.js";
 import type { Message } from "./protocol.js";
 import type { RequestFn } from "./requests.js";
 import { backoffDelayMs } from "./token.js";
@@ -31,9 +31,9 @@ export class SendPump {
     this.outbox = new Outbox({ now: deps.now, timeoutMs: deps.timeoutMs });
   }
 
-  send(roomId: string, text: string, clientMsgId?: string): Promise<Message> {
+  send(roomId: string, text: string, clientMsgId?: string, extra: SendExtra = {}): Promise<Message> {
     if (this.closed) return Promise.reject(new RealtimeError("DISCONNECTED", "the client is closed"));
-    const promise = this.outbox.add(roomId, text, clientMsgId);
+    const promise = this.outbox.add(roomId, text, clientMsgId, extra);
     this.scheduleWake();
     void this.pump(roomId);
     return promise;
@@ -59,6 +59,7 @@ export class SendPump {
             roomId,
             text: entry.text,
             clientMsgId: entry.clientMsgId,
+            ...entry.extra,
           });
           this.outbox.resolve(entry.clientMsgId, message);
           this.deps.onStored(message);

@@ -43,6 +43,8 @@ export interface RejoinEvent {
   online: string[];
   lastReadId: string | null;
   unread: number;
+  /** Of the unread messages, those that mention the user. */
+  mentions: number;
 }
 
 /** Messages of a room the client will never be given: reported, never skipped silently. */
@@ -84,6 +86,13 @@ export interface RealtimeEvents {
   rejoin: (event: RejoinEvent) => void;
   /** Messages the client will never be given (see GapEvent); a `rejoin` with the newest page follows. */
   gap: (event: GapEvent) => void;
+  /**
+   * A message of a joined room changed (an edit, a delete or a reaction was applied to the
+   * room's model): the message as it now stands. The change entry itself came as `message`.
+   */
+  changed: (message: Message) => void;
+  /** New activity in a room of the user's room list that this client has not joined. */
+  room: (event: ServerEventPayload<"chat:room">) => void;
   presence: (state: PresenceState) => void;
   /** A new notification, once per id (a publisher's retry may send it again). */
   notification: (notification: Notification) => void;
@@ -151,8 +160,23 @@ export interface ChatApi {
   send(
     roomId: string,
     text: string,
-    options?: Pick<EventPayload<"chat:send">, "clientMsgId">,
+    options?: Pick<EventPayload<"chat:send">, "clientMsgId" | "replyTo" | "mentions">,
   ): Promise<AckData<"chat:send">>;
+  /** Edit one of your messages (or any, as an admin) within the server's edit window. */
+  edit(roomId: string, messageId: string, text: string): Promise<AckData<"chat:edit">>;
+  /** Delete one of your messages (or any, as an admin): a tombstone stays. */
+  delete(roomId: string, messageId: string): Promise<AckData<"chat:delete">>;
+  /** Add (`on`: true) or take back your reaction of one kind. */
+  react(roomId: string, messageId: string, emoji: string, on: boolean): Promise<AckData<"chat:react">>;
+  /** The rooms the user has joined (on any device), newest activity first, with unread counts. */
+  roomList(options?: EventPayload<"chat:rooms">): Promise<AckData<"chat:rooms">>;
+  /** Leave a room and drop it from the user's room list. */
+  forget(roomId: string): Promise<void>;
+  /**
+   * A joined room's messages as they stand (edits, deletes and reactions applied), oldest
+   * first: the last 500 this client was handed.
+   */
+  messages(roomId: string): Message[];
   history(
     roomId: string,
     options?: Omit<EventPayload<"chat:history">, "roomId">,
