@@ -83,7 +83,6 @@ export function createRoomList(deps: {
       epoch: summary.epoch,
       seq: summary.seq,
       lastActivityAt: summary.lastActivityAt,
-      lastMessage: summary.lastMessage ?? null,
     });
   };
 

@@ -116,13 +116,16 @@ export interface ChatRoomsResult {
   cursor: string | null;
 }
 
-/** `chat:room`: new activity in a room of the user's list that this socket has not joined. */
+/**
+ * `chat:room`: new activity in a room of the user's list that this socket has not joined.
+ * No content: it goes to everyone whose list holds the room, without a check of their
+ * current access; `chat:rooms` (which checks it) gives the last message and unread count.
+ */
 export interface ChatRoomActivity {
   roomId: string;
   epoch: string;
   seq: number;
   lastActivityAt: number;
-  lastMessage: Message | null;
 }
 
 export interface ChatHistoryResult {

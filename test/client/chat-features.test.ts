@@ -92,7 +92,7 @@ describe("the SDK's edits, deletes, reactions, replies and room list against the
     await bob.chat.leave("team:lb");
     const announced = recordSdk(bob, "room");
     const sent = await alice.chat.send("team:lb", "@bob news", { mentions: ["bob"] });
-    await eventually(() => announced.some((e) => e.lastMessage?.id === sent.id));
+    await eventually(() => announced.some((e) => e.seq === sent.seq));
     expect(announced.every((e) => e.roomId === "team:lb")).toBe(true);
     // Bob's list holds the rooms of the tests before too.
     const list = await bob.chat.roomList();
