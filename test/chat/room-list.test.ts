@@ -119,10 +119,7 @@ describe("chat:room", () => {
       sent.push(await ok(alice, "chat:send", { roomId: "team:busy", text: `m${i}` }));
     const seconds = Math.ceil((Date.now() - began) / 1000);
     const last = sent[sent.length - 1] as Message;
-    await eventually(
-      () => onB.at(-1)?.seq === last.seq && onA.at(-1)?.seq === last.seq,
-      10_000,
-    );
+    await eventually(() => onB.at(-1)?.seq === last.seq && onA.at(-1)?.seq === last.seq, 10_000);
     await sleep(1200);
     for (const events of [onA, onB]) {
       // The first at once, the rest coalesced: one trailing announcement per second of sending.
