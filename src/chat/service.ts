@@ -204,8 +204,10 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     if (!duplicate) {
       deps.onStored?.();
       deps.roomList?.stored(roomId);
-      deps.mentions?.stored(message);
     }
+    // A repeat too: the first attempt's instance may have died before it notified. The
+    // notification's idempotency key (the message id) keeps one per message in the inbox.
+    deps.mentions?.stored(message);
     return message;
   };
 

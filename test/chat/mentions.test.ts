@@ -102,6 +102,24 @@ describe("mentions", () => {
     expect((await ok(carol, "notification:list", {})).items).toEqual([]);
   });
 
+  it("leaves one notification per message when a send is repeated with its clientMsgId, on another instance too", async () => {
+    const [a, b] = await twoInstances();
+    const aliceOnA = await user(a, "alice");
+    const aliceOnB = await user(b, "alice");
+    await ok(aliceOnA, "chat:join", { roomId: room });
+    await ok(aliceOnB, "chat:join", { roomId: room });
+    const payload = { roomId: room, text: "@bob ping", mentions: ["bob"], clientMsgId: "m-1" };
+    const first = await ok(aliceOnA, "chat:send", payload);
+    expect(await ok(aliceOnB, "chat:send", payload)).toMatchObject({ id: first.id, seq: first.seq });
+    expect(await ok(aliceOnA, "chat:send", payload)).toMatchObject({ id: first.id });
+    await sleep(300);
+    const bob = await user(b, "bob");
+    const items = (await ok(bob, "notification:list", {})).items;
+    expect(items.map((n) => n.data)).toEqual([
+      { roomId: room, messageId: first.id, seq: first.seq, senderId: "alice" },
+    ]);
+  });
+
   it("reaches the backend as notification.undelivered when webhooks are on, the message with its mentions and reply", async () => {
     const receiver = await new WebhookReceiver().start();
     try {
