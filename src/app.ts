@@ -108,16 +108,7 @@ export function createApp(
     logger,
   });
   const adapter = createAdapterChoice({ io, redis, ...config.redis, logger });
-  const revocations = createRevocations({
-    store: createStores(
-      redis && { redis, keyPrefix: config.redis.keyPrefix, pubsubKind: adapter.kind },
-    ).revocations(),
-    channel: redis && { sub: redis.sub, name: revocationChannel(config.redis.keyPrefix) },
-    keepMs: (config.jwt.maxLifetimeSec + config.jwt.clockToleranceSec) * 1000,
-    logger,
-  });
-  // A socket admitted on this instance while a revocation was on its way is cut when it arrives.
-  revocations.onRevoked(cutRevokedSockets(io, logger));
+  const revocations = buildRevocations(config, { redis, pubsubKind: adapter.kind, io, logger });
   const keyVerifier = createTokenVerifier(config.jwt);
   const verifier = withRevocation(keyVerifier, revocations);
   const rateLimiter = createRateLimiterFactory({ redis: redis?.command, keyPrefix: config.redis.keyPrefix });
@@ -180,4 +171,22 @@ export function createApp(
     announce: { version: config.version, pages: links },
   });
   return { config, instanceId, logger, io, httpServer, redis, ...lifecycle };
+}
+
+/** Token revocation, shared by the handshake, `auth:refresh`, room tokens and the internal API. */
+function buildRevocations(
+  config: Config,
+  deps: { redis: RedisConnections | undefined; pubsubKind: () => AdapterKind; io: AppServer; logger: Logger },
+): Revocations {
+  const { redis, pubsubKind, io, logger } = deps;
+  const { keyPrefix } = config.redis;
+  const revocations = createRevocations({
+    store: createStores(redis && { redis, keyPrefix, pubsubKind }).revocations(),
+    channel: redis && { sub: redis.sub, name: revocationChannel(keyPrefix) },
+    keepMs: (config.jwt.maxLifetimeSec + config.jwt.clockToleranceSec) * 1000,
+    logger,
+  });
+  // A socket admitted on this instance while a revocation was on its way is cut when it arrives.
+  revocations.onRevoked(cutRevokedSockets(io, logger));
+  return revocations;
 }
