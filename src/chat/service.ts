@@ -344,6 +344,14 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     }
   };
 
+  /**
+   * The latest join attempt of each connection and room. An attempt still running when the
+   * ack deadline answered it UNAVAILABLE may fail after the client's retry succeeded: its
+   * failure must not take the connection out of the room the newer attempt attached it to.
+   */
+  const latestJoin = new Map<string, number>();
+  let joinAttempts = 0;
+
   const leaveRoom = async (conn: RoomConnection, userId: string, roomId: string): Promise<void> => {
     access.forget(conn.id, roomId);
     // Only rooms joined through chat: `user:` and `presence:` rooms are not the client's to leave.
@@ -352,58 +360,74 @@ export function createChatService(deps: ChatServiceDeps): ChatService {
     await membership.leave(roomId, userId, conn.id);
   };
 
+  const joinOnce = async (
+    conn: RoomConnection,
+    user: AuthenticatedUser,
+    payload: ChatJoinPayload,
+    superseded: () => boolean,
+  ): Promise<ChatJoinResult> => {
+    const { roomId } = payload;
+    await access.admit(conn, user, roomId, payload.token);
+    const cursor = cursorOf(payload);
+    // The event may be handled after the socket closed (it waited on the rate limiter):
+    // joining then would leave a room entry that no disconnect will ever remove.
+    if (!conn.connected) throw new AppError("NOT_FOUND", "the connection is closed");
+    const entry = membership.enter(roomId, user.id, conn.id);
+    // The relay subscribes to the room before the log is read: nothing stored after the
+    // read can be missed.
+    const [watched, readState, online] = await Promise.allSettled([
+      relay.watch(roomId),
+      messages.readState(roomId, user.id),
+      entry.online,
+    ]);
+    let page: JoinPage | undefined;
+    let failure: unknown;
+    if (watched.status === "rejected") failure = watched.reason;
+    else if (readState.status === "rejected") failure = readState.reason;
+    else if (online.status === "rejected") failure = online.reason;
+    else {
+      try {
+        page = await readAndAttach(conn, roomId, cursor);
+      } catch (err) {
+        failure = err;
+      }
+    }
+    if (!page || readState.status === "rejected" || online.status === "rejected") {
+      if (!entry.rejoin && !superseded()) {
+        conn.leave(roomId);
+        await entry.cancel();
+      }
+      throw failure;
+    }
+    entry.commit();
+    await deps.roomList?.joined(user.id, roomId);
+    // An auth:refresh that narrowed the connection's rooms may have completed while this join
+    // was in flight (its leave of the rooms no longer granted ran before this one was joined).
+    const current = conn.data.user;
+    if (current !== user && !(await access.stillGranted(conn, current, roomId))) {
+      await leaveRoom(conn, current.id, roomId);
+      throw new AppError("FORBIDDEN", "the refreshed token does not grant this room");
+    }
+    return {
+      roomId,
+      ...page,
+      online: online.value,
+      lastReadId: readState.value.lastReadId,
+      unread: readState.value.unread,
+      mentions: readState.value.mentions,
+    };
+  };
+
   return {
     async join(conn, user, payload) {
-      const { roomId } = payload;
-      await access.admit(conn, user, roomId, payload.token);
-      const cursor = cursorOf(payload);
-      // The event may be handled after the socket closed (it waited on the rate limiter):
-      // joining then would leave a room entry that no disconnect will ever remove.
-      if (!conn.connected) throw new AppError("NOT_FOUND", "the connection is closed");
-      const entry = membership.enter(roomId, user.id, conn.id);
-      // The relay subscribes to the room before the log is read: nothing stored after the
-      // read can be missed.
-      const [watched, readState, online] = await Promise.allSettled([
-        relay.watch(roomId),
-        messages.readState(roomId, user.id),
-        entry.online,
-      ]);
-      let page: JoinPage | undefined;
-      let failure: unknown;
-      if (watched.status === "rejected") failure = watched.reason;
-      else if (readState.status === "rejected") failure = readState.reason;
-      else if (online.status === "rejected") failure = online.reason;
-      else {
-        try {
-          page = await readAndAttach(conn, roomId, cursor);
-        } catch (err) {
-          failure = err;
-        }
+      const key = `${conn.id}\n${payload.roomId}`;
+      const attempt = ++joinAttempts;
+      latestJoin.set(key, attempt);
+      try {
+        return await joinOnce(conn, user, payload, () => latestJoin.get(key) !== attempt);
+      } finally {
+        if (latestJoin.get(key) === attempt) latestJoin.delete(key);
       }
-      if (!page || readState.status === "rejected" || online.status === "rejected") {
-        if (!entry.rejoin) {
-          conn.leave(roomId);
-          await entry.cancel();
-        }
-        throw failure;
-      }
-      entry.commit();
-      await deps.roomList?.joined(user.id, roomId);
-      // An auth:refresh that narrowed the connection's rooms may have completed while this join
-      // was in flight (its leave of the rooms no longer granted ran before this one was joined).
-      const current = conn.data.user;
-      if (current !== user && !(await access.stillGranted(conn, current, roomId))) {
-        await leaveRoom(conn, current.id, roomId);
-        throw new AppError("FORBIDDEN", "the refreshed token does not grant this room");
-      }
-      return {
-        roomId,
-        ...page,
-        online: online.value,
-        lastReadId: readState.value.lastReadId,
-        unread: readState.value.unread,
-        mentions: readState.value.mentions,
-      };
     },
 
     async leave(conn, user, { roomId, forget }) {
