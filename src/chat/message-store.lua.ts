@@ -40,6 +40,18 @@ local function head(candidate, retention)
   if retention > 0 then redis.call('PEXPIRE', KEYS[2], retention) end
   return candidate, 0, 0
 end
+-- Trims what expired from the room's stream (KEYS[1]), a bounded batch per write; the
+-- newest entry is never expired.
+local function trim_expired(retention, now)
+  local cutoff = now - retention
+  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
+  local keep = nil
+  for i = 1, #oldest do
+    if tonumber(field(oldest[i], 't')) >= cutoff then keep = oldest[i][1] break end
+  end
+  if keep == nil and #oldest > 0 then keep = int(seq_of(oldest[#oldest][1]) + 1) .. '-0' end
+  if keep then redis.call('XTRIM', KEYS[1], 'MINID', keep) end
+end
 `;
 
 /** `states_of(epoch, entries)`: the state json (or false) of each entry's subject. */
@@ -92,15 +104,7 @@ seq = seq + 1
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], int(seq) .. '-0', 'u', ARGV[1], 't', int(ms), 'm', ARGV[2])
 redis.call('HSET', KEYS[2], 'seq', int(seq), 'ms', int(ms))
 if retention > 0 then
-  -- Trim what expired, a bounded batch per append (the newest entry is never expired).
-  local cutoff = now - retention
-  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
-  local keep = nil
-  for i = 1, #oldest do
-    if tonumber(field(oldest[i], 't')) >= cutoff then keep = oldest[i][1] break end
-  end
-  if keep == nil and #oldest > 0 then keep = int(seq_of(oldest[#oldest][1]) + 1) .. '-0' end
-  if keep then redis.call('XTRIM', KEYS[1], 'MINID', keep) end
+  trim_expired(retention, now)
   redis.call('PEXPIRE', KEYS[1], retention)
   redis.call('PEXPIRE', KEYS[2], retention)
 end
@@ -242,14 +246,7 @@ if redis.call('HLEN', KEYS[4]) > 2 * tonumber(ARGV[3]) + 1 then
   end
 end
 if retention > 0 then
-  local cutoff = now - retention
-  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
-  local keep = nil
-  for i = 1, #oldest do
-    if tonumber(field(oldest[i], 't')) >= cutoff then keep = oldest[i][1] break end
-  end
-  if keep == nil and #oldest > 0 then keep = int(seq_of(oldest[#oldest][1]) + 1) .. '-0' end
-  if keep then redis.call('XTRIM', KEYS[1], 'MINID', keep) end
+  trim_expired(retention, now)
   redis.call('PEXPIRE', KEYS[1], retention)
   redis.call('PEXPIRE', KEYS[2], retention)
   redis.call('PEXPIRE', KEYS[4], retention)
