@@ -122,6 +122,18 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
     };
   };
 
+  /** ARGV[1..8] of the append and the change scripts, in the order both read them (message-store.lua.ts). */
+  const logArgs = (roomId: string, senderId: string, body: string) => [
+    senderId,
+    body,
+    options.historyLimit,
+    options.retentionMs,
+    options.idempotencyTtlSec,
+    candidateEpoch(),
+    options.publishCommand(),
+    roomChannel(keyPrefix, roomId),
+  ];
+
   return {
     async append(input, limit): Promise<AppendResult> {
       // The sender's limit rides in the append script where Redis allows it (rate-limit-script.ts).
@@ -135,14 +147,7 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
         keys.push(roomKey(keyPrefix, input.roomId, `idem:${input.senderId}|${input.clientMsgId}`));
       }
       const reply = await appendScript(keys, [
-        input.senderId,
-        JSON.stringify(bodyOf(input)),
-        options.historyLimit,
-        options.retentionMs,
-        options.idempotencyTtlSec,
-        candidateEpoch(),
-        options.publishCommand(),
-        roomChannel(keyPrefix, input.roomId),
+        ...logArgs(input.roomId, input.senderId, JSON.stringify(bodyOf(input))),
         outbox?.script?.spec ?? "",
         input.roomId,
         ...scriptLimit.args,
@@ -172,14 +177,7 @@ export function createRedisMessageStore(options: RedisMessageStoreOptions): Mess
         );
       }
       const [status, payload, entry, state, epoch] = (await changeScript(keys, [
-        input.senderId,
-        JSON.stringify(bodyOf(input)),
-        options.historyLimit,
-        options.retentionMs,
-        options.idempotencyTtlSec,
-        candidateEpoch(),
-        options.publishCommand(),
-        roomChannel(keyPrefix, input.roomId),
+        ...logArgs(input.roomId, input.senderId, JSON.stringify(bodyOf(input))),
         input.kind,
         target.slice(dash + 1),
         target.slice(0, dash),
