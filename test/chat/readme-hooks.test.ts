@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, connected, eventually, ok, request } from "../helpers/client.js";
 import { freePort } from "../helpers/redis-server.js";
+import { systemBinaries } from "../helpers/system-binaries.js";
 import { tokenFor } from "../helpers/tokens.js";
 
 /** The README's access hook and moderation hook sections, run as a reader would copy them. */
@@ -70,7 +71,9 @@ async function runBackend(heading: string, readmePort: number, env: Record<strin
   return { url, answer: JSON.parse(answer) as Record<string, unknown> };
 }
 
-describe("the README's backend hooks", () => {
+const curl = systemBinaries("the README's hook examples (test/chat/readme-hooks.test.ts)", "curl");
+
+describe.skipIf(!curl)("the README's backend hooks", () => {
   it("room access: the example backend answers the curl, and lets alice, not carol, into group:42", async () => {
     const key = "room-access-key-0123456789";
     const { url, answer } = await runBackend("Room access from the backend", 4100, { ROOM_ACCESS_KEY: key });

@@ -22,6 +22,8 @@ export const SYSTEM_BINARIES = {
     install: "apt-get install chromium",
   },
   openssl: { env: "OPENSSL_PATH", names: ["openssl"], dirs: [], install: "apt-get install openssl" },
+  // The README's curl commands, run as written.
+  curl: { env: "CURL_PATH", names: ["curl"], dirs: [], install: "apt-get install curl" },
 } as const;
 
 export type SystemBinary = keyof typeof SYSTEM_BINARIES;
