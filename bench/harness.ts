@@ -167,7 +167,12 @@ function requireAll(what: string, result: { failed: number; errors: string[] }):
   if (result.failed > 0) throw new Error(`${what}: ${result.failed} failed (${result.errors.join("; ")})`);
 }
 
-async function runRamp(kind: ServerKind, size: BenchSize, redis: BenchRedis): Promise<RampResult> {
+async function runRamp(
+  kind: ServerKind,
+  size: BenchSize,
+  redis: BenchRedis,
+  profileDir?: string,
+): Promise<RampResult> {
   return withServers(kind, 1, redis, async ([server], worker) => {
     const s = server as BenchServer;
     const { warmupConnections, connections, concurrency, settleMs } = size.ramp;
@@ -178,9 +183,14 @@ async function runRamp(kind: ServerKind, size: BenchSize, redis: BenchRedis): Pr
     await worker.call({ cmd: "close" });
     await new Promise((r) => setTimeout(r, 300));
     const before = await s.probe<MemorySnapshot>("memory");
+    if (profileDir) {
+      mkdirSync(profileDir, { recursive: true });
+      await s.probe("profileStart");
+    }
     const cpu0 = await cpuOf([s]);
     const connect = await worker.call<ConnectResult>(connectCommand(kind, [s.url], connections, concurrency));
     const cpu1 = await cpuOf([s]);
+    if (profileDir) await s.probe("profileStop", { file: `${profileDir}/${kind}-ramp.cpuprofile` });
     await new Promise((r) => setTimeout(r, settleMs));
     const after = await s.probe<MemorySnapshot>("memory");
     const held = Math.max(1, connect.connected);
@@ -456,7 +466,9 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
         log(`${what}: running`);
         switch (scenario) {
           case "ramp":
-            run.ramp[kind] = await outcome(what, log, () => runRamp(kind, options.size, redis));
+            run.ramp[kind] = await outcome(what, log, () =>
+              runRamp(kind, options.size, redis, options.profileDir),
+            );
             break;
           case "fanout":
             run.fanout[kind] = await outcome(what, log, () =>

@@ -56,6 +56,8 @@ export type WorkerCommand =
       secret: string;
       /** Source addresses, used in turn (`127.0.1.x`). */
       localAddresses: string[];
+      /** The source ports this worker binds, [first, end): workers sharing an address get disjoint ranges. */
+      ports: [number, number];
       concurrency: number;
       timeoutMs: number;
     }
@@ -155,8 +157,14 @@ export interface ScaleStatus {
   killed: number;
   /** Of those, back on a survivor. */
   back: number;
+  /** Of those not back: waiting for their next attempt, in one, or (never expected) open on the dead instance. */
+  notBack: { waiting: number; connecting: number; open: number };
+  /** A few of the clients not back, with their last error (diagnostics). */
+  stuck: string[];
   /** From the kill to each one's new CONNECT answer. */
   backAfter: HistogramJson;
+  /** The same, less the time each client chose to wait itself (its own backoff draws). */
+  beyondBackoff: HistogramJson;
   /** Failed attempts while coming back, by refusal code or transport error. */
   refusals: Record<string, number>;
   attempts: number;

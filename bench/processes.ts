@@ -1,5 +1,5 @@
 import { type ChildProcess, fork, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { freePort, type RedisServer, startRedis } from "../test/helpers/redis-server.js";
@@ -206,7 +206,12 @@ export class BenchServer {
       }),
     );
     const server = new BenchServer(kind, child, port);
+    // BENCH_SERVER_LOGS=<dir>: every line each server writes, one file per server (diagnostics).
+    const logDir = process.env.BENCH_SERVER_LOGS;
+    if (logDir) mkdirSync(logDir, { recursive: true });
+    const logFile = logDir ? `${logDir}/${kind}-${options.instance ?? 0}-${port}.log` : undefined;
     const keep = (chunk: Buffer) => {
+      if (logFile) appendFileSync(logFile, chunk);
       server.output.push(chunk.toString("utf8"));
       if (server.output.length > 200) server.output.splice(0, 100);
     };
@@ -304,7 +309,13 @@ export class LoadWorker {
     const child = track(
       fork(`${BENCH_DIR}load-worker.ts`, [], {
         cwd: ROOT,
-        execArgv: ["--import", "tsx"],
+        execArgv: [
+          "--import",
+          "tsx",
+          ...(process.env.BENCH_WORKER_PROF
+            ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_WORKER_PROF}`]
+            : []),
+        ],
         env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       }),
@@ -329,7 +340,7 @@ export class LoadWorker {
         // killed below anyway
       }
     }
-    await stopChild(this.child, 2000);
+    await stopChild(this.child, 5000);
   }
 }
 

@@ -6,7 +6,7 @@ import type { HistogramJson } from "./histogram.js";
 import { BENCH_DIR, installExitHook, type ServerKind } from "./processes.js";
 import { summarizeProfile } from "./profile.js";
 import { buildReport, toMarkdown } from "./report.js";
-import { SIZES, scaleDurations } from "./sizes.js";
+import { SIZES, scaleDurations, withScaleSize } from "./sizes.js";
 
 const USAGE = `npm run bench [-- options]
 
@@ -14,7 +14,9 @@ const USAGE = `npm run bench [-- options]
   --scenarios a,b         any of ${SCENARIOS.join(", ")} (default: ${DEFAULT_SCENARIOS.join(", ")})
   --servers a,b           baseline,service (default: both, baseline first)
   --duration-scale f      multiply step durations (a trial of the full size: 0.3)
-  --profile               CPU-profile each server during the fan-out steps
+  --scale MxN             the scale scenario with M instances and N connections (e.g. 3x15000),
+                          on the chosen size's other settings
+  --profile               CPU-profile each server during the ramp and the fan-out steps
   --out dir               where to write latest.json/.md/.svg (default bench/results)
 `;
 
@@ -35,6 +37,7 @@ async function main(): Promise<number> {
       servers: { type: "string" },
       "duration-scale": { type: "string" },
       profile: { type: "boolean", default: false },
+      scale: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -49,7 +52,8 @@ async function main(): Promise<number> {
   for (const s of servers) if (s !== "service" && s !== "baseline") throw new Error(`unknown server ${s}`);
   const scale = Number(values["duration-scale"] ?? "1");
   if (!(scale > 0)) throw new Error("--duration-scale must be a positive number");
-  const size = scaleDurations(SIZES[values.quick ? "quick" : "full"], scale);
+  const base = scaleDurations(SIZES[values.quick ? "quick" : "full"], scale);
+  const size = values.scale ? withScaleSize(base, values.scale) : base;
   const outDir = values.out ?? `${BENCH_DIR}results`;
   const profileDir = values.profile ? `${outDir}/tmp` : undefined;
 
@@ -76,11 +80,20 @@ async function main(): Promise<number> {
     );
   }
   if (profileDir) {
-    const profiles = [run.fanout, run.fanout2].flatMap((r) =>
-      Object.values(r).flatMap((o) => (o?.ok ? o.value.profiles : [])),
+    const ramps = Object.entries(run.ramp).flatMap(([kind, o]) =>
+      o?.ok ? [`${profileDir}/${kind}-ramp.cpuprofile`] : [],
     );
+    const profiles = [
+      ...ramps,
+      ...[run.fanout, run.fanout2].flatMap((r) =>
+        Object.values(r).flatMap((o) => (o?.ok ? o.value.profiles : [])),
+      ),
+    ];
     const summary = profiles.map((p) => summarizeProfile(p)).join("\n");
-    writeFileSync(`${profileDir}/profile-summary.md`, `# CPU profiles of the fan-out steps\n\n${summary}`);
+    writeFileSync(
+      `${profileDir}/profile-summary.md`,
+      `# CPU profiles of the ramp and the fan-out steps\n\n${summary}`,
+    );
     log(`profiles: ${profiles.join(", ")}; summary in ${profileDir}/profile-summary.md`);
   }
   process.stdout.write(`\n${markdown}\n`);

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { backoffDelayMs } from "../packages/client/src/token.js";
 import { signToken } from "../src/auth/sign.js";
 import { Histogram } from "./histogram.js";
 import type { ScaleConnectResult, ScaleStatus, WorkerCommand } from "./load-protocol.js";
@@ -6,22 +7,55 @@ import { ConnectRefusedError, WireClient } from "./wire-client.js";
 
 type Cmd<K extends WorkerCommand["cmd"]> = Extract<WorkerCommand, { cmd: K }>;
 
+/** The SDK's defaults (packages/client: reconnectDelayMs 500, reconnectDelayMaxMs 5000). */
+const SDK_BACKOFF = { minMs: 500, maxMs: 5000 };
+
 /**
- * socket.io-client's reconnection delay with the SDK's settings (packages/client:
- * reconnectDelayMs 500, reconnectDelayMaxMs 5000, randomizationFactor 0.5): attempt n
- * waits 500 × 2^(n-1) ms ± 50 %, at most 5 s.
+ * The SDK's delay before attempt n after a lost connection or a failed attempt: between
+ * half and all of min(5 s, 500 ms × 2^(n−1)).
  */
 export function transportBackoffMs(attempt: number, random = Math.random): number {
-  const base = 500 * 2 ** Math.max(0, attempt - 1);
-  const deviation = Math.floor(random() * 0.5 * base);
-  const ms = Math.floor(random() * 10) % 2 === 0 ? base - deviation : base + deviation;
-  return Math.min(ms, 5000);
+  return backoffDelayMs(attempt, { ...SDK_BACKOFF, random });
 }
 
-/** The SDK after a refusal with a hint: the hint plus its backoff, jittered in the upper half. */
+/** The SDK after a refusal with a hint: the hint plus its backoff for the next attempt. */
 export function hintedBackoffMs(retryAfterMs: number, attempt: number, random = Math.random): number {
-  const base = Math.min(5000, 500 * 2 ** Math.max(0, attempt - 1));
-  return retryAfterMs + Math.round(base / 2 + (random() * base) / 2);
+  return retryAfterMs + backoffDelayMs(attempt, { ...SDK_BACKOFF, random });
+}
+
+/**
+ * Source ports chosen by the load generator. With a source address and no port, the kernel
+ * picks a free ephemeral port by scanning the ones in use: measured here, a connect()
+ * from an address holding 9,000–12,000 sockets costs about 0.85 ms of the generator's
+ * event loop and grows with every socket, against a constant 75 µs with the port given.
+ * At the full scale size that scan, not the servers, was what the clients waited on.
+ */
+export class PortPool {
+  private readonly used = new Map<string, Set<number>>();
+  private readonly next = new Map<string, number>();
+
+  constructor(
+    private readonly first: number,
+    private readonly end: number,
+  ) {}
+
+  take(address: string): number {
+    let used = this.used.get(address);
+    if (!used) {
+      used = new Set();
+      this.used.set(address, used);
+    }
+    if (used.size >= this.end - this.first) throw new Error(`no free source port on ${address}`);
+    let port = this.next.get(address) ?? this.first;
+    while (used.has(port)) port = port + 1 >= this.end ? this.first : port + 1;
+    used.add(port);
+    this.next.set(address, port + 1 >= this.end ? this.first : port + 1);
+    return port;
+  }
+
+  release(address: string, port: number): void {
+    this.used.get(address)?.delete(port);
+  }
 }
 
 interface ScaleClient {
@@ -36,6 +70,14 @@ interface ScaleClient {
   killed: boolean;
   back: boolean;
   attempt: number;
+  /** The source port of the current connection (0: none). */
+  localPort: number;
+  /** Why its last attempt failed. */
+  lastError: string;
+  /** What a client not yet back is doing: waiting for its next attempt, or in one. */
+  phase: "open" | "waiting" | "connecting";
+  /** Since the kill: the time this client chose to wait itself (its backoff draws, not a server's hint). */
+  ownWaitMs: number;
 }
 
 const codeOf = (err: unknown): string => {
@@ -59,13 +101,16 @@ export class ScaleClients {
   private survivors: string[] = [];
   private killedAt = 0;
   private backAfter = new Histogram();
+  private beyondBackoff = new Histogram();
   private refusals: Record<string, number> = {};
   private attempts = 0;
   private othersLost = 0;
   private stopped = false;
+  private ports = new PortPool(10_000, 61_000);
 
   async connect(c: Cmd<"scaleConnect">): Promise<ScaleConnectResult> {
     this.stopped = false;
+    this.ports = new PortPool(c.ports[0], c.ports[1]);
     const tokens = await Promise.all(
       Array.from({ length: c.count }, (_, k) =>
         signToken(
@@ -96,6 +141,10 @@ export class ScaleClients {
         killed: false,
         back: false,
         attempt: 0,
+        localPort: 0,
+        phase: "connecting",
+        lastError: "",
+        ownWaitMs: 0,
       };
       // The ramp retries a refusal too (as the SDK would), so every client ends up connected.
       for (let attempt = 1; attempt <= 10; attempt++) {
@@ -112,7 +161,7 @@ export class ScaleClients {
             if (errors.length < 5) errors.push((err as Error).message);
             return;
           }
-          await sleep(delayAfter(err, attempt));
+          await sleep(delayAfter(err, attempt).ms);
         }
       }
     };
@@ -153,16 +202,27 @@ export class ScaleClients {
     let open = 0;
     let killed = 0;
     let back = 0;
+    const notBack = { waiting: 0, connecting: 0, open: 0 };
+    const stuck: string[] = [];
     for (const sc of this.clients) {
       if (sc.client && !sc.client.closed) open++;
       if (sc.killed) killed++;
       if (sc.back) back++;
+      else if (sc.killed) {
+        notBack[sc.phase]++;
+        if (stuck.length < 5) {
+          stuck.push(`${sc.userId} ${sc.localAddress} -> ${sc.url} attempt ${sc.attempt}: ${sc.lastError}`);
+        }
+      }
     }
     return {
       open,
       killed,
       back,
+      notBack,
+      stuck,
       backAfter: this.backAfter.toJSON(),
+      beyondBackoff: this.beyondBackoff.toJSON(),
       refusals: { ...this.refusals },
       attempts: this.attempts,
       othersLost: this.othersLost,
@@ -183,22 +243,45 @@ export class ScaleClients {
     return { closed };
   }
 
-  private open(sc: ScaleClient, timeoutMs = 20_000): Promise<WireClient> {
-    return WireClient.connect(sc.url, { auth: sc.auth, localAddress: sc.localAddress, timeoutMs });
+  private async open(sc: ScaleClient, timeoutMs = 20_000): Promise<WireClient> {
+    // A port of an earlier socket can still be held by the kernel (TIME_WAIT): take another.
+    for (let tries = 1; ; tries++) {
+      const localPort = this.ports.take(sc.localAddress);
+      try {
+        const client = await WireClient.connect(sc.url, {
+          auth: sc.auth,
+          localAddress: sc.localAddress,
+          localPort,
+          timeoutMs,
+        });
+        sc.localPort = localPort;
+        return client;
+      } catch (err) {
+        this.ports.release(sc.localAddress, localPort);
+        sc.lastError = `${(err as Error).message ?? String(err)} (from port ${localPort})`;
+        if (tries >= 5 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+      }
+    }
   }
 
   private adopt(sc: ScaleClient, client: WireClient): void {
     sc.client = client;
+    sc.phase = "open";
     if (!this.clients.includes(sc)) this.clients.push(sc);
     client.onClose = () => {
+      this.ports.release(sc.localAddress, sc.localPort);
+      sc.localPort = 0;
       if (sc.closing || this.stopped) return;
       if (!sc.killed) this.othersLost++;
       sc.attempt = 0;
-      this.scheduleReconnect(sc, transportBackoffMs(1));
+      const delay = transportBackoffMs(1);
+      if (sc.killed && !sc.back) sc.ownWaitMs += delay;
+      this.scheduleReconnect(sc, delay);
     };
   }
 
   private scheduleReconnect(sc: ScaleClient, delayMs: number): void {
+    sc.phase = "waiting";
     setTimeout(() => void this.reconnect(sc), delayMs).unref();
   }
 
@@ -206,6 +289,7 @@ export class ScaleClients {
     if (this.stopped) return;
     sc.attempt++;
     this.attempts++;
+    sc.phase = "connecting";
     // The load balancer sends new connections to the instances still alive.
     if (this.survivors.length > 0 && !this.survivors.includes(sc.url)) {
       sc.url = this.survivors[this.clients.indexOf(sc) % this.survivors.length] as string;
@@ -214,22 +298,31 @@ export class ScaleClients {
       const client = await this.open(sc);
       if (sc.killed && !sc.back) {
         sc.back = true;
-        this.backAfter.record((Date.now() - this.killedAt) * 1000);
+        const after = Date.now() - this.killedAt;
+        this.backAfter.record(after * 1000);
+        this.beyondBackoff.record(Math.max(0, after - sc.ownWaitMs) * 1000);
       }
       this.adopt(sc, client);
     } catch (err) {
       const code = codeOf(err);
       this.refusals[code] = (this.refusals[code] ?? 0) + 1;
-      this.scheduleReconnect(sc, delayAfter(err, sc.attempt + 1));
+      const delay = delayAfter(err, sc.attempt + 1);
+      if (sc.killed && !sc.back && delay.own) sc.ownWaitMs += delay.ms;
+      this.scheduleReconnect(sc, delay.ms);
     }
   }
 }
 
-/** What the SDK waits after a failed attempt: the server's hint plus jitter, or its backoff. */
-function delayAfter(err: unknown, attempt: number): number {
+/**
+ * What the SDK waits after a failed attempt: the server's hint plus jitter, or its own
+ * backoff (`own`: a hinted wait is the server's, counted against it).
+ */
+function delayAfter(err: unknown, attempt: number): { ms: number; own: boolean } {
   const hint =
     err instanceof ConnectRefusedError ? (err.data as { retryAfterMs?: number })?.retryAfterMs : undefined;
-  return typeof hint === "number" ? hintedBackoffMs(hint, attempt) : transportBackoffMs(attempt);
+  return typeof hint === "number"
+    ? { ms: hintedBackoffMs(hint, attempt), own: false }
+    : { ms: transportBackoffMs(attempt), own: true };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

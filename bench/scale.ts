@@ -52,6 +52,12 @@ export interface ScaleResult {
     clients: number;
     back: number;
     backAfter: LatencySummary;
+    /** backAfter less the time each client chose to wait itself (its own backoff draws; a server's hint counts). */
+    beyondBackoff: LatencySummary;
+    /** % of one core of each surviving server and each load generator, from the kill until all were back. */
+    cpu: { windowMs: number; survivors: number[]; generators: number[] };
+    /** Clients not back at the deadline: waiting for their next attempt, in one, or open (never expected). */
+    notBack: { waiting: number; connecting: number; open: number };
     /** Failed attempts while coming back, by refusal code or transport error. */
     refusals: Record<string, number>;
     attempts: number;
@@ -72,6 +78,13 @@ export interface PresenceCheck {
   /** Users of the killed instance seen going offline (they came back inside the grace: 0 expected). */
   killedFlapped: number;
   watched: number;
+}
+
+/** Source ports 10,000–60,999, split between the workers that share source addresses. */
+function portRange(worker: number, sharing: number): [number, number] {
+  const width = Math.floor(51_000 / sharing);
+  const first = 10_000 + (sharing > 1 ? worker * width : 0);
+  return [first, first + width];
 }
 
 function addCounts(into: Record<string, number>, from: Record<string, number>): void {
@@ -115,10 +128,18 @@ async function watchPresence(url: string, userIds: string[]) {
   };
 }
 
+/** Users whose presence is wrong, by how: no device, more than one, or not online. */
+interface PresenceWrong {
+  wrong: number;
+  noDevice: number;
+  severalDevices: number;
+  offline: number;
+}
+
 /** Every user has one device and is online: the dead registration was reaped, nobody lost. */
-async function presenceWrong(client: Redis, users: number): Promise<number> {
+async function presenceWrong(client: Redis, users: number): Promise<PresenceWrong> {
   const prefix = SERVICE_BENCH_ENV.REDIS_KEY_PREFIX as string;
-  let wrong = 0;
+  const count: PresenceWrong = { wrong: 0, noDevice: 0, severalDevices: 0, offline: 0 };
   for (let from = 0; from < users; from += 5000) {
     const pipeline = client.pipeline();
     const to = Math.min(users, from + 5000);
@@ -130,10 +151,13 @@ async function presenceWrong(client: Redis, users: number): Promise<number> {
     for (let i = 0; i < replies.length; i += 2) {
       const devices = replies[i]?.[1];
       const online = replies[i + 1]?.[1];
-      if (devices !== 1 || online !== "1") wrong++;
+      if (devices !== 1 || online !== "1") count.wrong++;
+      if (devices === 0) count.noDevice++;
+      if (typeof devices === "number" && devices > 1) count.severalDevices++;
+      if (online !== "1") count.offline++;
     }
   }
-  return wrong;
+  return count;
 }
 
 /**
@@ -184,6 +208,7 @@ export async function runScale(
             sendUserId: kind === "baseline",
             secret: BENCH_JWT_SECRET,
             localAddresses: addresses.filter((_, a) => a % s.workers === w || s.addresses < s.workers),
+            ports: portRange(w, s.addresses < s.workers ? s.workers : 1),
             concurrency: s.concurrency,
             timeoutMs: 30_000,
           },
@@ -252,6 +277,15 @@ export async function runScale(
 
     const killedAt = Date.now();
     (servers[victim] as BenchServer).child.kill("SIGKILL");
+    // Who was busy while the clients came back: the surviving servers or the load generators.
+    const pids = {
+      survivors: servers.filter((_, i) => i !== victim).map((srv) => srv.child.pid ?? 0),
+      generators: workers.map((w) => w.child.pid ?? 0),
+    };
+    const ticksAtKill = {
+      survivors: pids.survivors.map(processTicks),
+      generators: pids.generators.map(processTicks),
+    };
     const survivors = urls.filter((_, i) => i !== victim);
     const killed = (
       await Promise.all(
@@ -269,31 +303,63 @@ export async function runScale(
 
     let statuses: ScaleStatus[] = [];
     const deadline = killedAt + s.backTimeoutMs;
+    // The CPU window ends when the last client came back (not at the deadline, if some never do).
+    let lastBack = { at: killedAt, count: 0, ticks: ticksAtKill };
     for (;;) {
       statuses = await Promise.all(workers.map((w) => w.call<ScaleStatus>({ cmd: "scaleStatus" })));
       const back = statuses.reduce((n, st) => n + st.back, 0);
+      if (back > lastBack.count) {
+        const ticks = {
+          survivors: pids.survivors.map(processTicks),
+          generators: pids.generators.map(processTicks),
+        };
+        lastBack = { at: Date.now(), count: back, ticks };
+      }
       if (back >= killed || Date.now() > deadline) break;
       await sleep(250);
     }
+    const stormMs = Math.max(1, lastBack.at - killedAt);
+    const percentOfCore = (before: number[], after: number[]) =>
+      after.map((t, i) => Math.round(((t - (before[i] ?? 0)) * 1000) / stormMs));
+    const stormCpu = {
+      windowMs: stormMs,
+      survivors: percentOfCore(ticksAtKill.survivors, lastBack.ticks.survivors),
+      generators: percentOfCore(ticksAtKill.generators, lastBack.ticks.generators),
+    };
+    const notBack = { waiting: 0, connecting: 0, open: 0 };
+    for (const st of statuses)
+      for (const k of ["waiting", "connecting", "open"] as const) notBack[k] += st.notBack[k];
     const back = statuses.reduce((n, st) => n + st.back, 0);
     const refusals: Record<string, number> = {};
     const backAfter = new Histogram();
+    const beyondBackoff = new Histogram();
     for (const st of statuses) {
       addCounts(refusals, st.refusals);
       backAfter.merge(Histogram.fromJSON(st.backAfter));
+      beyondBackoff.merge(Histogram.fromJSON(st.beyondBackoff));
     }
     const backSummary = backAfter.summary();
+    const beyondSummary = beyondBackoff.summary();
     log(
-      `  ${kind} scale: ${back}/${killed} back, p50 ${backSummary.p50Ms} ms p99 ${backSummary.p99Ms} ms max ${backSummary.maxMs} ms (refusals ${JSON.stringify(refusals)})`,
+      `  ${kind} scale: ${back}/${killed} back, p50 ${backSummary.p50Ms} ms p99 ${backSummary.p99Ms} ms max ${backSummary.maxMs} ms; beyond their own backoff p50 ${beyondSummary.p50Ms} p99 ${beyondSummary.p99Ms} ms (refusals ${JSON.stringify(refusals)})`,
     );
+    log(
+      `  ${kind} scale: % of a core from the kill to the last one back (${stormMs} ms): ${JSON.stringify(stormCpu)}`,
+    );
+    if (back < killed) {
+      log(`  ${kind} scale: not back: ${JSON.stringify(notBack)}`);
+      for (const line of statuses.flatMap((st) => st.stuck).slice(0, 10)) log(`    ${line}`);
+    }
 
     let presence: PresenceCheck | undefined;
     if (kind === "service") {
       let correctAfterMs: number | null = null;
       let wrong = Number.NaN;
+      let how: PresenceWrong | undefined;
       const presenceDeadline = Date.now() + s.backTimeoutMs;
       while (Date.now() < presenceDeadline) {
-        wrong = await presenceWrong(admin, s.connections);
+        how = await presenceWrong(admin, s.connections);
+        wrong = how.wrong;
         if (wrong === 0) {
           correctAfterMs = Date.now() - killedAt;
           break;
@@ -313,7 +379,9 @@ export async function runScale(
         killedFlapped: offline.filter((id) => victimUsers.has(id)).length,
         watched: Math.min(2000, s.connections),
       };
-      log(`  ${kind} scale presence: ${JSON.stringify(presence)}`);
+      log(
+        `  ${kind} scale presence: ${JSON.stringify(presence)}${wrong ? ` (wrong: ${JSON.stringify(how)})` : ""}`,
+      );
     }
 
     const othersLost = statuses.reduce((n, st) => n + st.othersLost, 0);
@@ -339,7 +407,10 @@ export async function runScale(
         clients: killed,
         back,
         backAfter: backSummary,
+        beyondBackoff: beyondSummary,
         refusals,
+        cpu: stormCpu,
+        notBack,
         attempts: statuses.reduce((n, st) => n + st.attempts, 0),
         othersLost,
         ...(presence ? { presence } : {}),

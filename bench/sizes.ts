@@ -141,3 +141,29 @@ export function scaleDurations(size: BenchSize, factor: number): BenchSize {
     moderation: { ...size.moderation, stepMs: ms(size.moderation.stepMs) },
   };
 }
+
+/**
+ * The scale scenario at another size (`--scale 3x15000`): load generators hold at most
+ * 15,000 sockets each, source addresses about 12,500 each (under the open-file and
+ * ephemeral-port limits).
+ */
+export function withScaleSize(size: BenchSize, spec: string): BenchSize {
+  const match = /^(\d+)x(\d+)$/.exec(spec);
+  const instances = Number(match?.[1]);
+  const connections = Number(match?.[2]);
+  if (!match || instances < 2 || connections < instances) {
+    throw new Error(`--scale ${spec}: expected MxN with M >= 2 instances and N >= M connections`);
+  }
+  if (connections / instances >= 20_000)
+    throw new Error(`--scale ${spec}: 20,000 sockets per instance at most`);
+  return {
+    ...size,
+    scale: {
+      ...size.scale,
+      instances,
+      connections,
+      workers: Math.ceil(connections / 15_000) + 1,
+      addresses: Math.ceil(connections / 12_500),
+    },
+  };
+}

@@ -39,6 +39,8 @@ export interface WireConnectOptions {
   timeoutMs?: number;
   /** The source address (`127.0.1.x`): each one has its own ephemeral ports, about 28,000. */
   localAddress?: string;
+  /** The source port: with `localAddress`, chosen by the caller (see PortPool in scale-clients.ts). */
+  localPort?: number;
 }
 
 export type EventListener = (...args: unknown[]) => void;
@@ -95,6 +97,7 @@ export class WireClient {
       perMessageDeflate: false,
       skipUTF8Validation: true,
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      ...(options.localPort ? { localPort: options.localPort } : {}),
     });
     const client = new WireClient(ws);
     const connectPacket = `40${options.auth ? JSON.stringify(options.auth) : ""}`;
