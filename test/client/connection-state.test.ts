@@ -71,6 +71,29 @@ describe("ConnectionState", () => {
     expect(delays.size).toBeGreaterThan(10);
   });
 
+  it("keeps clients that fail again and again spread over half to all of the cap, never all at the cap", () => {
+    const delays: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const { socket, state } = setup();
+      const spy = vi.spyOn(globalThis, "setTimeout");
+      // The eighth try of a client that failed seven times (100 ms × 2^7 is far past the 1 s cap).
+      for (let n = 0; n < 7; n++) {
+        state.reconnectLater();
+        vi.runOnlyPendingTimers();
+      }
+      expect(socket.connects).toBe(7);
+      state.reconnectLater();
+      delays.push(spy.mock.calls.at(-1)?.[1] as number);
+      spy.mockRestore();
+      state.stop();
+    }
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(500);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(1000);
+    // socket.io-client's backoff caps after its jitter: most such clients would wait exactly 1000 ms.
+    expect(delays.filter((d) => d === 1000).length).toBeLessThan(10);
+    expect(new Set(delays).size).toBeGreaterThan(100);
+  });
+
   it("reconnects after a growing backoff, one timer at a time, or after the delay it is given", async () => {
     const { socket, state } = setup();
     state.reconnectLater();

@@ -43,9 +43,10 @@ export function connect(options: ConnectOptions): RealtimeClient {
     // Each client owns its connection: reconnect logic below must not act on a shared one.
     forceNew: true,
     autoConnect: false,
-    reconnectionDelay: o.reconnectDelayMs,
-    reconnectionDelayMax: o.reconnectDelayMaxMs,
-    randomizationFactor: 0.5,
+    // Every reconnect is scheduled by ConnectionState, with one backoff: socket.io-client's
+    // caps its delay after the jitter, so clients that keep failing all retry at exactly
+    // the cap, in waves.
+    reconnection: false,
     timeout: o.ackTimeoutMs,
     ...o.socketOptions,
     // Called for every handshake, reconnections included: always the current token.
@@ -152,11 +153,10 @@ export function connect(options: ConnectOptions): RealtimeClient {
     typing.clear();
     if (state.isClosed) return;
     state.down(error);
-    if (reason === "io server disconnect") {
-      // Expired token, a revoked user, an operator: come back with a token fetched anew.
-      session.invalidate();
-      state.reconnectLater();
-    }
+    // Expired token, a revoked user, an operator: come back with a token fetched anew.
+    if (reason === "io server disconnect") session.invalidate();
+    // A lost transport (the instance died, the network went away) or a closed socket.
+    if (reason !== "io client disconnect") state.reconnectLater();
   });
 
   socket.on("connect_error", (err: Error) => {
@@ -169,17 +169,14 @@ export function connect(options: ConnectOptions): RealtimeClient {
     const error = code
       ? new RealtimeError(code as ClientErrorCode, `connection refused: ${code}`, { retryAfterMs })
       : new RealtimeError("DISCONNECTED", `cannot connect: ${err.message}`);
-    if (!socket.active) {
-      // Refused by the server's middleware: socket.io-client does not retry those.
-      if (isTokenError(code) && session.refused()) {
-        reportError(error);
-        shutdown(error);
-        return;
-      }
-      // UNAVAILABLE (a saturated instance) and RATE_LIMITED carry a hint: wait it, plus jitter.
-      if (retryAfterMs !== undefined) state.reconnectAfterHint(retryAfterMs);
-      else state.reconnectLater();
+    if (isTokenError(code) && session.refused()) {
+      reportError(error);
+      shutdown(error);
+      return;
     }
+    // UNAVAILABLE (a saturated instance) and RATE_LIMITED carry a hint: wait it, plus jitter.
+    if (retryAfterMs !== undefined) state.reconnectAfterHint(retryAfterMs);
+    else state.reconnectLater();
     state.stillTrying(error);
   });
 

@@ -12,8 +12,8 @@ export interface ConnectionStateDeps {
 
 /**
  * The connection's status as the application sees it, the count of failed attempts, and
- * the reconnects the SDK schedules itself (socket.io-client only retries lost transports:
- * not sockets the server closed, nor handshakes it refused).
+ * every reconnect (socket.io-client's own reconnection is off): one backoff, capped before
+ * its jitter, so that the clients of a dead instance stay spread out however often they fail.
  */
 export class ConnectionState {
   private current: ConnectionStatus = "connecting";
