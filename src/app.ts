@@ -166,7 +166,7 @@ export function createApp(
     features,
     readiness,
     logger,
-    listen: { port: config.port, host: config.host, tls: tls !== undefined },
+    listen: { port: config.port, host: config.host, backlog: config.listenBacklog, tls: tls !== undefined },
     shutdownGraceMs: config.shutdownGraceMs,
     announce: { version: config.version, pages: links },
   });

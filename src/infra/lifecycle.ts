@@ -61,7 +61,7 @@ export interface LifecycleParts {
   features: readonly Feature[];
   readiness: Readiness;
   logger: Logger;
-  listen: { port: number; host: string; tls: boolean };
+  listen: { port: number; host: string; backlog: number; tls: boolean };
   shutdownGraceMs: number;
   /** Said in the "listening" line: the version, and the pages of enabled features by path. */
   announce: { version: string; pages: Record<string, string> };
@@ -96,7 +96,8 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
   const listen = () =>
     new Promise<AddressInfo>((resolve, reject) => {
       httpServer.once("error", reject);
-      httpServer.listen(parts.listen.port, parts.listen.host, () => {
+      const { port, host, backlog } = parts.listen;
+      httpServer.listen({ port, host, backlog }, () => {
         httpServer.off("error", reject);
         resolve(httpServer.address() as AddressInfo);
       });

@@ -19,6 +19,7 @@ export const processSection = z
     NODE_ENV: nodeEnv,
     PORT: int(0, 65535).default(3000),
     HOST: z.string().min(1).default("0.0.0.0"),
+    LISTEN_BACKLOG: int(1, 65_535).default(4096),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     LOG_FORMAT: z.enum(["json", "pretty"]).default("json"),
     INSTANCE_ID: optionalString,
@@ -29,6 +30,12 @@ export const processSection = z
     isProduction: e.NODE_ENV === "production",
     port: e.PORT,
     host: e.HOST,
+    /**
+     * Connections the kernel holds for accept(): Node's default, 511, overflows when the
+     * clients of a dead instance arrive within half a second, and each dropped one waits
+     * for TCP's retransmission (1 s, 3 s, 7 s, …). Capped by net.core.somaxconn.
+     */
+    listenBacklog: e.LISTEN_BACKLOG,
     logLevel: e.LOG_LEVEL,
     /** `pretty` formats lines for a person in development; collectors want `json`. */
     logFormat: e.LOG_FORMAT,
