@@ -16,6 +16,7 @@ import { createHandshake } from "./infra/handshake.js";
 import { createLifecycle, createReadiness, type Lifecycle } from "./infra/lifecycle.js";
 import { createLogger, type Logger } from "./infra/logger.js";
 import type { Metrics } from "./infra/metrics.js";
+import { connectionCapacity, openFileLimit } from "./infra/open-files.js";
 import { createRateLimiterFactory, type RateLimiterFactory } from "./infra/rate-limit.js";
 import { createRedisConnections, type RedisConnections } from "./infra/redis.js";
 import { attachSocketHooks } from "./infra/socket-hooks.js";
@@ -87,12 +88,16 @@ export function createApp(
   const { url } = config.redis;
   const redis = url ? createRedisConnections({ ...config.redis, url, logger }) : undefined;
 
-  // Under a reconnect storm, handshakes beyond the bound are refused at once (UNAVAILABLE).
+  // Under a reconnect storm, handshakes beyond the bound are refused at once (UNAVAILABLE),
+  // and so are they once the instance holds all the connections its open files allow.
+  let connectionsHeld = () => 0;
   const admission = createAdmission({
     maxInFlight: config.socket.handshakeMaxInFlight,
     retryAfterMs: HANDSHAKE_RETRY_AFTER_MS,
+    maxConnections: connectionCapacity(config.socket.maxConnectionsPerInstance, openFileLimit()),
+    connections: () => connectionsHeld(),
   });
-  const readiness = createReadiness(redis, admission.saturated);
+  const readiness = createReadiness(redis, admission.saturated, admission.full);
   const links = {
     ...(config.demo.enabled ? { demo: "/demo" } : {}),
     ...(config.admin.enabled ? { admin: "/admin/" } : {}),
@@ -107,6 +112,7 @@ export function createApp(
     redis,
     logger,
   });
+  connectionsHeld = () => io.engine.clientsCount;
   const adapter = createAdapterChoice({ io, redis, ...config.redis, logger });
   const revocations = buildRevocations(config, { redis, pubsubKind: adapter.kind, io, logger });
   const keyVerifier = createTokenVerifier(config.jwt);

@@ -58,7 +58,7 @@ export function createHandshake(
   deps: {
     logger: Logger;
     onRefused(code: ErrorCode): void;
-    /** HANDSHAKE_MAX_IN_FLIGHT: beyond it, refused at once with UNAVAILABLE. */
+    /** HANDSHAKE_MAX_IN_FLIGHT and MAX_CONNECTIONS_PER_INSTANCE: beyond them, refused at once with UNAVAILABLE. */
     admission?: Admission;
   },
 ): Middleware {
@@ -132,6 +132,17 @@ export function createHandshake(
   const { admission } = deps;
   if (!admission) return run;
   return async (socket, next) => {
+    if (admission.overCapacity()) {
+      const refusal = new AppError(
+        "UNAVAILABLE",
+        "this instance holds all the connections it can, try again",
+        {
+          retryAfterMs: admission.retryAfterMs,
+        },
+      );
+      refuse(refusal, next);
+      return;
+    }
     if (!admission.enter()) {
       const refusal = new AppError("UNAVAILABLE", "too many handshakes in progress, try again", {
         retryAfterMs: admission.retryAfterMs,

@@ -22,12 +22,15 @@ export function createReadiness(
   redis: Pick<RedisConnections, "isReady"> | undefined,
   /** Every handshake place is taken (admission control): new clients should go elsewhere for now. */
   saturated: () => boolean = () => false,
+  /** The instance holds all the connections it can: new clients should go elsewhere. */
+  full: () => boolean = () => false,
 ): Readiness {
   let draining = false;
   return {
     reason() {
       if (draining) return "draining";
       if (redis && !redis.isReady()) return "redis unavailable";
+      if (full()) return "full";
       if (saturated()) return "saturated";
       return undefined;
     },

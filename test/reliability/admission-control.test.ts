@@ -1,5 +1,9 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FeaturesFactory } from "../../src/app.js";
+import { connectionCapacity, FD_RESERVE, openFileLimit } from "../../src/infra/open-files.js";
 import { closeSdkClients, recordSdk, sdkClient } from "../client/support.js";
 import { startApp, type TestApp } from "../helpers/app.js";
 import { closeAllClients, connectClient, connectError, connected, eventually } from "../helpers/client.js";
@@ -112,5 +116,37 @@ describe("admission control", () => {
     const next = gate.arrivals().find((at) => at >= refusedAt);
     expect(next).toBeDefined();
     expect((next as number) - refusedAt).toBeGreaterThanOrEqual(1000 + 100 - 50);
+  });
+
+  it("refuses handshakes once the instance holds MAX_CONNECTIONS_PER_INSTANCE, says full on /ready, and takes them again when one leaves", async () => {
+    const t = await startApp({ MAX_CONNECTIONS_PER_INSTANCE: "2" });
+    apps.push(t);
+    const first = await connected(t.url, await tokenFor("one"));
+    await connected(t.url, await tokenFor("two"));
+    const err = await connectError(t.url, await tokenFor("three"));
+    expect(err.data).toEqual({ status: 503, code: "UNAVAILABLE", retryAfterMs: 1000 });
+    expect(await ready(t.url)).toMatchObject({ status: 503, body: { status: "not_ready", reason: "full" } });
+    first.disconnect();
+    await eventually(async () => (await ready(t.url)).status === 200);
+    expect((await connected(t.url, await tokenFor("three"))).connected).toBe(true);
+  });
+});
+
+describe("the connection capacity an instance derives from its open-file limit", () => {
+  it("is the soft limit of /proc/self/limits less the reserve, unless configured", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limits-"));
+    const file = join(dir, "limits");
+    writeFileSync(
+      file,
+      [
+        "Limit                     Soft Limit           Hard Limit           Units     ",
+        "Max open files            20000                40000                files     ",
+      ].join("\n"),
+    );
+    expect(openFileLimit(file)).toBe(20_000);
+    expect(connectionCapacity(0, openFileLimit(file))).toBe(20_000 - FD_RESERVE);
+    expect(connectionCapacity(5000, openFileLimit(file))).toBe(5000);
+    expect(openFileLimit(join(dir, "missing"))).toBeUndefined();
+    expect(connectionCapacity(0, undefined)).toBe(Number.POSITIVE_INFINITY);
   });
 });

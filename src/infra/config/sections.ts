@@ -137,6 +137,7 @@ const socket = z
     MAX_CONNECTIONS_PER_USER: int(1, 100_000).default(10),
     RATE_CONNECT_PER_IP_PER_MIN: int(1, 1_000_000).default(300),
     HANDSHAKE_MAX_IN_FLIGHT: int(1, 1_000_000).default(256),
+    MAX_CONNECTIONS_PER_INSTANCE: int(0, 10_000_000).default(0),
   })
   .transform((e) => ({
     maxHttpBufferSize: e.SOCKET_MAX_HTTP_BUFFER_SIZE,
@@ -145,6 +146,8 @@ const socket = z
     connectPerIpPerMin: e.RATE_CONNECT_PER_IP_PER_MIN,
     /** Handshakes in progress on this instance at most; beyond, UNAVAILABLE at once (infra/admission.ts). */
     handshakeMaxInFlight: e.HANDSHAKE_MAX_IN_FLIGHT,
+    /** Connections held at most; 0: what the open-file limit leaves (infra/open-files.ts). */
+    maxConnectionsPerInstance: e.MAX_CONNECTIONS_PER_INSTANCE,
   }));
 
 const chat = z
