@@ -69,6 +69,11 @@ export type WorkerCommand =
       /** When it was killed (epoch ms): "back" is measured from here. */
       killedAt: number;
     }
+  | {
+      cmd: "addSurvivor";
+      /** A replacement instance that now answers: the load balancer sends new connections to it too. */
+      url: string;
+    }
   | { cmd: "scaleStatus" }
   | { cmd: "close" };
 

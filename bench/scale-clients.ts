@@ -59,6 +59,8 @@ export class PortPool {
 }
 
 interface ScaleClient {
+  /** Its place among this worker's clients: spreads them over the survivors. */
+  index: number;
   userId: string;
   token: string;
   auth: Record<string, unknown>;
@@ -131,6 +133,7 @@ export class ScaleClients {
       const userId = `${c.userPrefix}${n}`;
       const token = tokens[k] as string;
       const sc: ScaleClient = {
+        index: k,
         userId,
         token,
         auth: c.sendUserId ? { token, userId } : { token },
@@ -196,6 +199,11 @@ export class ScaleClients {
       killed++;
     }
     return { killed };
+  }
+
+  addSurvivor(c: Cmd<"addSurvivor">): { survivors: number } {
+    this.survivors = [...this.survivors, c.url];
+    return { survivors: this.survivors.length };
   }
 
   status(): ScaleStatus {
@@ -290,9 +298,10 @@ export class ScaleClients {
     sc.attempt++;
     this.attempts++;
     sc.phase = "connecting";
-    // The load balancer sends new connections to the instances still alive.
-    if (this.survivors.length > 0 && !this.survivors.includes(sc.url)) {
-      sc.url = this.survivors[this.clients.indexOf(sc) % this.survivors.length] as string;
+    // The load balancer sends new connections to the instances still alive, and a retry
+    // after a failed attempt (a full or saturated instance, a reset) to the next one.
+    if (this.survivors.length > 0 && (!this.survivors.includes(sc.url) || sc.attempt > 1)) {
+      sc.url = this.survivors[(sc.index + sc.attempt) % this.survivors.length] as string;
     }
     try {
       const client = await this.open(sc);

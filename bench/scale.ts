@@ -300,6 +300,17 @@ export async function runScale(
       )
     ).reduce((n, r) => n + r.killed, 0);
     log(`  ${kind} scale: SIGKILLed instance ${victim} holding ${killed} clients`);
+    // As an orchestrator would, a replacement instance starts at once; the load balancer
+    // sends new connections to it as soon as it answers. Without it the survivors would
+    // need 16,667 + 3,333 sockets each at the full size: the open-file limit (20,000).
+    const replacing = BenchServer.start(kind, { redisUrl: redis.url, instance: s.instances, env }).then(
+      async (replacement) => {
+        servers.push(replacement);
+        await Promise.all(workers.map((w) => w.call({ cmd: "addSurvivor", url: replacement.url })));
+        log(`  ${kind} scale: a replacement instance answers ${Date.now() - killedAt} ms after the kill`);
+        return replacement;
+      },
+    );
 
     let statuses: ScaleStatus[] = [];
     const deadline = killedAt + s.backTimeoutMs;
@@ -318,6 +329,7 @@ export async function runScale(
       if (back >= killed || Date.now() > deadline) break;
       await sleep(250);
     }
+    await replacing;
     const stormMs = Math.max(1, lastBack.at - killedAt);
     const percentOfCore = (before: number[], after: number[]) =>
       after.map((t, i) => Math.round(((t - (before[i] ?? 0)) * 1000) / stormMs));
@@ -370,7 +382,7 @@ export async function runScale(
       await sleep(1000);
       const victimUsers = new Set<string>();
       for (let u = 0; u < s.connections; u++)
-        if (u % servers.length === victim) victimUsers.add(`${USER_PREFIX}${u}`);
+        if (u % s.instances === victim) victimUsers.add(`${USER_PREFIX}${u}`);
       const offline = [...(watcher?.offline ?? [])];
       presence = {
         correctAfterMs,
