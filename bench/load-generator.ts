@@ -80,8 +80,8 @@ export class LoadGenerator {
         return this.scale.connect(command);
       case "failover":
         return this.scale.failover(command);
-      case "addSurvivor":
-        return this.scale.addSurvivor(command);
+      case "route":
+        return this.scale.route(command);
       case "scaleStatus":
         return this.scale.status();
       case "connect":

@@ -70,9 +70,9 @@ export type WorkerCommand =
       killedAt: number;
     }
   | {
-      cmd: "addSurvivor";
-      /** A replacement instance that now answers: the load balancer sends new connections to it too. */
-      url: string;
+      cmd: "route";
+      /** The instances the load balancer sends new connections to now: the live ones whose /ready answers 200. */
+      urls: string[];
     }
   | { cmd: "scaleStatus" }
   | { cmd: "close" };

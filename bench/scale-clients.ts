@@ -201,8 +201,8 @@ export class ScaleClients {
     return { killed };
   }
 
-  addSurvivor(c: Cmd<"addSurvivor">): { survivors: number } {
-    this.survivors = [...this.survivors, c.url];
+  route(c: Cmd<"route">): { survivors: number } {
+    this.survivors = c.urls;
     return { survivors: this.survivors.length };
   }
 

@@ -80,6 +80,17 @@ export interface PresenceCheck {
   watched: number;
 }
 
+/** GET /ready's status (0 when it does not answer within 500 ms). */
+async function readyStatus(url: string): Promise<number> {
+  try {
+    const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(500) });
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
 /** Source ports 10,000–60,999, split between the workers that share source addresses. */
 function portRange(worker: number, sharing: number): [number, number] {
   const width = Math.floor(51_000 / sharing);
@@ -300,17 +311,29 @@ export async function runScale(
       )
     ).reduce((n, r) => n + r.killed, 0);
     log(`  ${kind} scale: SIGKILLed instance ${victim} holding ${killed} clients`);
-    // As an orchestrator would, a replacement instance starts at once; the load balancer
-    // sends new connections to it as soon as it answers. Without it the survivors would
-    // need 16,667 + 3,333 sockets each at the full size: the open-file limit (20,000).
+    // As an orchestrator would, a replacement instance starts at once. Without it the
+    // survivors would need 16,667 + 3,333 sockets each at the full size: the open-file limit.
+    let live = survivors;
     const replacing = BenchServer.start(kind, { redisUrl: redis.url, instance: s.instances, env }).then(
-      async (replacement) => {
+      (replacement) => {
         servers.push(replacement);
-        await Promise.all(workers.map((w) => w.call({ cmd: "addSurvivor", url: replacement.url })));
+        live = [...survivors, replacement.url];
         log(`  ${kind} scale: a replacement instance answers ${Date.now() - killedAt} ms after the kill`);
         return replacement;
       },
     );
+    // The load balancer routes to the live instances whose /ready answers 200 (a full or
+    // saturated one is left out until it is ready again; the baseline has no /ready: 404).
+    let routed = survivors.join();
+    const route = async () => {
+      const ready = (
+        await Promise.all(live.map(async (url) => ((await readyStatus(url)) === 503 ? [] : [url])))
+      ).flat();
+      const urls = ready.length > 0 ? ready : live;
+      if (urls.join() === routed) return;
+      routed = urls.join();
+      await Promise.all(workers.map((w) => w.call({ cmd: "route", urls })));
+    };
 
     let statuses: ScaleStatus[] = [];
     const deadline = killedAt + s.backTimeoutMs;
@@ -327,6 +350,7 @@ export async function runScale(
         lastBack = { at: Date.now(), count: back, ticks };
       }
       if (back >= killed || Date.now() > deadline) break;
+      await route();
       await sleep(250);
     }
     await replacing;
