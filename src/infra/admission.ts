@@ -1,9 +1,10 @@
 /**
  * Admission control for reconnect storms: at most `maxInFlight` handshakes in progress on
- * this instance, and at most `maxConnections` connections held. Beyond it a handshake is refused at once (UNAVAILABLE with a retry hint)
- * instead of queueing behind the others: under a storm every waiting handshake holds memory
- * and makes every other one slower, while a refused client comes back a little later
- * (the SDK waits the hint plus its jittered backoff), spreading the storm over time.
+ * this instance, and at most `maxConnections` connections held. Beyond either a handshake
+ * is refused at once (UNAVAILABLE with a retry hint) instead of queueing behind the others:
+ * under a storm every waiting handshake holds memory and makes every other one slower,
+ * while a refused client comes back a little later (the SDK waits the hint plus its
+ * jittered backoff), spreading the storm over time.
  */
 export interface Admission {
   /** Takes a place; false when every place is taken (refuse the handshake). */
