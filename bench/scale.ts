@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import { signToken } from "../src/auth/sign.js";
+import { readyStatus } from "../test/helpers/ready.js";
 import type { ServerCpu } from "./harness.js";
 import { Histogram, type LatencySummary } from "./histogram.js";
 import type { ScaleConnectResult, ScaleStatus } from "./load-protocol.js";
@@ -78,17 +79,6 @@ export interface PresenceCheck {
   /** Users of the killed instance seen going offline (they came back inside the grace: 0 expected). */
   killedFlapped: number;
   watched: number;
-}
-
-/** GET /ready's status (0 when it does not answer within 500 ms). */
-async function readyStatus(url: string): Promise<number> {
-  try {
-    const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(500) });
-    await res.body?.cancel();
-    return res.status;
-  } catch {
-    return 0;
-  }
 }
 
 /** Source ports 10,000–60,999, split between the workers that share source addresses. */

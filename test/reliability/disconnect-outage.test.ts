@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { connected, eventually, type TestSocket } from "../helpers/client.js";
+import { readyStatus } from "../helpers/ready.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
-import { readyStatus, useFaultFixture } from "./support.js";
+import { useFaultFixture } from "./support.js";
 
 /**
  * `POST /internal/users/:id/disconnect` cuts a user on every instance. While Redis is

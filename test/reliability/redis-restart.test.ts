@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { eventually, sleep } from "../helpers/client.js";
+import { readyStatus } from "../helpers/ready.js";
 import { startRedis } from "../helpers/redis-server.js";
 import {
   ACK_TIMEOUT_MS,
   ChatClient,
   handedInOrder,
   readHistory,
-  readyStatus,
   sortedIds,
   startTraffic,
   TRAFFIC_LIMITS,

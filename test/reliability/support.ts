@@ -6,19 +6,9 @@ import { compareMessageIds } from "../../src/chat/message-id.js";
 import type { ChatJoinResult, ErrorCode, Message } from "../../src/protocol/index.js";
 import { ChildServer } from "../helpers/child-server.js";
 import { closeAllClients, connectClient, request, sleep, type TestSocket } from "../helpers/client.js";
+import { readyStatus } from "../helpers/ready.js";
 import type { RedisServer } from "../helpers/redis-server.js";
 import { tokenFor } from "../helpers/tokens.js";
-
-/** The status of `GET /ready`, or 0 when nothing answers. */
-export async function readyStatus(url: string): Promise<number> {
-  try {
-    const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(500) });
-    await res.body?.cancel();
-    return res.status;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * A TCP load balancer in front of several instances, as production has: new connections
