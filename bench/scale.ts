@@ -283,10 +283,11 @@ export async function runScale(
       survivors: servers.filter((_, i) => i !== victim).map((srv) => srv.child.pid ?? 0),
       generators: workers.map((w) => w.child.pid ?? 0),
     };
-    const ticksAtKill = {
+    const ticksNow = () => ({
       survivors: pids.survivors.map(processTicks),
       generators: pids.generators.map(processTicks),
-    };
+    });
+    const ticksAtKill = ticksNow();
     const survivors = urls.filter((_, i) => i !== victim);
     const killed = (
       await Promise.all(
@@ -332,13 +333,7 @@ export async function runScale(
     for (;;) {
       statuses = await Promise.all(workers.map((w) => w.call<ScaleStatus>({ cmd: "scaleStatus" })));
       const back = statuses.reduce((n, st) => n + st.back, 0);
-      if (back > lastBack.count) {
-        const ticks = {
-          survivors: pids.survivors.map(processTicks),
-          generators: pids.generators.map(processTicks),
-        };
-        lastBack = { at: Date.now(), count: back, ticks };
-      }
+      if (back > lastBack.count) lastBack = { at: Date.now(), count: back, ticks: ticksNow() };
       if (back >= killed || Date.now() > deadline) break;
       await route();
       await sleep(250);
