@@ -154,6 +154,7 @@ export class ScaleClients {
         const t0 = performance.now();
         try {
           this.adopt(sc, await this.open(sc, c.timeoutMs));
+          this.clients.push(sc);
           latency.record((performance.now() - t0) * 1000);
           return;
         } catch (err) {
@@ -275,7 +276,6 @@ export class ScaleClients {
   private adopt(sc: ScaleClient, client: WireClient): void {
     sc.client = client;
     sc.phase = "open";
-    if (!this.clients.includes(sc)) this.clients.push(sc);
     client.onClose = () => {
       this.ports.release(sc.localAddress, sc.localPort);
       sc.localPort = 0;
