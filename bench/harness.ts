@@ -339,6 +339,7 @@ async function runNotify(
   kind: ServerKind,
   size: BenchSize,
   redis: BenchRedis,
+  profileDir?: string,
 ): Promise<NotifyScenarioResult> {
   const n = size.notify;
   return withServers(kind, 1, redis, async ([server], worker) => {
@@ -357,9 +358,14 @@ async function runNotify(
     const warm = await worker.call<NotifyResult>({ ...command, requests: Math.min(10, n.requests) });
     if (warm.httpOk === 0)
       throw new Error(`notification endpoint refused every request: ${JSON.stringify(warm.httpErrors)}`);
+    if (profileDir) {
+      mkdirSync(profileDir, { recursive: true });
+      await s.probe("profileStart");
+    }
     const cpu0 = await cpuOf([s]);
     const result = await worker.call<NotifyResult>({ ...command, requests: n.requests });
     const cpu1 = await cpuOf([s]);
+    if (profileDir) await s.probe("profileStop", { file: `${profileDir}/${kind}-notify.cpuprofile` });
     return { ...result, connect, server: cpuDelta(cpu0, cpu1)[0] as ServerCpu };
   });
 }
@@ -481,7 +487,9 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
             );
             break;
           case "notify":
-            run.notify[kind] = await outcome(what, log, () => runNotify(kind, options.size, redis));
+            run.notify[kind] = await outcome(what, log, () =>
+              runNotify(kind, options.size, redis, options.profileDir),
+            );
             break;
           case "scale":
             run.scale[kind] = await outcome(what, log, () => runScale(kind, options.size, redis, log));

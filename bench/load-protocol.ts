@@ -172,6 +172,8 @@ export interface ScaleStatus {
   beyondBackoff: HistogramJson;
   /** Failed attempts while coming back, by refusal code or transport error. */
   refusals: Record<string, number>;
+  /** The same by the instance attempted (its port), as `code@port` (diagnostics). */
+  refusalsByTarget: Record<string, number>;
   attempts: number;
   /** Clients not of the killed instance that lost their session after the kill. */
   othersLost: number;

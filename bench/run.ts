@@ -16,7 +16,7 @@ const USAGE = `npm run bench [-- options]
   --duration-scale f      multiply step durations (a trial of the full size: 0.3)
   --scale MxN             the scale scenario with M instances and N connections (e.g. 3x15000),
                           on the chosen size's other settings
-  --profile               CPU-profile each server during the ramp and the fan-out steps
+  --profile               CPU-profile each server during the ramp, the fan-out steps and the notifications
   --out dir               where to write latest.json/.md/.svg (default bench/results)
 `;
 
@@ -80,11 +80,13 @@ async function main(): Promise<number> {
     );
   }
   if (profileDir) {
-    const ramps = Object.entries(run.ramp).flatMap(([kind, o]) =>
-      o?.ok ? [`${profileDir}/${kind}-ramp.cpuprofile`] : [],
-    );
+    const own = (scenario: "ramp" | "notify") =>
+      Object.entries(run[scenario]).flatMap(([kind, o]) =>
+        o?.ok ? [`${profileDir}/${kind}-${scenario}.cpuprofile`] : [],
+      );
     const profiles = [
-      ...ramps,
+      ...own("ramp"),
+      ...own("notify"),
       ...[run.fanout, run.fanout2].flatMap((r) =>
         Object.values(r).flatMap((o) => (o?.ok ? o.value.profiles : [])),
       ),
@@ -92,7 +94,7 @@ async function main(): Promise<number> {
     const summary = profiles.map((p) => summarizeProfile(p)).join("\n");
     writeFileSync(
       `${profileDir}/profile-summary.md`,
-      `# CPU profiles of the ramp and the fan-out steps\n\n${summary}`,
+      `# CPU profiles of the ramp, the fan-out steps and the notifications\n\n${summary}`,
     );
     log(`profiles: ${profiles.join(", ")}; summary in ${profileDir}/profile-summary.md`);
   }

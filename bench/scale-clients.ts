@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { CLIENT_DEFAULTS } from "../packages/client/src/client.js";
 import { backoffDelayMs } from "../packages/client/src/token.js";
 import { signToken } from "../src/auth/sign.js";
 import { Histogram } from "./histogram.js";
@@ -7,8 +8,10 @@ import { ConnectRefusedError, WireClient } from "./wire-client.js";
 
 type Cmd<K extends WorkerCommand["cmd"]> = Extract<WorkerCommand, { cmd: K }>;
 
-/** The SDK's defaults (packages/client: reconnectDelayMs 500, reconnectDelayMaxMs 5000). */
-const SDK_BACKOFF = { minMs: 500, maxMs: 5000 };
+/** The SDK's default backoff (reconnectDelayMs 500, reconnectDelayMaxMs 5000). */
+const SDK_BACKOFF = { minMs: CLIENT_DEFAULTS.reconnectDelayMs, maxMs: CLIENT_DEFAULTS.reconnectDelayMaxMs };
+/** How long the SDK lets one connection attempt take (its ackTimeoutMs, socket.io-client's `timeout`): 10 s. */
+const SDK_CONNECT_TIMEOUT_MS = CLIENT_DEFAULTS.ackTimeoutMs;
 
 /**
  * The SDK's delay before attempt n after a lost connection or a failed attempt: between
@@ -88,7 +91,10 @@ const codeOf = (err: unknown): string => {
   }
   const message = (err as Error).message ?? String(err);
   if (/ECONNREFUSED/.test(message)) return "ECONNREFUSED";
-  if (/timeout/i.test(message)) return "timeout";
+  if (/timeout/i.test(message)) {
+    const stage = /waiting for (\w+)/.exec(message)?.[1];
+    return stage ? `timeout:${stage}` : "timeout";
+  }
   return message.slice(0, 40);
 };
 
@@ -105,6 +111,7 @@ export class ScaleClients {
   private backAfter = new Histogram();
   private beyondBackoff = new Histogram();
   private refusals: Record<string, number> = {};
+  private refusalsByTarget: Record<string, number> = {};
   private attempts = 0;
   private othersLost = 0;
   private stopped = false;
@@ -233,6 +240,7 @@ export class ScaleClients {
       backAfter: this.backAfter.toJSON(),
       beyondBackoff: this.beyondBackoff.toJSON(),
       refusals: { ...this.refusals },
+      refusalsByTarget: { ...this.refusalsByTarget },
       attempts: this.attempts,
       othersLost: this.othersLost,
     };
@@ -252,7 +260,7 @@ export class ScaleClients {
     return { closed };
   }
 
-  private async open(sc: ScaleClient, timeoutMs = 20_000): Promise<WireClient> {
+  private async open(sc: ScaleClient, timeoutMs: number = SDK_CONNECT_TIMEOUT_MS): Promise<WireClient> {
     // A port of an earlier socket can still be held by the kernel (TIME_WAIT): take another.
     for (let tries = 1; ; tries++) {
       const localPort = this.ports.take(sc.localAddress);
@@ -315,6 +323,8 @@ export class ScaleClients {
     } catch (err) {
       const code = codeOf(err);
       this.refusals[code] = (this.refusals[code] ?? 0) + 1;
+      const target = `${code}@${new URL(sc.url).port}`;
+      this.refusalsByTarget[target] = (this.refusalsByTarget[target] ?? 0) + 1;
       const delay = delayAfter(err, sc.attempt + 1);
       if (sc.killed && !sc.back && delay.own) sc.ownWaitMs += delay.ms;
       this.scheduleReconnect(sc, delay.ms);

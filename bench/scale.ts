@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { signToken } from "../src/auth/sign.js";
 import { readyStatus } from "../test/helpers/ready.js";
@@ -20,6 +21,19 @@ import type { BenchSize } from "./sizes.js";
 import { WireClient } from "./wire-client.js";
 
 const USER_PREFIX = "bench-s";
+/** The kernel's counts of connections dropped at full accept queues (TcpExt, /proc/net/netstat). */
+function listenDrops(): { overflows: number; drops: number } {
+  try {
+    const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+    const names = (lines[0] ?? "").split(" ");
+    const values = (lines[1] ?? "").split(" ");
+    const get = (name: string) => Number(values[names.indexOf(name)] ?? 0);
+    return { overflows: get("ListenOverflows"), drops: get("ListenDrops") };
+  } catch {
+    return { overflows: 0, drops: 0 };
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface ScaleResult {
@@ -288,6 +302,7 @@ export async function runScale(
       generators: pids.generators.map(processTicks),
     });
     const ticksAtKill = ticksNow();
+    const dropsAtKill = listenDrops();
     const survivors = urls.filter((_, i) => i !== victim);
     const killed = (
       await Promise.all(
@@ -309,7 +324,9 @@ export async function runScale(
       (replacement) => {
         servers.push(replacement);
         live = [...survivors, replacement.url];
-        log(`  ${kind} scale: a replacement instance answers ${Date.now() - killedAt} ms after the kill`);
+        log(
+          `  ${kind} scale: a replacement instance (${replacement.url}) answers ${Date.now() - killedAt} ms after the kill`,
+        );
         return replacement;
       },
     );
@@ -330,10 +347,30 @@ export async function runScale(
     const deadline = killedAt + s.backTimeoutMs;
     // The CPU window ends when the last client came back (not at the deadline, if some never do).
     let lastBack = { at: killedAt, count: 0, ticks: ticksAtKill };
+    // A line a second of the storm's first minute: clients back, failed attempts by code,
+    // each server's % of a core over that second (survivors, then the replacement).
+    const timeline: string[] = [];
+    let slice = { at: killedAt, pids: [...pids.survivors], ticks: ticksAtKill.survivors };
     for (;;) {
       statuses = await Promise.all(workers.map((w) => w.call<ScaleStatus>({ cmd: "scaleStatus" })));
       const back = statuses.reduce((n, st) => n + st.back, 0);
       if (back > lastBack.count) lastBack = { at: Date.now(), count: back, ticks: ticksNow() };
+      if (Date.now() - slice.at >= 1000 && timeline.length < 60) {
+        const now = Date.now();
+        const serverPids = servers.filter((_, i) => i !== victim).map((srv) => srv.child.pid ?? 0);
+        const ticks = serverPids.map(processTicks);
+        const cpu = ticks.map((t, i) =>
+          Math.round(
+            ((t - (slice.pids[i] === serverPids[i] ? (slice.ticks[i] ?? 0) : 0)) * 1000) / (now - slice.at),
+          ),
+        );
+        const failed: Record<string, number> = {};
+        for (const st of statuses) addCounts(failed, st.refusals);
+        timeline.push(
+          `t=${((now - killedAt) / 1000).toFixed(1)}s back ${back} failed ${JSON.stringify(failed)} cpu ${cpu.join(",")}`,
+        );
+        slice = { at: now, pids: serverPids, ticks };
+      }
       if (back >= killed || Date.now() > deadline) break;
       await route();
       await sleep(250);
@@ -352,10 +389,12 @@ export async function runScale(
       for (const k of ["waiting", "connecting", "open"] as const) notBack[k] += st.notBack[k];
     const back = statuses.reduce((n, st) => n + st.back, 0);
     const refusals: Record<string, number> = {};
+    const byTarget: Record<string, number> = {};
     const backAfter = new Histogram();
     const beyondBackoff = new Histogram();
     for (const st of statuses) {
       addCounts(refusals, st.refusals);
+      addCounts(byTarget, st.refusalsByTarget);
       backAfter.merge(Histogram.fromJSON(st.backAfter));
       beyondBackoff.merge(Histogram.fromJSON(st.beyondBackoff));
     }
@@ -363,6 +402,12 @@ export async function runScale(
     const beyondSummary = beyondBackoff.summary();
     log(
       `  ${kind} scale: ${back}/${killed} back, p50 ${backSummary.p50Ms} ms p99 ${backSummary.p99Ms} ms max ${backSummary.maxMs} ms; beyond their own backoff p50 ${beyondSummary.p50Ms} p99 ${beyondSummary.p99Ms} ms (refusals ${JSON.stringify(refusals)})`,
+    );
+    log(`  ${kind} scale: failed attempts by code and instance (port): ${JSON.stringify(byTarget)}`);
+    for (const line of timeline) log(`  ${kind} scale storm: ${line}`);
+    const dropsNow = listenDrops();
+    log(
+      `  ${kind} scale: the kernel dropped at full accept queues since the kill: ListenOverflows ${dropsNow.overflows - dropsAtKill.overflows}, ListenDrops ${dropsNow.drops - dropsAtKill.drops}`,
     );
     log(
       `  ${kind} scale: % of a core from the kill to the last one back (${stormMs} ms): ${JSON.stringify(stormCpu)}`,

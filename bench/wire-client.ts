@@ -103,8 +103,21 @@ export class WireClient {
     const connectPacket = `40${options.auth ? JSON.stringify(options.auth) : ""}`;
     return new Promise((resolve, reject) => {
       let settled = false;
+      // Where a connect that times out was stuck (diagnostics of the scale scenario).
+      let waitingFor = "tcp";
+      const req = (ws as unknown as { _req?: import("node:http").ClientRequest })._req;
+      req?.on("socket", (socket) =>
+        socket.once("connect", () => {
+          waitingFor = "http";
+        }),
+      );
+      ws.on("open", () => {
+        waitingFor = "engine";
+      });
       const timer = setTimeout(() => {
-        fail(new Error(`connect timeout after ${options.timeoutMs ?? 10_000} ms`));
+        fail(
+          new Error(`connect timeout after ${options.timeoutMs ?? 10_000} ms (waiting for ${waitingFor})`),
+        );
         ws.terminate();
       }, options.timeoutMs ?? 10_000);
       const fail = (err: Error) => {
@@ -128,6 +141,7 @@ export class WireClient {
         if (type === CH_0) {
           // Engine open: like socket.io-client, send CONNECT only once the session exists.
           client.handshake = JSON.parse(data.toString("utf8", 1)) as Record<string, unknown>;
+          waitingFor = "namespace";
           ws.send(connectPacket);
         } else if (type === CH_2) {
           client.pong();

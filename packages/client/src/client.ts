@@ -14,6 +14,20 @@ import { TokenSession } from "./token-session.js";
 import type { ChatApi, ConnectOptions, NotificationsApi, RealtimeClient, RealtimeEvents } from "./types.js";
 import { TypingExpiry } from "./typing.js";
 
+/**
+ * The options' defaults. `ackTimeoutMs` bounds a connection attempt too (socket.io-client's
+ * `timeout`), and the reconnect delays are those of `backoffDelayMs`.
+ */
+export const CLIENT_DEFAULTS = {
+  ackTimeoutMs: 10_000,
+  sendTimeoutMs: 30_000,
+  refreshMarginMs: 60_000,
+  typingTimeoutMs: 6_000,
+  reconnectDelayMs: 500,
+  reconnectDelayMaxMs: 5_000,
+  maxAuthFailures: 3,
+} as const;
+
 /** Spread the reconnects of a draining instance's clients over this window. */
 const SHUTDOWN_JITTER_MS = 1000;
 
@@ -22,16 +36,7 @@ const SHUTDOWN_JITTER_MS = 1000;
  * refreshing its token, rejoining rooms) until `close()`.
  */
 export function connect(options: ConnectOptions): RealtimeClient {
-  const o = {
-    ackTimeoutMs: 10_000,
-    sendTimeoutMs: 30_000,
-    refreshMarginMs: 60_000,
-    typingTimeoutMs: 6_000,
-    reconnectDelayMs: 500,
-    reconnectDelayMaxMs: 5_000,
-    maxAuthFailures: 3,
-    ...options,
-  };
+  const o = { ...CLIENT_DEFAULTS, ...options };
   const now = () => Date.now();
   const events = new Emitter<RealtimeEvents>();
   const reportError = (err: RealtimeError) => events.emit("error", err);
