@@ -167,6 +167,9 @@ function requireAll(what: string, result: { failed: number; errors: string[] }):
   if (result.failed > 0) throw new Error(`${what}: ${result.failed} failed (${result.errors.join("; ")})`);
 }
 
+/** With --profile, how long the ramp's connections are profiled idle after it. */
+const IDLE_PROFILE_MS = 10_000;
+
 async function runRamp(
   kind: ServerKind,
   size: BenchSize,
@@ -193,6 +196,12 @@ async function runRamp(
     if (profileDir) await s.probe("profileStop", { file: `${profileDir}/${kind}-ramp.cpuprofile` });
     await new Promise((r) => setTimeout(r, settleMs));
     const after = await s.probe<MemorySnapshot>("memory");
+    if (profileDir) {
+      // The connections held idle: heartbeats, sweeps, timers.
+      await s.probe("profileStart");
+      await new Promise((r) => setTimeout(r, IDLE_PROFILE_MS));
+      await s.probe("profileStop", { file: `${profileDir}/${kind}-idle.cpuprofile` });
+    }
     const held = Math.max(1, connect.connected);
     return {
       connect,

@@ -86,6 +86,7 @@ async function main(): Promise<number> {
       );
     const profiles = [
       ...own("ramp"),
+      ...own("ramp").map((file) => file.replace("-ramp.", "-idle.")),
       ...own("notify"),
       ...[run.fanout, run.fanout2].flatMap((r) =>
         Object.values(r).flatMap((o) => (o?.ok ? o.value.profiles : [])),

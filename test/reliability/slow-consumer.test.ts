@@ -26,6 +26,17 @@ async function rawClient(
   return { ws, pause: () => tcp.pause(), closed };
 }
 
+/** A raw long-polling client that connects, then never polls again, like a frozen tab on polling. */
+async function stalledPoller(url: string, token: string): Promise<void> {
+  const base = `${url}/socket.io/?EIO=4&transport=polling`;
+  const open = await (await fetch(base)).text();
+  const { sid } = JSON.parse(open.slice(open.indexOf("{"))) as { sid: string };
+  const post = await fetch(`${base}&sid=${sid}`, { method: "POST", body: `40${JSON.stringify({ token })}` });
+  expect(await post.text()).toBe("ok");
+  // The namespace's answer: connected, then nothing is read any more.
+  expect(await (await fetch(`${base}&sid=${sid}`)).text()).toMatch(/^40/);
+}
+
 describe("slow consumers", () => {
   let t: TestApp;
 
@@ -68,5 +79,25 @@ describe("slow consumers", () => {
     await eventually(() => healthySeen.length === sentToHealthy, 2000);
     expect(healthySeen.map((p) => p.count)).toEqual(Array.from({ length: sentToHealthy }, (_, k) => k * 32));
     slow.ws.terminate();
+  });
+
+  it("disconnects a long-polling client that stops polling once its queue passes the cap", async () => {
+    await stalledPoller(t.url, await tokenFor("stalled-poller"));
+    const chunk = "x".repeat(32 * 1024);
+    const stillThere = () =>
+      [...t.app.io.of("/").sockets.values()].some((s) => s.data.user.id === "stalled-poller");
+    expect(stillThere()).toBe(true);
+    // 1 MiB queued for a client that never polls, four times the cap.
+    for (let i = 0; i < 32; i++) {
+      t.app.io.to(userRoom("stalled-poller")).emit("notification:unread", { count: i, pad: chunk } as never);
+    }
+    await eventually(
+      () =>
+        t.logs.lines.some((l) => l.msg === "disconnecting slow consumer" && l.userId === "stalled-poller"),
+      5000,
+    );
+    const line = t.logs.find((l) => l.msg === "disconnecting slow consumer" && l.userId === "stalled-poller");
+    expect(line?.bufferedBytes as number).toBeGreaterThan(256 * 1024);
+    await eventually(() => !stillThere(), 3000);
   });
 });
