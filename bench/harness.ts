@@ -501,7 +501,9 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
             );
             break;
           case "scale":
-            run.scale[kind] = await outcome(what, log, () => runScale(kind, options.size, redis, log));
+            run.scale[kind] = await outcome(what, log, () =>
+              runScale(kind, options.size, redis, log, options.profileDir),
+            );
             break;
           case "moderation":
             if (kind === "baseline") {

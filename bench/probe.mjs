@@ -4,7 +4,7 @@
 // child was spawned with. Plain JavaScript so no loader sits in the measured process.
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 
 const vmRssBytes = () => {
   const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync("/proc/self/status", "utf8"));
@@ -12,6 +12,9 @@ const vmRssBytes = () => {
 };
 
 let session;
+// How long the event loop was held up, since the last `loopDelay` probe (diagnostics).
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 
 const post = (method, params) =>
   new Promise((resolve, reject) => {
@@ -45,6 +48,11 @@ const handlers = {
       eluActive: elu.active,
       at: Date.now(),
     };
+  },
+  loopDelay() {
+    const result = { maxMs: loopDelay.max / 1e6, p99Ms: loopDelay.percentile(99) / 1e6 };
+    loopDelay.reset();
+    return result;
   },
   async profileStart() {
     session ??= new Session();

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { latencyChart } from "./chart.js";
 import { DEFAULT_SCENARIOS, runBench, SCENARIOS, type ScenarioName, summarize } from "./harness.js";
@@ -16,7 +16,8 @@ const USAGE = `npm run bench [-- options]
   --duration-scale f      multiply step durations (a trial of the full size: 0.3)
   --scale MxN             the scale scenario with M instances and N connections (e.g. 3x15000),
                           on the chosen size's other settings
-  --profile               CPU-profile each server during the ramp, the fan-out steps and the notifications
+  --profile               CPU-profile each server during the ramp (and idle after it), the fan-out steps,
+                          the notifications and, in the scale scenario, each survivor during the storm
   --out dir               where to write latest.json/.md/.svg (default bench/results)
 `;
 
@@ -88,6 +89,13 @@ async function main(): Promise<number> {
       ...own("ramp"),
       ...own("ramp").map((file) => file.replace("-ramp.", "-idle.")),
       ...own("notify"),
+      ...Object.entries(run.scale).flatMap(([kind, o]) =>
+        o?.ok
+          ? readdirSync(profileDir)
+              .filter((f) => f.startsWith(`${kind}-storm-`))
+              .map((f) => `${profileDir}/${f}`)
+          : [],
+      ),
       ...[run.fanout, run.fanout2].flatMap((r) =>
         Object.values(r).flatMap((o) => (o?.ok ? o.value.profiles : [])),
       ),

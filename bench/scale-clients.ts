@@ -10,8 +10,8 @@ type Cmd<K extends WorkerCommand["cmd"]> = Extract<WorkerCommand, { cmd: K }>;
 
 /** The SDK's default backoff (reconnectDelayMs 500, reconnectDelayMaxMs 5000). */
 const SDK_BACKOFF = { minMs: CLIENT_DEFAULTS.reconnectDelayMs, maxMs: CLIENT_DEFAULTS.reconnectDelayMaxMs };
-/** How long the SDK lets one connection attempt take (its ackTimeoutMs, socket.io-client's `timeout`): 10 s. */
-const SDK_CONNECT_TIMEOUT_MS = CLIENT_DEFAULTS.ackTimeoutMs;
+/** How long the SDK lets one connection attempt take (connectTimeoutMs, socket.io-client's `timeout`). */
+const SDK_CONNECT_TIMEOUT_MS = CLIENT_DEFAULTS.connectTimeoutMs;
 
 /**
  * The SDK's delay before attempt n after a lost connection or a failed attempt: between

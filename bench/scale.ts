@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { signToken } from "../src/auth/sign.js";
 import { readyStatus } from "../test/helpers/ready.js";
@@ -185,6 +185,7 @@ export async function runScale(
   size: BenchSize,
   redis: BenchRedis,
   log: (line: string) => void,
+  profileDir?: string,
 ): Promise<ScaleResult> {
   const s = size.scale;
   await redis.flush();
@@ -302,7 +303,14 @@ export async function runScale(
       generators: pids.generators.map(processTicks),
     });
     const ticksAtKill = ticksNow();
+    // With --profile: what the survivors spend the storm on.
+    const profiled = profileDir ? servers.filter((_, i) => i !== victim) : [];
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    await Promise.all(profiled.map((srv) => srv.probe("profileStart")));
     const dropsAtKill = listenDrops();
+    await admin.slowlog("RESET");
+    // The loop-delay histograms start from the kill.
+    await Promise.all(servers.filter((_, i) => i !== victim).map((srv) => srv.probe("loopDelay")));
     const survivors = urls.filter((_, i) => i !== victim);
     const killed = (
       await Promise.all(
@@ -348,9 +356,15 @@ export async function runScale(
     // The CPU window ends when the last client came back (not at the deadline, if some never do).
     let lastBack = { at: killedAt, count: 0, ticks: ticksAtKill };
     // A line a second of the storm's first minute: clients back, failed attempts by code,
-    // each server's % of a core over that second (survivors, then the replacement).
+    // each server's % of a core over that second (survivors, then the replacement), Redis's,
+    // and each server's longest event-loop delay.
     const timeline: string[] = [];
-    let slice = { at: killedAt, pids: [...pids.survivors], ticks: ticksAtKill.survivors };
+    let slice = {
+      at: killedAt,
+      pids: [...pids.survivors],
+      ticks: ticksAtKill.survivors,
+      redisTicks: processTicks(redis.child.pid ?? 0),
+    };
     for (;;) {
       statuses = await Promise.all(workers.map((w) => w.call<ScaleStatus>({ cmd: "scaleStatus" })));
       const back = statuses.reduce((n, st) => n + st.back, 0);
@@ -366,16 +380,32 @@ export async function runScale(
         );
         const failed: Record<string, number> = {};
         for (const st of statuses) addCounts(failed, st.refusals);
-        timeline.push(
-          `t=${((now - killedAt) / 1000).toFixed(1)}s back ${back} failed ${JSON.stringify(failed)} cpu ${cpu.join(",")}`,
+        const live = servers.filter((_, i) => i !== victim);
+        const delays = await Promise.all(
+          live.map((srv) =>
+            srv.probe<{ maxMs: number }>("loopDelay", {}, 2000).then(
+              (d) => String(Math.round(d.maxMs)),
+              () => ">2000",
+            ),
+          ),
         );
-        slice = { at: now, pids: serverPids, ticks };
+        const redisTicks = processTicks(redis.child.pid ?? 0);
+        const redisCpu = Math.round(((redisTicks - slice.redisTicks) * 1000) / (now - slice.at));
+        timeline.push(
+          `t=${((now - killedAt) / 1000).toFixed(1)}s back ${back} failed ${JSON.stringify(failed)} cpu ${cpu.join(",")} redis ${redisCpu} loop-max-ms ${delays.join(",")}`,
+        );
+        slice = { at: now, pids: serverPids, ticks, redisTicks };
       }
       if (back >= killed || Date.now() > deadline) break;
       await route();
       await sleep(250);
     }
     await replacing;
+    await Promise.all(
+      profiled.map((srv, i) =>
+        srv.probe("profileStop", { file: `${profileDir}/${kind}-storm-survivor${i}.cpuprofile` }),
+      ),
+    );
     const stormMs = Math.max(1, lastBack.at - killedAt);
     const percentOfCore = (before: number[], after: number[]) =>
       after.map((t, i) => Math.round(((t - (before[i] ?? 0)) * 1000) / stormMs));
@@ -406,6 +436,11 @@ export async function runScale(
     log(`  ${kind} scale: failed attempts by code and instance (port): ${JSON.stringify(byTarget)}`);
     for (const line of timeline) log(`  ${kind} scale storm: ${line}`);
     const dropsNow = listenDrops();
+    // Commands that held Redis over 10 ms during the storm (its slowlog's default threshold).
+    const slow = (await admin.slowlog("GET", 10)) as [number, number, number, string[]][];
+    log(
+      `  ${kind} scale: Redis slowlog since the kill: ${slow.map(([, , us, args]) => `${args.slice(0, 2).join(" ")} ${Math.round(us / 1000)} ms`).join("; ") || "none"}`,
+    );
     log(
       `  ${kind} scale: the kernel dropped at full accept queues since the kill: ListenOverflows ${dropsNow.overflows - dropsAtKill.overflows}, ListenDrops ${dropsNow.drops - dropsAtKill.drops}`,
     );

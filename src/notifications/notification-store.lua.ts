@@ -35,8 +35,8 @@ end
  * One user's add. `k`: the user's four keys, the user's presence connections
  * (`presence:{u}:conns`, same hash tag), the webhook outbox (or the user's first key when
  * there is none: never written), [idempotency key]. Returns {id, 0, undelivered} for a new
- * notification (undelivered 1 when the user had no connection: its
- * `notification.undelivered` webhook is written in the same step), or {id, 1, json} when
+ * notification (undelivered 1 when the user had no connection and the outbox wants
+ * `notification.undelivered`: the webhook is written in the same step), or {id, 1, json} when
  * the key already created one for this user (json false when it was dropped since): the
  * key and the insert are one step, so a crash between them cannot happen.
  */
@@ -66,11 +66,13 @@ local function add_one(k, now, ttl, limit, json, idem_ttl, spec, user_id)
   redis.call('HSET', k[3], id, json)
   local excess = redis.call('ZCARD', k[1]) - limit
   if excess > 0 then drop(k, redis.call('ZRANGE', k[1], 0, excess - 1)) end
-  -- A user's keys live as long as their newest notification may.
-  for i = 1, 4 do redis.call('PEXPIRE', k[i], ttl) end
+  -- A user's keys live as long as their newest notification may. The read-state hash is
+  -- extended when something is read (READ_LUA): what it describes was created before that.
+  for i = 1, 3 do redis.call('PEXPIRE', k[i], ttl) end
   if k[7] then redis.call('SET', k[7], id, 'PX', idem_ttl) end
   local undelivered = 0
-  if redis.call('EXISTS', k[5]) == 0 then
+  -- Whether the user was online matters only to a wanted notification.undelivered webhook.
+  if string.find(spec, ' notification.undelivered ', 1, true) and redis.call('EXISTS', k[5]) == 0 then
     undelivered = 1
     ob_emit(k[6], spec, 'notification.undelivered', '{"userId":' .. cjson.encode(user_id) ..
       ',"notification":{"id":"' .. id .. '","createdAt":' .. score .. ',' .. string.sub(json, 2) .. '}')
@@ -175,8 +177,8 @@ for i = 1, #read, 500 do
   end
   redis.call('HSET', KEYS[4], unpack(args))
 end
--- The read-state hash may be new: it must not outlive the notifications it describes.
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+-- Everything read was created by now, so expires within ttlMs from now: the read state
+-- lasts as long as what it describes (adds do not extend it).
+if #read > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
 return redis.call('ZCARD', KEYS[2])
 `;

@@ -1,5 +1,5 @@
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, type Socket as TcpSocket } from "node:net";
 import { Server } from "socket.io";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connect, RealtimeError } from "../../packages/client/src/index.js";
@@ -244,6 +244,43 @@ describe("client SDK against the real server", () => {
 });
 
 describe("client SDK timeouts", () => {
+  it("gives a connection attempt that gets no answer up after connectTimeoutMs, then tries again", async () => {
+    // Accepts TCP connections and never answers: an attempt stuck in a busy server's queue.
+    const opened: { at: number; closedAt?: number }[] = [];
+    const sockets: TcpSocket[] = [];
+    const stuck = createTcpServer((socket) => {
+      const attempt: { at: number; closedAt?: number } = { at: Date.now() };
+      opened.push(attempt);
+      sockets.push(socket);
+      socket.on("error", () => {});
+      // Reads (and drops) the upgrade request, so that the client's hang-up is seen.
+      socket.resume();
+      socket.on("close", () => {
+        attempt.closedAt = Date.now();
+      });
+    });
+    await new Promise<void>((resolve) => stuck.listen(0, "127.0.0.1", resolve));
+    const { port } = stuck.address() as AddressInfo;
+    const client = connect({
+      url: `http://127.0.0.1:${port}`,
+      getToken: () => "any",
+      connectTimeoutMs: 400,
+      reconnectDelayMs: 50,
+      reconnectDelayMaxMs: 50,
+    });
+    try {
+      await eventually(() => opened.length >= 2 && opened[0]?.closedAt !== undefined, 5000);
+      const first = opened[0] as { at: number; closedAt?: number };
+      // Given up by the client, not before its timeout.
+      expect((first.closedAt as number) - first.at).toBeGreaterThanOrEqual(350);
+      expect(client.status).toBe("connecting");
+    } finally {
+      client.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => stuck.close(() => resolve()));
+    }
+  });
+
   it("rejects with TIMEOUT when no answer comes, and with DISCONNECTED once closed", async () => {
     // A real Socket.IO server that accepts everyone and never answers.
     const httpServer = createServer();

@@ -278,4 +278,22 @@ describe("Redis notification keys", () => {
       expect(ttl, key).toBeLessThanOrEqual(TTL);
     }
   });
+
+  it("keep a read state as long as the notification it describes, whatever is added later", async () => {
+    const prefix = `t${randomBytes(4).toString("hex")}:`;
+    const store = createRedisNotificationStore({ redis, keyPrefix: prefix, limit: 10, ttlMs: TTL });
+    const [first] = stored(await store.add(["carol"], content("first"), Date.now()));
+    await sleep(50);
+    await store.markRead("carol", { ids: [first?.id ?? ""] }, Date.now());
+    await sleep(50);
+    await store.add(["carol"], content("second"), Date.now());
+    const readAt = await redis.pttl(`${prefix}notif:{carol}:readat`);
+    const firstExpiresIn = (first?.createdAt ?? 0) + TTL - Date.now();
+    expect(readAt).toBeGreaterThanOrEqual(firstExpiresIn);
+    const { items } = await store.list("carol", { limit: 10, unreadOnly: false }, Date.now());
+    expect(items.map((n) => [n.title, n.readAt !== null])).toEqual([
+      ["second", false],
+      ["first", true],
+    ]);
+  });
 });

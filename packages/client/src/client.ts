@@ -15,11 +15,12 @@ import type { ChatApi, ConnectOptions, NotificationsApi, RealtimeClient, Realtim
 import { TypingExpiry } from "./typing.js";
 
 /**
- * The options' defaults. `ackTimeoutMs` bounds a connection attempt too (socket.io-client's
- * `timeout`), and the reconnect delays are those of `backoffDelayMs`.
+ * The options' defaults. `connectTimeoutMs` is socket.io-client's `timeout` (its default
+ * too); the reconnect delays are those of `backoffDelayMs`.
  */
 export const CLIENT_DEFAULTS = {
   ackTimeoutMs: 10_000,
+  connectTimeoutMs: 20_000,
   sendTimeoutMs: 30_000,
   refreshMarginMs: 60_000,
   typingTimeoutMs: 6_000,
@@ -52,7 +53,7 @@ export function connect(options: ConnectOptions): RealtimeClient {
     // caps its delay after the jitter, so clients that keep failing all retry at exactly
     // the cap, in waves.
     reconnection: false,
-    timeout: o.ackTimeoutMs,
+    timeout: o.connectTimeoutMs,
     ...o.socketOptions,
     // Called for every handshake, reconnections included: always the current token.
     auth: (cb: (data: object) => void) => {

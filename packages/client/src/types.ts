@@ -112,6 +112,12 @@ export interface ConnectOptions {
   getToken: () => string | Promise<string>;
   /** How long a request waits for its answer (or for a connection). @default 10000 */
   ackTimeoutMs?: number;
+  /**
+   * How long one connection attempt may take before it is given up and retried with the
+   * backoff. Longer than a request's: under a reconnect storm an attempt waits in the
+   * server's queue, and one given up early leaves its place taken and comes back. @default 20000
+   */
+  connectTimeoutMs?: number;
   /** How long `chat.send` and `chat.join` keep retrying across reconnects. @default 30000 */
   sendTimeoutMs?: number;
   /** Refresh the token this long before it expires (at half its lifetime if that is sooner). @default 60000 */
