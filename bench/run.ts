@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { latencyChart } from "./chart.js";
 import { DEFAULT_SCENARIOS, runBench, SCENARIOS, type ScenarioName, summarize } from "./harness.js";
@@ -81,29 +81,23 @@ async function main(): Promise<number> {
     );
   }
   if (profileDir) {
-    const own = (scenario: "ramp" | "notify") =>
+    // The profiles a scenario writes under its own name (the ramp's idle one under "idle").
+    const own = (scenario: "ramp" | "notify", name: string = scenario) =>
       Object.entries(run[scenario]).flatMap(([kind, o]) =>
-        o?.ok ? [`${profileDir}/${kind}-${scenario}.cpuprofile`] : [],
+        o?.ok ? [`${profileDir}/${kind}-${name}.cpuprofile`] : [],
       );
     const profiles = [
       ...own("ramp"),
-      ...own("ramp").map((file) => file.replace("-ramp.", "-idle.")),
+      ...own("ramp", "idle"),
       ...own("notify"),
-      ...Object.entries(run.scale).flatMap(([kind, o]) =>
-        o?.ok
-          ? readdirSync(profileDir)
-              .filter((f) => f.startsWith(`${kind}-storm-`))
-              .map((f) => `${profileDir}/${f}`)
-          : [],
-      ),
-      ...[run.fanout, run.fanout2].flatMap((r) =>
+      ...[run.fanout, run.fanout2, run.scale].flatMap((r) =>
         Object.values(r).flatMap((o) => (o?.ok ? o.value.profiles : [])),
       ),
     ];
     const summary = profiles.map((p) => summarizeProfile(p)).join("\n");
     writeFileSync(
       `${profileDir}/profile-summary.md`,
-      `# CPU profiles of the ramp, the fan-out steps and the notifications\n\n${summary}`,
+      `# CPU profiles of the ramp, the fan-out steps, the notifications and the storm\n\n${summary}`,
     );
     log(`profiles: ${profiles.join(", ")}; summary in ${profileDir}/profile-summary.md`);
   }

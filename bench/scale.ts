@@ -21,6 +21,7 @@ import type { BenchSize } from "./sizes.js";
 import { WireClient } from "./wire-client.js";
 
 const USER_PREFIX = "bench-s";
+
 /** The kernel's counts of connections dropped at full accept queues (TcpExt, /proc/net/netstat). */
 function listenDrops(): { overflows: number; drops: number } {
   try {
@@ -62,6 +63,8 @@ export interface ScaleResult {
     redisCpuPercent: number;
     redisCommandsPerSec: number;
   };
+  /** With --profile: each survivor's CPU profile over the storm. */
+  profiles: string[];
   kill: {
     /** Sockets the killed instance held. */
     clients: number;
@@ -291,26 +294,29 @@ export async function runScale(
       watcher = await watchPresence(urls[0] as string, sample);
     }
 
-    const killedAt = Date.now();
-    (servers[victim] as BenchServer).child.kill("SIGKILL");
     // Who was busy while the clients came back: the surviving servers or the load generators.
+    const survivorServers = servers.filter((_, i) => i !== victim);
     const pids = {
-      survivors: servers.filter((_, i) => i !== victim).map((srv) => srv.child.pid ?? 0),
+      survivors: survivorServers.map((srv) => srv.child.pid ?? 0),
       generators: workers.map((w) => w.child.pid ?? 0),
     };
     const ticksNow = () => ({
       survivors: pids.survivors.map(processTicks),
       generators: pids.generators.map(processTicks),
     });
-    const ticksAtKill = ticksNow();
-    // With --profile: what the survivors spend the storm on.
-    const profiled = profileDir ? servers.filter((_, i) => i !== victim) : [];
+    // Everything read "since the kill" starts here, before it: nothing stands between the
+    // kill and telling the load balancer. With --profile: what the survivors spend the storm on.
+    const profiles = profileDir
+      ? survivorServers.map((_, i) => `${profileDir}/${kind}-storm-survivor${i}.cpuprofile`)
+      : [];
     if (profileDir) mkdirSync(profileDir, { recursive: true });
-    await Promise.all(profiled.map((srv) => srv.probe("profileStart")));
-    const dropsAtKill = listenDrops();
+    await Promise.all(profiles.map((_, i) => survivorServers[i]?.probe("profileStart")));
+    await Promise.all(survivorServers.map((srv) => srv.probe("loopDelay")));
     await admin.slowlog("RESET");
-    // The loop-delay histograms start from the kill.
-    await Promise.all(servers.filter((_, i) => i !== victim).map((srv) => srv.probe("loopDelay")));
+    const dropsAtKill = listenDrops();
+    const ticksAtKill = ticksNow();
+    const killedAt = Date.now();
+    (servers[victim] as BenchServer).child.kill("SIGKILL");
     const survivors = urls.filter((_, i) => i !== victim);
     const killed = (
       await Promise.all(
@@ -371,7 +377,9 @@ export async function runScale(
       if (back > lastBack.count) lastBack = { at: Date.now(), count: back, ticks: ticksNow() };
       if (Date.now() - slice.at >= 1000 && timeline.length < 60) {
         const now = Date.now();
-        const serverPids = servers.filter((_, i) => i !== victim).map((srv) => srv.child.pid ?? 0);
+        // The survivors, then the replacement once it answers.
+        const live = servers.filter((_, i) => i !== victim);
+        const serverPids = live.map((srv) => srv.child.pid ?? 0);
         const ticks = serverPids.map(processTicks);
         const cpu = ticks.map((t, i) =>
           Math.round(
@@ -380,7 +388,6 @@ export async function runScale(
         );
         const failed: Record<string, number> = {};
         for (const st of statuses) addCounts(failed, st.refusals);
-        const live = servers.filter((_, i) => i !== victim);
         const delays = await Promise.all(
           live.map((srv) =>
             srv.probe<{ maxMs: number }>("loopDelay", {}, 2000).then(
@@ -401,11 +408,7 @@ export async function runScale(
       await sleep(250);
     }
     await replacing;
-    await Promise.all(
-      profiled.map((srv, i) =>
-        srv.probe("profileStop", { file: `${profileDir}/${kind}-storm-survivor${i}.cpuprofile` }),
-      ),
-    );
+    await Promise.all(profiles.map((file, i) => survivorServers[i]?.probe("profileStop", { file })));
     const stormMs = Math.max(1, lastBack.at - killedAt);
     const percentOfCore = (before: number[], after: number[]) =>
       after.map((t, i) => Math.round(((t - (before[i] ?? 0)) * 1000) / stormMs));
@@ -504,6 +507,7 @@ export async function runScale(
       redisCommandsPerConnection: Math.round((rampCommands / connected) * 100) / 100,
       redisCpuUsPerConnection: Math.round(rampRedisUs / connected),
       idle,
+      profiles,
       kill: {
         clients: killed,
         back,
